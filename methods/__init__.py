@@ -1,0 +1,1 @@
+"""Built-in methods (installed as ``xltransfer.methods``), registered through entry points."""

@@ -1,0 +1,88 @@
+"""Full fine-tuning: the whole encoder plus a task head, trained on the source language(s).
+
+The baseline of every adapter paper ("mBERT" in their tables): nothing is language-specific,
+the same finetuned model is applied to every target.
+"""
+
+from __future__ import annotations
+
+import math
+
+from xltransfer.cell import Cell, Piece
+from xltransfer.method import Method, TrainedPiece
+from xltransfer.modules import adapters as ad
+from xltransfer.train import Schedule, train_on_task, trainable_state
+
+
+class FullFineTuning(Method):
+    name = "full-ft"
+    summary = "finetune the whole encoder and a task head on the source language(s)"
+    citation = "Devlin et al. 2019, BERT; as the mBERT baseline of Üstün et al. 2022 (Hyper-X)"
+    supported_tasks = frozenset({"pos"})
+    supported_settings = frozenset({"zero-shot"})
+    defaults = {
+        # Hyper-X §4 (Baselines): mBERT finetuned with learning rate 1e-5 for 20 epochs, batch 32
+        "learning_rate": 1e-5,
+        "epochs": 20.0,
+        "batch_size": 32,
+        "evals_per_epoch": 1,
+        "warmup_ratio": 0.0,
+    }
+
+    def pieces(self, cell: Cell) -> list[Piece]:
+        return [Piece(self.name, "finetuned-model", cell.source_languages, cell.task, self.params, cell.seed)]
+
+    def training_batch_size(self, cell: Cell) -> int:
+        return self.params["batch_size"]
+
+    def prepare_model(self, model, piece: Piece, tasks) -> None:
+        self._add_head(model, piece.task, tasks)
+        head = ad.task_adapter_name(piece.task)
+        ad.train_only(model, heads=[head])
+        for param in model.base_model.parameters():
+            param.requires_grad = True
+        model.active_head = head
+
+    def prepare_inference(self, model, cell: Cell, tasks) -> None:
+        self._add_head(model, cell.task, tasks)
+        model.active_head = ad.task_adapter_name(cell.task)
+
+    @staticmethod
+    def _add_head(model, task_name: str, tasks) -> None:
+        head = ad.task_adapter_name(task_name)
+        if head not in model.heads:
+            tasks(task_name).add_head(model, head)
+
+    def train(self, piece: Piece, ctx) -> TrainedPiece:
+        p = self.params
+        model = ctx.new_model()
+        self.prepare_model(model, piece, ctx.task)
+        n_train = sum(len(ctx.examples(piece.task, lang, "train")) for lang in piece.languages)
+        steps_per_epoch = max(1, math.ceil(n_train / p["batch_size"]))
+        steps = max(1, round(p["epochs"] * steps_per_epoch))
+        schedule = Schedule(
+            steps,
+            p["batch_size"],
+            p["learning_rate"],
+            max(1, steps_per_epoch // p["evals_per_epoch"]),
+            warmup_steps=round(p["warmup_ratio"] * steps),
+        )
+        result = train_on_task(
+            model,
+            ctx,
+            piece.task,
+            piece.languages,
+            schedule,
+            piece.seed,
+            description=f"{self.name} {piece.task} [{'+'.join(piece.languages)}]",
+        )
+        return TrainedPiece(
+            trainable_state(model),
+            {
+                "dev_score": result.best_score,
+                "best_step": result.best_step,
+                "steps": result.steps,
+                "train_seconds": result.seconds,
+                "history": result.history,
+            },
+        )

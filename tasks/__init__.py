@@ -1,0 +1,1 @@
+"""Built-in tasks (installed as ``xltransfer.tasks``), registered through entry points."""

@@ -1,0 +1,85 @@
+"""Masked language modelling on unlabelled text: the auxiliary task adapters are trained on.
+
+Scored by pseudo-perplexity on held-out text with a fixed masking, so two adapters of one
+language are compared on the same corrupted tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xltransfer.data.subwords import pad_batch
+from xltransfer.errors import DataFormatError
+from xltransfer.modules.mlm import mask_tokens, masked_lm_loss
+from xltransfer.task import Task, TaskMetadata
+
+
+class MaskedLanguageModelling(Task):
+    metadata = TaskMetadata(
+        name="mlm",
+        description="masked language modelling on plain text, one sentence per line (BERT 80/10/10 masking)",
+        data_format="text",
+        metrics=("perplexity", "loss"),
+        main_metric="perplexity",
+        higher_is_better=False,
+        citation="Devlin et al. 2019, BERT, §3.1",
+    )
+
+    def read_file(self, path: Path) -> list[str]:
+        """One sentence per line; a CoNLL-U file gives its sentences' text."""
+        if Path(path).suffix == ".conllu":
+            from xltransfer.data.ud import read_conllu
+
+            return [s.tokenlist.metadata.get("text") or " ".join(s.words) for s in read_conllu(path)]
+        try:
+            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as err:
+            raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
+        lines = [line for line in lines if line]
+        if not lines:
+            raise DataFormatError(path, None, "no text")
+        return lines
+
+    def add_head(self, model, head_name: str) -> None:
+        model.add_masked_lm_head(head_name)
+
+    def encode(self, examples: list[str], tokenizer, max_length: int) -> list[dict[str, Any]]:
+        enc = tokenizer(examples, truncation=True, max_length=max_length)
+        return [{"input_ids": ids} for ids in enc["input_ids"]]
+
+    def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
+        return pad_batch(features, tokenizer.pad_token_id)
+
+    def corrupt(
+        self, batch: dict[str, torch.Tensor], tokenizer, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        ids, labels = mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, generator)
+        return {"input_ids": ids, "attention_mask": batch["attention_mask"], "labels": labels}
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return masked_lm_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+
+    def predict(self, model, batch: dict[str, torch.Tensor]) -> list[tuple[float, int]]:
+        """Per sentence: summed negative log-likelihood of its masked tokens and their count."""
+        if "labels" not in batch:
+            raise ValueError("mlm.predict needs a corrupted batch (see MaskedLanguageModelling.corrupt)")
+        masked = batch["labels"] != -100
+        losses = masked_lm_loss(
+            model, batch["input_ids"], batch["attention_mask"], batch["labels"], reduction="none"
+        )
+        rows = masked.nonzero()[:, 0]
+        sums = torch.zeros(masked.shape[0], dtype=losses.dtype).index_add_(0, rows, losses.detach())
+        return list(zip(sums.tolist(), masked.sum(dim=1).tolist(), strict=True))
+
+    def score(self, gold: list[str], predictions: list[tuple[float, int]]) -> dict[str, float]:
+        nll = sum(p[0] for p in predictions)
+        count = sum(p[1] for p in predictions)
+        loss = nll / max(count, 1)
+        return {"perplexity": math.exp(min(loss, 50.0)), "loss": loss}
+
+    def predictions_from_file(self, gold: list[str], path: Path) -> list[Any]:
+        raise DataFormatError(path, None, "mlm has no prediction files: perplexity needs the model")

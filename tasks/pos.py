@@ -1,0 +1,110 @@
+"""Part-of-speech tagging on Universal Dependencies: UPOS accuracy over syntactic words."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xltransfer.data.subwords import META_PREFIX, encode_words, model_inputs, pad_batch, word_predictions
+from xltransfer.data.ud import UdSentence, read_conllu
+from xltransfer.errors import DataFormatError
+from xltransfer.task import Task, TaskMetadata
+
+# The 17 universal POS tags of UD v2 (https://universaldependencies.org/u/pos/).
+UPOS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
+_UPOS_ID = {tag: i for i, tag in enumerate(UPOS)}
+
+
+class PosTagging(Task):
+    metadata = TaskMetadata(
+        name="pos",
+        description="UPOS tagging (Universal Dependencies 2.x); label on a word's first subword",
+        data_format="conllu",
+        metrics=("accuracy",),
+        main_metric="accuracy",
+        labels=UPOS,
+        citation="de Marneffe et al. 2021, Universal Dependencies, Computational Linguistics 47(2)",
+    )
+
+    def read_file(self, path: Path) -> list[UdSentence]:
+        sentences = read_conllu(path)
+        for sentence in sentences:
+            for offset, tag in enumerate(sentence.upos):
+                if tag not in _UPOS_ID:
+                    raise DataFormatError(path, sentence.line, f"word {offset + 1}: unknown UPOS '{tag}'")
+        return sentences
+
+    def read_hub(
+        self, dataset: str, config: str | None, split: str, revision: str | None
+    ) -> list[UdSentence]:
+        from xltransfer.data.hub import load_ud_rows
+
+        return load_ud_rows(dataset, config, split, revision)
+
+    def add_head(self, model, head_name: str) -> None:
+        model.add_tagging_head(head_name, num_labels=len(UPOS), id2label=dict(enumerate(UPOS)))
+
+    def encode(self, examples: list[UdSentence], tokenizer, max_length: int) -> list[dict[str, Any]]:
+        features = []
+        for sentence in examples:
+            ids, starts = encode_words(sentence.words, tokenizer, max_length)
+            labels = [_UPOS_ID[sentence.upos[w]] if w >= 0 else -100 for w in starts]
+            features.append({"input_ids": ids, "labels": labels, f"{META_PREFIX}word": starts})
+        return features
+
+    def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
+        batch = pad_batch(features, tokenizer.pad_token_id)
+        batch[f"{META_PREFIX}n_words"] = torch.tensor([max(f[f"{META_PREFIX}word"]) + 1 for f in features])
+        return batch
+
+    def predict(self, model, batch: dict[str, torch.Tensor]) -> list[list[str]]:
+        inputs = model_inputs(batch)
+        inputs.pop("labels", None)
+        logits = model(**inputs).logits
+        ids = word_predictions(logits, batch[f"{META_PREFIX}word"], batch[f"{META_PREFIX}n_words"].tolist())
+        return [[UPOS[i] if i >= 0 else "_" for i in row] for row in ids]
+
+    def score(self, gold: list[UdSentence], predictions: list[list[str]]) -> dict[str, float]:
+        correct = total = 0
+        for sentence, predicted in zip(gold, predictions, strict=True):
+            if len(predicted) != len(sentence.upos):
+                raise ValueError(
+                    f"sentence {sentence.sent_id}: {len(predicted)} predictions, {len(sentence.upos)} words"
+                )
+            correct += sum(p == g for p, g in zip(predicted, sentence.upos, strict=True))
+            total += len(sentence.upos)
+        return {"accuracy": correct / total if total else 0.0}
+
+    def predictions_from_file(self, gold: list[UdSentence], path: Path) -> list[list[str]]:
+        predicted = read_conllu(path)
+        if len(predicted) != len(gold):
+            raise DataFormatError(path, None, f"{len(predicted)} sentences, gold has {len(gold)}")
+        for p, g in zip(predicted, gold, strict=True):
+            if p.words != g.words:
+                raise DataFormatError(path, p.line, f"words differ from gold sentence {g.sent_id}")
+        return [list(p.upos) for p in predicted]
+
+    def majority_predictions(self, train: list[UdSentence], test: list[UdSentence]) -> list[list[str]]:
+        tag = Counter(t for s in train for t in s.upos).most_common(1)[0][0]
+        return [[tag] * len(s.upos) for s in test]

@@ -1,0 +1,73 @@
+"""Shared fixtures: the real data beside the project, and small grids that train in seconds."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``; its absence fails the test under CI (never a silent skip there)."""
+    if not SHARED_DATA.is_dir():
+        message = f"real test data not found at {SHARED_DATA}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_DATA
+
+
+# A grid that exercises the whole flow (synthetic suite, quickstart backbone, LAs, TA, full-ft)
+# with budgets small enough for a test: a 2-layer backbone, a few hundred sentences.
+TINY_GRID = """
+    name: tiny
+    backbone: quickstart
+    quickstart: {{hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 128,
+                  vocab_size: 1500, steps: {backbone_steps}, batch_size: 32, eval_every: 100,
+                  warmup_steps: 20}}
+    synthetic:
+      seed: 3
+      family_sizes: [3, 2]
+      train_sentences: 300
+      dev_sentences: 60
+      test_sentences: 60
+      text_sentences: 600
+      nli_train_pairs: 30
+      nli_dev_pairs: 30
+      nli_test_pairs: 30
+      mt_train_sentences: 30
+      mt_dev_sentences: 30
+      mt_test_sentences: 30
+    data: {{pos: synthetic, mlm: synthetic}}
+    methods:
+      - majority
+      - name: full-ft
+        params: {{epochs: 1.0, learning_rate: 5.0e-4, batch_size: 16}}
+      - name: mad-x
+        params: {{la_steps: {la_steps}, la_batch_size: 16, la_learning_rate: 1.0e-3, la_eval_every: 20,
+                  ta_steps: 60, ta_batch_size: 16, ta_learning_rate: 1.0e-3, ta_eval_every: 30}}
+    tasks: [pos]
+    languages: {{source: qaa, target: {targets}}}
+    seeds: [1]
+"""
+
+
+def write_tiny_grid(
+    folder: Path, targets: str = "[qab, qac]", backbone_steps: int = 150, la_steps: int = 40
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    grid = folder / "grid.yaml"
+    grid.write_text(
+        textwrap.dedent(TINY_GRID.format(targets=targets, backbone_steps=backbone_steps, la_steps=la_steps))
+    )
+    return grid
+
+
+@pytest.fixture
+def tiny_grid(tmp_path: Path) -> Path:
+    return write_tiny_grid(tmp_path / "tiny")

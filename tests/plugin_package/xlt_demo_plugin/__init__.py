@@ -1,0 +1,37 @@
+"""A linear probe on the frozen encoder: the smallest complete method, as a plugin would write it."""
+
+from __future__ import annotations
+
+from xltransfer.cell import Cell, Piece
+from xltransfer.method import Method, TrainedPiece
+from xltransfer.modules import adapters as ad
+from xltransfer.train import Schedule, train_on_task
+
+
+class FrozenProbe(Method):
+    name = "frozen-probe"
+    summary = "train only a task head on the frozen encoder"
+    supported_tasks = frozenset({"pos"})
+    defaults = {"steps": 200, "batch_size": 16, "learning_rate": 1e-3, "eval_every": 100}
+
+    def pieces(self, cell: Cell) -> list[Piece]:
+        return [Piece(self.name, "probe", cell.source_languages, cell.task, self.params, cell.seed)]
+
+    def prepare_model(self, model, piece: Piece, tasks) -> None:
+        self.prepare_inference(model, piece, tasks)
+        ad.train_only(model, heads=[ad.task_adapter_name(piece.task)])
+
+    def prepare_inference(self, model, cell, tasks) -> None:
+        head = ad.task_adapter_name(cell.task)
+        if head not in model.heads:
+            tasks(cell.task).add_head(model, head)
+        model.active_head = head
+
+    def train(self, piece: Piece, ctx) -> TrainedPiece:
+        model = ctx.new_model()
+        self.prepare_model(model, piece, ctx.task)
+        p = piece.params
+        schedule = Schedule(p["steps"], p["batch_size"], p["learning_rate"], p["eval_every"])
+        result = train_on_task(model, ctx, piece.task, piece.languages, schedule, piece.seed)
+        head = ad.task_adapter_name(piece.task)
+        return TrainedPiece(ad.state_of(model, heads=[head]), {"train_seconds": result.seconds})

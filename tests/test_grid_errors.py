@@ -1,0 +1,115 @@
+"""Bad grids and bad data stop `xlt run` with exit code 2 and a message naming the field or file:line,
+before anything trains."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import write_tiny_grid
+
+
+def xlt(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "xltransfer.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
+
+
+def _assert_nothing_trained(workdir: Path) -> None:
+    artifacts = workdir / "artifacts"
+    assert not artifacts.exists() or not any(artifacts.rglob("info.json"))
+
+
+def test_unknown_method(tmp_path):
+    grid = write_tiny_grid(tmp_path / "g")
+    grid.write_text(grid.read_text().replace("- majority", "- mad-y"))
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        "methods[0].name" in result.stderr
+        and "mad-y" in result.stderr
+        and "did you mean 'mad-x'" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    _assert_nothing_trained(tmp_path / "w")
+
+
+def test_unknown_language_code(tmp_path):
+    grid = write_tiny_grid(tmp_path / "g", targets="[qab, xx1]")
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "languages.target[1]" in result.stderr and "xx1" in result.stderr
+    _assert_nothing_trained(tmp_path / "w")
+
+
+def test_wrong_type(tmp_path):
+    grid = write_tiny_grid(tmp_path / "g")
+    grid.write_text(grid.read_text().replace("seeds: [1]", "seeds: [one]"))
+    result = xlt("plan", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2 and "seeds[0]" in result.stderr
+
+
+def test_missing_file(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "backbone: quickstart\ndata:\n"
+        "  pos: {type: files, files: {qaa: {train: nowhere.conllu}}}\n  mlm: synthetic\n"
+        "methods: [full-ft]\ntasks: [pos]\nlanguages: {source: qaa, target: [qab]}\n"
+    )
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert (
+        result.returncode == 2
+        and "data.pos.files.qaa.train" in result.stderr
+        and "nowhere.conllu" in result.stderr
+    )
+
+
+def test_malformed_conllu_names_file_and_line(tmp_path):
+    good = "# sent_id = 1\n1\tA\ta\tNOUN\t_\t_\t0\troot\t_\t_\n\n"
+    bad = good + "# sent_id = 2\n1\tB\tb\tNOUN\t_\t_\t0\troot\t_\t_\n2\tc\tc\tVERB\t_\t_\t1\tobj\n\n"
+    (tmp_path / "train.conllu").write_text(bad)
+    (tmp_path / "test.conllu").write_text(good)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "backbone: quickstart\ndata:\n"
+        "  pos: {type: files, files: {qaa: {train: train.conllu}, qab: {test: test.conllu}}}\n"
+        "  mlm: synthetic\n"
+        "methods: [full-ft]\ntasks: [pos]\nlanguages: {source: qaa, target: [qab]}\n"
+    )
+    started = time.perf_counter()
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "train.conllu:6" in result.stderr and "10 tab-separated columns" in result.stderr
+    _assert_nothing_trained(tmp_path / "w")
+    assert time.perf_counter() - started < 120
+
+
+def test_offline_hub_backbone_fails_fast(tmp_path, shared_data):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        f"backbone: bert-base-multilingual-cased\ndata:\n  pos: {{type: ud, root: {shared_data / 'ud'}}}\n"
+        f"  mlm: {{type: ud, root: {shared_data / 'ud'}}}\n"
+        "methods: [full-ft]\ntasks: [pos]\nlanguages: {source: tr, target: [mt]}\n"
+    )
+    started = time.perf_counter()
+    result = xlt(
+        "run",
+        str(grid),
+        "--workdir",
+        str(tmp_path / "w"),
+        cwd=tmp_path,
+        env={"HF_HOME": str(tmp_path / "hf")},
+    )
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 2
+    assert "bert-base-multilingual-cased" in result.stderr and "local" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 10, f"took {elapsed:.1f}s"

@@ -1,0 +1,90 @@
+"""The results store: one transaction per cell, schema-valid records, failed cells replaced on retry."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import jsonschema
+import pytest
+
+from xltransfer.results import FIELDS, ResultStore, json_schema, now
+
+
+def _record(cell: str, metric: str = "accuracy", value: float | None = 0.5, status: str = "ok") -> dict:
+    return {
+        "schema_version": 1,
+        "run_id": "r1",
+        "cell_id": cell,
+        "grid": "g",
+        "method": "mad-x",
+        "variant": "default",
+        "method_params": {"la_steps": 10},
+        "task": "pos",
+        "setting": "zero-shot",
+        "shots": 0,
+        "partition": None,
+        "source_languages": ["en"],
+        "target_language": "mt",
+        "split": "test",
+        "metric": metric,
+        "value": value,
+        "seed": 1,
+        "backbone": "mbert",
+        "backbone_revision": "main",
+        "trainable_params": 10,
+        "total_params": 20,
+        "train_seconds": 1.0,
+        "eval_seconds": 0.1,
+        "batch_size": 8,
+        "dtype": "float32",
+        "device": "cpu",
+        "xltransfer_version": "0.1.0",
+        "created_at": now(),
+        "status": status,
+        "error": None if status == "ok" else "boom",
+        "extra": {},
+    }
+
+
+def test_roundtrip_validates(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.write_cell("g", "c1", [_record("c1"), _record("c1", "f1")])
+    records = store.records(grid="g")
+    assert len(records) == 2 and set(records[0]) == set(FIELDS)
+    for r in records:
+        jsonschema.validate(r, json_schema())
+    assert store.finished_cells("g") == {"c1"}
+
+
+def test_a_failing_write_leaves_nothing_of_the_cell(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.write_cell("g", "c1", [_record("c1")])
+    broken = _record("c2")
+    del broken["value"]
+    with pytest.raises(ValueError):
+        store.write_cell("g", "c2", [_record("c2", "f1"), broken])
+    assert {r["cell_id"] for r in store.records()} == {"c1"}
+
+
+def test_duplicate_metric_in_one_cell_rolls_back(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_cell("g", "c1", [_record("c1"), _record("c1")])
+    assert store.records() == []
+
+
+def test_failed_cell_is_replaced_by_its_retry(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    failed = _record("c1", metric="-", value=None, status="failed")
+    failed["split"] = "-"
+    jsonschema.validate(failed, json_schema())
+    store.write_cell("g", "c1", [failed])
+    assert store.finished_cells("g") == set()
+    store.write_cell("g", "c1", [_record("c1")])
+    assert [r["status"] for r in store.records()] == ["ok"]
+
+
+def test_schema_rejects_ok_record_without_value():
+    bad = _record("c1", value=None)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, json_schema())

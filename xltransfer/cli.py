@@ -1,0 +1,316 @@
+"""`xlt`: list, plan, run, report, results, evaluate.
+
+Exit codes: 0 ok, 1 a cell failed, 2 bad input (grid, data, arguments).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xltransfer.errors import XltError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option("--workdir", help="Where results and artifacts live (default ./.xlt or $XLT_WORKDIR)."),
+]
+ResultsOption = Annotated[
+    Path | None, typer.Option("--results", help="SQLite results file (default WORKDIR/results.sqlite).")
+]
+
+
+def user_errors(command):
+    """Bad input becomes one clear line on stderr and exit code 2, never a traceback wall."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except XltError as error:
+            err.print(f"[bold red]error:[/bold red] {error}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _workspace(workdir: Path | None, results: Path | None):
+    from xltransfer.workspace import Workspace
+
+    return Workspace.at(workdir, results)
+
+
+@app.command("list")
+@user_errors
+def list_(what: Annotated[str, typer.Argument(help="methods | tasks | leaderboards")]) -> None:
+    """List registered methods or tasks, or the leaderboards in ./leaderboards."""
+    from xltransfer import registry
+
+    if what in ("methods", "tasks"):
+        reg = registry.methods if what == "methods" else registry.tasks
+        table = Table(title=what)
+        table.add_column("name")
+        table.add_column("from")
+        for name in reg.names():
+            table.add_row(name, reg.origin(name))
+        out.print(table)
+    elif what == "leaderboards":
+        for grid in sorted(Path("leaderboards").glob("*/grid.yaml")):
+            out.print(grid.parent.name)
+    else:
+        raise XltError(f"cannot list '{what}': choose methods, tasks or leaderboards")
+
+
+def _filters(only: list[str] | None) -> dict[str, str]:
+    allowed = {"method", "variant", "task", "setting", "target", "source", "seed", "shots"}
+    filters = {}
+    for item in only or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in allowed:
+            raise XltError(
+                f"--only {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(allowed))}"
+            )
+        filters[key] = value
+    return filters
+
+
+def _select(cells, filters: dict[str, str]):
+    def keep(cell) -> bool:
+        values = {
+            "method": cell.method,
+            "variant": cell.variant,
+            "task": cell.task,
+            "setting": cell.setting,
+            "target": cell.target_language,
+            "source": "+".join(cell.source_languages),
+            "seed": str(cell.seed),
+            "shots": str(cell.shots),
+        }
+        return all(values[k] == v for k, v in filters.items())
+
+    return [c for c in cells if keep(c)]
+
+
+def _load(grid_path: Path, workdir: Path | None, results: Path | None, only: list[str] | None = None):
+    from xltransfer.grid import load_grid
+    from xltransfer.plan import build_plan
+
+    workspace = _workspace(workdir, results)
+    grid = load_grid(grid_path, workspace.root)
+    cells = _select(grid.cells(), _filters(only))
+    return grid, build_plan(grid, cells), workspace
+
+
+@app.command()
+@user_errors
+def plan(
+    grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="KEY=VALUE cell filter")] = None,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Cells, unique pieces to train and trainable parameters, without loading any weights."""
+    from xltransfer.report.plan import plan_summary
+
+    _, the_plan, workspace = _load(grid, workdir, None, only)
+    summary = plan_summary(the_plan, workspace)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"{len(summary['cells'])} cells, {len(summary['pieces'])} pieces to train")
+    for column in ("piece", "kind", "languages", "trainable", "used by cells", "stored"):
+        table.add_column(column)
+    for p in summary["pieces"]:
+        table.add_row(
+            p["method"],
+            p["kind"],
+            "+".join(p["languages"]),
+            f"{p['trainable_params']:,}",
+            str(p["used_by_cells"]),
+            "yes" if p["stored"] else "no",
+        )
+    out.print(table)
+    methods = Table(title="parameters per method")
+    for column in ("method", "trainable per cell", "backbone", "extra at inference"):
+        methods.add_column(column)
+    for name, m in summary["methods"].items():
+        methods.add_row(name, f"{m['trainable_params']:,}", f"{m['base_params']:,}", f"{m['extra_params']:,}")
+    out.print(methods)
+
+
+@app.command()
+@user_errors
+def run(
+    grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
+    executor: Annotated[str, typer.Option(help="local | ray")] = "local",
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="KEY=VALUE cell filter, repeatable")
+    ] = None,
+    workdir: WorkdirOption = None,
+    results: ResultsOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+) -> None:
+    """Run the grid: train missing pieces once, evaluate unfinished cells; resumable."""
+    from xltransfer.execute import EXECUTORS
+    from xltransfer.progress import RichProgress, SilentProgress
+
+    if executor not in EXECUTORS:
+        raise XltError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    _, the_plan, workspace = _load(grid, workdir, results, only)
+    progress = SilentProgress() if quiet or not sys.stderr.isatty() else RichProgress(err)
+    if isinstance(progress, RichProgress):
+        with progress:
+            summary = _execute(executor, the_plan, workspace, progress)
+    else:
+        summary = _execute(executor, the_plan, workspace, progress)
+    c = summary.counters
+    err.print(
+        f"run {summary.run_id}: {summary.cells} cells — {c['cells_evaluated']} evaluated, "
+        f"{c['cells_skipped']} already done, {c['cells_failed']} failed; "
+        f"pieces {c['pieces_trained']} trained, {c['pieces_reused']} reused; "
+        f"{summary.seconds:.1f}s"
+    )
+    if summary.failures:
+        raise typer.Exit(1)
+
+
+def _execute(executor: str, the_plan, workspace, progress):
+    if executor == "ray":
+        from xltransfer.execute.ray import run_ray
+
+        return run_ray(the_plan, workspace, progress)
+    from xltransfer.execute.local import run_local
+
+    return run_local(the_plan, workspace, progress)
+
+
+@app.command()
+@user_errors
+def report(
+    grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
+    workdir: WorkdirOption = None,
+    results: ResultsOption = None,
+) -> None:
+    """Render the leaderboard (README.md next to the grid) from the results store."""
+    from xltransfer.backbone import seen_languages
+    from xltransfer.grid import load_grid
+    from xltransfer.report.markdown import leaderboard_markdown
+    from xltransfer.util import atomic_write_text
+
+    workspace = _workspace(workdir, results)
+    the_grid = load_grid(grid, workspace.root)
+    records = workspace.results.records(grid=the_grid.name)
+    text = leaderboard_markdown(
+        the_grid.name, records, seen_languages(the_grid, workspace), the_grid.description
+    )
+    target = the_grid.folder / "README.md"
+    atomic_write_text(target, text)
+    out.print(text, markup=False, highlight=False)
+    err.print(f"wrote {target}")
+
+
+@app.command()
+@user_errors
+def results(
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of records")] = False,
+    grid: Annotated[str | None, typer.Option(help="grid name")] = None,
+    method: Annotated[str | None, typer.Option()] = None,
+    task: Annotated[str | None, typer.Option()] = None,
+    target: Annotated[str | None, typer.Option(help="target language")] = None,
+    metric: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option(help="ok | failed")] = None,
+    workdir: WorkdirOption = None,
+    results_path: ResultsOption = None,
+) -> None:
+    """Query the results store."""
+    workspace = _workspace(workdir, results_path)
+    if not workspace.results_path.exists():
+        raise XltError(
+            f"no results store at {workspace.results_path} (run `xlt run` first, or pass --results)"
+        )
+    records = workspace.results.records(
+        grid=grid, method=method, task=task, target_language=target, metric=metric, status=status
+    )
+    if as_json:
+        print(json.dumps(records, indent=2, sort_keys=True))
+        return
+    table = Table()
+    for column in (
+        "grid",
+        "method",
+        "task",
+        "setting",
+        "source",
+        "target",
+        "split",
+        "metric",
+        "value",
+        "status",
+    ):
+        table.add_column(column)
+    for r in records:
+        value = "" if r["value"] is None else f"{r['value']:.4f}"
+        table.add_row(
+            r["grid"],
+            r["method"] if r["variant"] == "default" else f"{r['method']}:{r['variant']}",
+            r["task"],
+            r["setting"],
+            "+".join(r["source_languages"]),
+            r["target_language"],
+            r["split"],
+            r["metric"],
+            value,
+            r["status"],
+        )
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    task: Annotated[str, typer.Option(help="task name, e.g. pos")],
+    gold: Annotated[Path, typer.Option(help="gold file in the task's format")],
+    pred: Annotated[Path, typer.Option(help="predictions in the same format")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score a prediction file against a gold file with the task's scorer."""
+    from xltransfer import registry
+    from xltransfer.errors import UnknownNameError
+
+    for path in (gold, pred):
+        if not path.is_file():
+            raise XltError(f"{path}: no such file")
+    try:
+        the_task = registry.tasks.get(task)()
+    except UnknownNameError as error:
+        raise XltError(str(error)) from None
+    examples = the_task.read_file(gold)
+    scores = the_task.score(examples, the_task.predictions_from_file(examples, pred))
+    if as_json:
+        print(json.dumps(scores, indent=2, sort_keys=True))
+    else:
+        for name, value in scores.items():
+            out.print(f"{name}: {value:.4f}")
+
+
+def main() -> None:
+    import logging
+
+    # the adapters library warns on every forward pass of a model that holds inactive adapters,
+    # which the harness does on purpose (pieces for other languages stay loaded but inactive)
+    logging.getLogger("adapters.model_mixin").setLevel(logging.ERROR)
+    app()
+
+
+if __name__ == "__main__":
+    main()

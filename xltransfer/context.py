@@ -1,0 +1,129 @@
+"""What a method sees while it trains or predicts: data, tasks, the backbone, its trained pieces.
+
+The harness owns files; the context reads data through the grid's sources (cached, so a
+treebank read for one cell serves all), loads the backbone once and hands out fresh copies.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from xltransfer import registry
+from xltransfer.artifacts import ArtifactStore
+from xltransfer.cell import Piece
+from xltransfer.errors import GridError
+from xltransfer.plan import Plan
+from xltransfer.progress import Progress, SilentProgress
+from xltransfer.task import Task
+from xltransfer.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class RunContext:
+    def __init__(self, plan: Plan, workspace: Workspace, progress: Progress | None = None):
+        self.plan = plan
+        self.grid = plan.grid
+        self.workspace = workspace
+        self.artifacts: ArtifactStore = workspace.artifacts
+        self.progress = progress or SilentProgress()
+        self._tasks: dict[str, Task] = {}
+        self._examples: dict[tuple[str, str, str], list[Any]] = {}
+        self._features: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self.failed_pieces: dict[str, str] = {}
+        self.counters = {
+            "pieces_trained": 0,
+            "pieces_reused": 0,
+            "cells_evaluated": 0,
+            "cells_skipped": 0,
+            "cells_failed": 0,
+        }
+
+    # -- data ---------------------------------------------------------------------------------
+    def task(self, name: str) -> Task:
+        if name not in self._tasks:
+            self._tasks[name] = registry.tasks.get(name)()
+        return self._tasks[name]
+
+    def has_split(self, task: str, language: str, split: str) -> bool:
+        key = (task, language, split)
+        if key in self._examples:
+            return True
+        return self.grid.source_for(task).has(self.task(task).metadata.data_format, language, split)
+
+    def examples(self, task: str, language: str, split: str) -> list[Any]:
+        key = (task, language, split)
+        if key not in self._examples:
+            self._examples[key] = self.grid.source_for(task).read(self.task(task), language, split)
+        return self._examples[key]
+
+    def features(self, task: str, language: str, split: str) -> list[dict[str, Any]]:
+        key = (task, language, split)
+        if key not in self._features:
+            self._features[key] = self.task(task).encode(
+                self.examples(task, language, split), self.tokenizer, self.grid.max_length
+            )
+        return self._features[key]
+
+    def preflight(self) -> None:
+        """Read every file the grid needs before anything trains: bad data fails the run up front."""
+        for task, language, split, required in self.plan.data_needs():
+            if required or self.has_split(task, language, split):
+                try:
+                    self.examples(task, language, split)
+                except GridError as error:
+                    if required:
+                        raise GridError(error.field, str(error).split(": ", 1)[-1], self.grid.path) from None
+
+    def prepare(self) -> Path:
+        """Everything a run checks before anything trains: a hub backbone is reachable (fails in
+        seconds offline), every data file parses; then the quickstart backbone is built if needed."""
+        if self.grid.backbone.kind != "quickstart":
+            self.backbone_dir  # noqa: B018 - fetch (or fail) first: it is cheap to check
+        self.preflight()
+        return self.backbone_dir
+
+    # -- backbone -----------------------------------------------------------------------------
+    @cached_property
+    def backbone_dir(self) -> Path:
+        from xltransfer.backbone import materialise
+
+        return materialise(self.grid, self.plan.backbone_identity, self.workspace, self.progress)
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.backbone_dir)
+
+    @cached_property
+    def device(self):
+        import torch
+
+        if self.grid.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.grid.device)
+
+    @cached_property
+    def _pristine_model(self):
+        from xltransfer.backbone import load_adapter_model
+
+        return load_adapter_model(self.backbone_dir)
+
+    def new_model(self):
+        """A fresh copy of the pretrained backbone (with its MLM head as head "default")."""
+        return copy.deepcopy(self._pristine_model).to(self.device)
+
+    # -- pieces -------------------------------------------------------------------------------
+    def key_of(self, piece: Piece) -> str:
+        return self.plan.key_of(piece)
+
+    def load_state(self, piece: Piece) -> dict:
+        return self.artifacts.load_state(self.key_of(piece))
+
+    def piece_info(self, piece: Piece) -> dict[str, Any]:
+        return self.artifacts.info(self.key_of(piece))

@@ -1,0 +1,73 @@
+"""Hub datasets (parquet, ``datasets`` >= 4), loaded only when the hub is reachable or cached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xltransfer import hub
+from xltransfer.errors import XltError
+
+
+class DatasetUnavailable(XltError):
+    pass
+
+
+def load_hub_split(dataset: str, config: str | None, split: str, revision: str | None):
+    import datasets
+
+    try:  # a cached copy works offline
+        return datasets.load_dataset(
+            dataset, config, split=split, revision=revision, download_mode="reuse_dataset_if_exists"
+        )
+    except Exception as cached_error:
+        if hub.hub_reachable():
+            raise
+        raise DatasetUnavailable(
+            f"cannot load dataset '{dataset}' ({config or 'default'}, {split}): the Hugging Face Hub is not "
+            "reachable and it is not cached. Point the grid at local files instead, e.g. "
+            "`data: {pos: {type: ud, root: /path/to/ud-treebanks}}` or "
+            "`{type: files, files: {LANG: {train: ...}}}`."
+        ) from cached_error
+
+
+def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
+    """UD sentences from a parquet dataset with CoNLL-U-like columns (tokens, upos, head, deprel)."""
+    import conllu
+
+    from xltransfer.data.ud import UdSentence
+
+    rows = load_hub_split(dataset, config, split, revision)
+    sentences = []
+    for index, row in enumerate(rows):
+        words = tuple(row["tokens"])
+        upos = tuple(row["upos"])
+        heads = tuple(int(h) if str(h).isdigit() else -1 for h in row.get("head", ["_"] * len(words)))
+        deprels = tuple(row.get("deprel", ["_"] * len(words)))
+        tokens = [
+            {
+                "id": i + 1,
+                "form": w,
+                "lemma": "_",
+                "upos": u,
+                "xpos": None,
+                "feats": None,
+                "head": h,
+                "deprel": d,
+                "deps": None,
+                "misc": None,
+            }
+            for i, (w, u, h, d) in enumerate(zip(words, upos, heads, deprels, strict=True))
+        ]
+        sent_id = str(row.get("idx", row.get("sent_id", index)))
+        sentences.append(
+            UdSentence(
+                sent_id,
+                words,
+                upos,
+                heads,
+                deprels,
+                conllu.TokenList(tokens, {"sent_id": sent_id}),
+                index + 1,
+            )
+        )
+    return sentences

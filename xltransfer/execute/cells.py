@@ -1,0 +1,120 @@
+"""The two units of work every executor runs: train a piece, evaluate a cell.
+
+Both are idempotent against the stores: a stored piece is not retrained, a finished cell is
+not re-evaluated. A cell's records (or its one failure record) are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+from xltransfer import __version__
+from xltransfer.cell import Cell
+from xltransfer.context import RunContext
+from xltransfer.results import SCHEMA_VERSION, now
+
+log = logging.getLogger(__name__)
+
+
+def ensure_piece(ctx: RunContext, key: str) -> bool:
+    """Train the piece unless stored; True if it was trained now."""
+    if ctx.artifacts.has(key):
+        ctx.counters["pieces_reused"] += 1
+        return False
+    if key in ctx.failed_pieces:  # do not retrain a failed piece for every cell that needs it
+        raise RuntimeError(
+            f"needed piece {ctx.plan.pieces[key].piece.label} failed: {ctx.failed_pieces[key]}"
+        )
+    planned = ctx.plan.pieces[key]
+    method = ctx.plan.trainers[key]
+    try:
+        trained = method.train(planned.piece, ctx)
+    except Exception as error:
+        ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
+        raise
+    info = {
+        "piece": planned.piece.label,
+        "method": planned.piece.method,
+        "kind": planned.piece.kind,
+        "languages": list(planned.piece.languages),
+        "task": planned.piece.task,
+        "params": planned.piece.params.to_dict(),
+        "seed": planned.piece.seed,
+        "needs": planned.needs,
+        "trainable_params": sum(t.numel() for t in trained.state.values()),
+        "created_at": now(),
+        "xltransfer_version": __version__,
+        **trained.info,
+    }
+    ctx.artifacts.save_state(key, trained.state, info)
+    ctx.counters["pieces_trained"] += 1
+    return True
+
+
+def _base_record(ctx: RunContext, cell: Cell, run_id: str) -> dict[str, Any]:
+    grid = ctx.grid
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "grid": grid.name,
+        **cell.to_dict(),
+        "backbone": grid.backbone.name,
+        "backbone_revision": grid.backbone.revision_label,
+        "xltransfer_version": __version__,
+        "created_at": now(),
+        "trainable_params": None,
+        "total_params": None,
+        "train_seconds": None,
+        "eval_seconds": None,
+        "batch_size": None,
+        "dtype": "float32",
+        "device": str(ctx.device),
+        "extra": {},
+    }
+
+
+def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, Any]]:
+    """Train what the cell needs, predict the target's test split, and score it."""
+    for key in ctx.plan.closure(cell):
+        ensure_piece(ctx, key)
+    method = ctx.plan.method_for(cell)
+    task = ctx.task(cell.task)
+    test = ctx.examples(cell.task, cell.target_language, "test")
+    started = time.perf_counter()
+    predictions = method.predict(cell, test, ctx)
+    scores = task.score(test, predictions)
+    eval_seconds = time.perf_counter() - started
+    infos = [ctx.artifacts.info(key) for key in ctx.plan.closure(cell)]
+    trainable = sum(i["trainable_params"] for i in infos)
+    counts = ctx.plan.parameter_counts(cell)
+    base = _base_record(ctx, cell, run_id)
+    base.update(
+        trainable_params=trainable,
+        total_params=counts["total_params"],
+        train_seconds=round(sum(i.get("train_seconds", 0.0) for i in infos), 3),
+        eval_seconds=round(eval_seconds, 3),
+        batch_size=method.training_batch_size(cell),
+        extra={"pieces": [i["key"] for i in infos], "test_examples": len(test)},
+    )
+    ctx.counters["cells_evaluated"] += 1
+    return [
+        {**base, "split": "test", "metric": metric, "value": float(value), "status": "ok", "error": None}
+        for metric, value in scores.items()
+    ]
+
+
+def failure_record(ctx: RunContext, cell: Cell, run_id: str, error: BaseException) -> dict[str, Any]:
+    ctx.counters["cells_failed"] += 1
+    summary = "".join(traceback.format_exception_only(type(error), error)).strip()
+    log.debug("cell %s failed", cell.cell_id, exc_info=error)
+    return {
+        **_base_record(ctx, cell, run_id),
+        "split": "-",
+        "metric": "-",
+        "value": None,
+        "status": "failed",
+        "error": summary[-2000:],
+    }

@@ -1,0 +1,51 @@
+"""Run a plan in this process: cell after cell, each training the pieces it lacks, results as they come."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from xltransfer.context import RunContext
+from xltransfer.execute.cells import evaluate_cell, failure_record
+from xltransfer.plan import Plan
+from xltransfer.progress import Progress
+from xltransfer.workspace import Workspace
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    cells: int
+    counters: dict[str, int]
+    seconds: float
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def run_local(plan: Plan, workspace: Workspace, progress: Progress, run_id: str | None = None) -> RunSummary:
+    run_id = run_id or new_run_id()
+    started = time.perf_counter()
+    results = workspace.results
+    finished = results.finished_cells(plan.grid.name)
+    todo = [cell for cell in plan.cells if cell.cell_id not in finished]
+    ctx = RunContext(plan, workspace, progress)
+    ctx.counters["cells_skipped"] = len(plan.cells) - len(todo)
+    failures: dict[str, str] = {}
+    if todo:
+        ctx.prepare()
+        with progress.bar(f"grid {plan.grid.name}", len(todo)) as advance:
+            for cell in todo:
+                try:
+                    records = evaluate_cell(ctx, cell, run_id)
+                except Exception as error:  # noqa: BLE001 - a failed cell is recorded and the grid goes on
+                    record = failure_record(ctx, cell, run_id, error)
+                    failures[cell.cell_id] = record["error"]
+                    progress.log(f"[red]cell failed[/red] {cell.cell_id}: {record['error']}")
+                    records = [record]
+                results.write_cell(plan.grid.name, cell.cell_id, records)
+                advance(1)
+    return RunSummary(run_id, len(plan.cells), ctx.counters, time.perf_counter() - started, failures)

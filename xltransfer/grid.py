@@ -1,0 +1,409 @@
+"""Grid specification: a leaderboard's ``grid.yaml``, validated up front and expanded into cells.
+
+Every mistake a user can make in a grid (an unknown method, task, setting or language code, a
+missing file, a wrong type) is reported here with the field's path, before anything trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xltransfer import backbone as backbones
+from xltransfer import languages, registry
+from xltransfer.cell import SETTINGS, Cell
+from xltransfer.data.sources import DataSource, FilesSource, HubSource, SyntheticSource, UdFolderSource
+from xltransfer.errors import GridError, UnknownNameError, XltError
+
+GRID_FILE = "grid.yaml"
+TOP_LEVEL_FIELDS = {
+    "name",
+    "description",
+    "backbone",
+    "backbone_revision",
+    "synthetic",
+    "data",
+    "methods",
+    "tasks",
+    "settings",
+    "languages",
+    "seeds",
+    "shots",
+    "max_length",
+    "device",
+    "quickstart",
+}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    variant: str
+    overrides: dict[str, Any]
+    field: str
+
+
+@dataclass
+class Grid:
+    name: str
+    path: Path  # the grid file
+    description: str
+    backbone: backbones.BackboneRef
+    synthetic: Any  # SyntheticConfig
+    sources: dict[str, DataSource]
+    methods: list[MethodSpec]
+    tasks: list[str]
+    settings: list[str]
+    source_languages: tuple[str, ...]
+    target_languages: tuple[str, ...]
+    seeds: list[int]
+    shots: list[int]
+    max_length: int = 128
+    device: str = "auto"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def source_for(self, task: str) -> DataSource:
+        if task not in self.sources:
+            raise GridError(
+                "data", f"no data source for task '{task}' (add `data: {{{task}: ...}}`)", self.path
+            )
+        return self.sources[task]
+
+    def cells(self) -> list[Cell]:
+        cells = []
+        for spec in self.methods:
+            method_cls = registry.methods.get(spec.name)
+            params = method_cls.resolve_params(spec.variant, spec.overrides)
+            for task in self.tasks:
+                for setting in self.settings:
+                    shots_list = self.shots if setting == "few-shot" else [0]
+                    for target in self.target_languages:
+                        for shots in shots_list:
+                            for seed in self.seeds:
+                                cells.append(
+                                    Cell(
+                                        method=spec.name,
+                                        variant=spec.variant,
+                                        params=params,
+                                        task=task,
+                                        setting=setting,
+                                        source_languages=self.source_languages,
+                                        target_language=target,
+                                        seed=seed,
+                                        shots=shots,
+                                    )
+                                )
+        return cells
+
+
+def grid_file(path: Path | str) -> Path:
+    """A leaderboard folder or a grid file -> the grid file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / GRID_FILE
+    if not path.is_file():
+        raise XltError(f"{path}: no such grid file (give a leaderboard folder or a {GRID_FILE})")
+    return path
+
+
+def load_grid(path: Path | str, workdir: Path) -> Grid:
+    path = grid_file(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise XltError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from err
+    if not isinstance(raw, dict):
+        raise GridError("(top level)", "a grid is a mapping of fields", path)
+    try:
+        return _parse(raw, path, workdir)
+    except GridError as err:
+        if err.source is None:
+            raise GridError(err.field, str(err).split(": ", 1)[-1], path) from None
+        raise
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], field_name: str, what: str) -> Any:
+    if isinstance(value, bool) and kind in (int, float):
+        raise GridError(field_name, f"must be {what}, not a boolean")
+    if not isinstance(value, kind):
+        raise GridError(field_name, f"must be {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _str_list(value: Any, field_name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    _expect(value, list, field_name, "a list of strings")
+    if not value:
+        raise GridError(field_name, "must not be empty")
+    return [_expect(v, str, f"{field_name}[{i}]", "a string") for i, v in enumerate(value)]
+
+
+def _int_list(value: Any, field_name: str) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    _expect(value, list, field_name, "a list of integers")
+    return [_expect(v, int, f"{field_name}[{i}]", "an integer") for i, v in enumerate(value)]
+
+
+def _language(code: str, field_name: str) -> str:
+    try:
+        return languages.normalise(code)
+    except ValueError as err:
+        raise GridError(field_name, str(err)) from None
+
+
+def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
+    unknown = sorted(set(raw) - TOP_LEVEL_FIELDS)
+    if unknown:
+        raise GridError(unknown[0], f"unknown field (known: {', '.join(sorted(TOP_LEVEL_FIELDS))})")
+    name = _expect(raw.get("name", path.parent.name), str, "name", "a string")
+    backbone_spec = _expect(raw.get("backbone", "mbert"), str, "backbone", "a string")
+    revision = raw.get("backbone_revision")
+    if revision is not None:
+        _expect(revision, str, "backbone_revision", "a string")
+    quickstart = _options("quickstart", raw.get("quickstart", {}), _quickstart_class())
+    if "quickstart" in raw and backbone_spec != backbones.QUICKSTART:
+        raise GridError(
+            "quickstart", "options for the quickstart backbone, but the grid's backbone is not 'quickstart'"
+        )
+    backbone_ref = backbones.resolve(backbone_spec, revision, base_dir=path.parent, quickstart=quickstart)
+
+    synthetic = _synthetic_config(raw.get("synthetic", {}))
+    tasks = _str_list(raw.get("tasks"), "tasks") if "tasks" in raw else _missing("tasks")
+    for i, task in enumerate(tasks):
+        if task not in registry.tasks:
+            raise GridError(f"tasks[{i}]", registry.tasks.unknown_message(task))
+    settings = _str_list(raw.get("settings", ["zero-shot"]), "settings")
+    for i, setting in enumerate(settings):
+        if setting not in SETTINGS:
+            raise GridError(f"settings[{i}]", f"unknown setting '{setting}' (known: {', '.join(SETTINGS)})")
+
+    langs = _expect(raw.get("languages"), dict, "languages", "a mapping with 'source' and 'target'")
+    extra = sorted(set(langs) - {"source", "target"})
+    if extra:
+        raise GridError(f"languages.{extra[0]}", "unknown field (known: source, target)")
+    sources_langs = tuple(
+        _language(c, f"languages.source[{i}]")
+        for i, c in enumerate(_str_list(langs.get("source"), "languages.source"))
+    )
+    targets = tuple(
+        _language(c, f"languages.target[{i}]")
+        for i, c in enumerate(_str_list(langs.get("target"), "languages.target"))
+    )
+    seeds = _int_list(raw.get("seeds", [1]), "seeds")
+    shots = _int_list(raw.get("shots", []), "shots")
+    if "few-shot" in settings and not shots:
+        raise GridError("shots", "the few-shot setting needs a list of shots, e.g. [5, 10, 20, 50]")
+    max_length = _expect(raw.get("max_length", 128), int, "max_length", "an integer")
+    device = _expect(raw.get("device", "auto"), str, "device", "'auto', 'cpu' or a torch device string")
+
+    methods = _methods(raw.get("methods"), tasks, settings)
+    sources = _sources(raw.get("data", {}), path.parent, workdir, synthetic)
+    needed_tasks = set(tasks) | {"mlm"}
+    for task in sorted(needed_tasks):
+        if task in sources and isinstance(sources[task], SyntheticSource):
+            known = set(synthetic_codes(synthetic))
+            for fname, codes in (("languages.source", sources_langs), ("languages.target", targets)):
+                for i, code in enumerate(codes):
+                    if code not in known:
+                        raise GridError(
+                            f"{fname}[{i}]",
+                            f"'{code}' is not a language of the synthetic suite "
+                            f"(it has {', '.join(sorted(known))})",
+                        )
+    for task in tasks:
+        if task not in sources:
+            raise GridError("data", f"no data source for task '{task}'")
+    return Grid(
+        name=name,
+        path=path,
+        description=str(raw.get("description", "")),
+        backbone=backbone_ref,
+        synthetic=synthetic,
+        sources=sources,
+        methods=methods,
+        tasks=tasks,
+        settings=settings,
+        source_languages=sources_langs,
+        target_languages=targets,
+        seeds=seeds,
+        shots=shots,
+        max_length=max_length,
+        device=device,
+        raw=raw,
+    )
+
+
+def _missing(field_name: str):
+    raise GridError(field_name, "is required")
+
+
+def synthetic_codes(config) -> list[str]:
+    from xltransfer.data.synthetic import language_codes
+
+    return language_codes(config)
+
+
+def _quickstart_class():
+    from xltransfer.pretrain import QuickstartConfig
+
+    return QuickstartConfig
+
+
+def _synthetic_config(raw: Any):
+    from xltransfer.data.synthetic import SyntheticConfig
+
+    return _options("synthetic", raw, SyntheticConfig)
+
+
+def _options(where: str, raw: Any, config_class: type):
+    """A frozen options dataclass from a grid mapping, each value type-checked against its default."""
+    _expect(raw, dict, where, "a mapping of options")
+    known = {f.name: f for f in dataclasses.fields(config_class)}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise GridError(f"{where}.{key}", f"unknown option (known: {', '.join(known)})")
+        default = known[key].default
+        if isinstance(default, tuple):
+            value = tuple(_int_list(value, f"{where}.{key}"))
+        elif isinstance(default, float):
+            value = float(_expect(value, (int, float), f"{where}.{key}", "a number"))
+        else:
+            _expect(value, type(default), f"{where}.{key}", type(default).__name__)
+        values[key] = value
+    try:
+        return config_class(**values)
+    except ValueError as error:
+        raise GridError(where, str(error)) from None
+
+
+def _methods(raw: Any, tasks: list[str], settings: list[str]) -> list[MethodSpec]:
+    _expect(raw, list, "methods", "a list of method names or {name, variants, params} mappings")
+    specs = []
+    for i, entry in enumerate(raw):
+        where = f"methods[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        _expect(entry, dict, where, "a method name or a mapping")
+        extra = sorted(set(entry) - {"name", "variants", "params"})
+        if extra:
+            raise GridError(f"{where}.{extra[0]}", "unknown field (known: name, variants, params)")
+        name = _expect(entry.get("name"), str, f"{where}.name", "a method name")
+        try:
+            method_cls = registry.methods.get(name)
+        except UnknownNameError as err:
+            raise GridError(f"{where}.name", str(err)) from None
+        for j, task in enumerate(tasks):
+            if task not in method_cls.supported_tasks:
+                raise GridError(
+                    f"{where}.name",
+                    f"{name} does not support task '{task}' (tasks[{j}]); "
+                    f"it supports {', '.join(sorted(method_cls.supported_tasks))}",
+                )
+        for j, setting in enumerate(settings):
+            if setting not in method_cls.supported_settings:
+                raise GridError(
+                    f"{where}.name", f"{name} does not support setting '{setting}' (settings[{j}])"
+                )
+        overrides = _expect(entry.get("params", {}), dict, f"{where}.params", "a mapping")
+        for key, value in overrides.items():
+            if key not in method_cls.defaults:
+                raise GridError(
+                    f"{where}.params.{key}",
+                    f"unknown parameter of {name} (known: {', '.join(sorted(method_cls.defaults))})",
+                )
+            default = method_cls.defaults[key]
+            kind = (int, float) if isinstance(default, float) else type(default)
+            if default is not None:
+                _expect(
+                    value,
+                    kind,
+                    f"{where}.params.{key}",
+                    f"{type(default).__name__} like the default {default!r}",
+                )
+        for variant in _str_list(entry.get("variants", ["default"]), f"{where}.variants"):
+            if variant not in method_cls.variants:
+                raise GridError(
+                    f"{where}.variants",
+                    f"unknown variant '{variant}' of {name} (known: {', '.join(method_cls.variants)})",
+                )
+            specs.append(MethodSpec(name, variant, dict(overrides), where))
+    if not specs:
+        raise GridError("methods", "must not be empty")
+    return specs
+
+
+def _sources(raw: Any, base: Path, workdir: Path, synthetic) -> dict[str, DataSource]:
+    _expect(raw, dict, "data", "a mapping of task name -> data source")
+    sources: dict[str, DataSource] = {}
+    for task, spec in raw.items():
+        where = f"data.{task}"
+        if task not in registry.tasks:
+            raise GridError(where, registry.tasks.unknown_message(task))
+        if spec == "synthetic":
+            sources[task] = SyntheticSource(synthetic, workdir / "cache", field=where)
+            continue
+        _expect(spec, dict, where, "'synthetic' or a mapping with a 'type' (ud, files, hub)")
+        kind = spec.get("type")
+        if kind == "ud":
+            root = _existing_dir(spec.get("root"), base, f"{where}.root")
+            treebanks = _expect(
+                spec.get("treebanks", {}), dict, f"{where}.treebanks", "a mapping language -> folder"
+            )
+            sources[task] = UdFolderSource(
+                root,
+                {_language(k, f"{where}.treebanks.{k}"): str(v) for k, v in treebanks.items()},
+                field=where,
+            )
+        elif kind == "files":
+            files = _expect(spec.get("files"), dict, f"{where}.files", "a mapping language -> {split: path}")
+            resolved: dict[str, dict[str, Path]] = {}
+            for lang, splits in files.items():
+                code = _language(lang, f"{where}.files.{lang}")
+                _expect(splits, dict, f"{where}.files.{lang}", "a mapping split -> path")
+                resolved[code] = {}
+                for split, file in splits.items():
+                    resolved[code][split] = _existing_file(file, base, f"{where}.files.{lang}.{split}")
+            sources[task] = FilesSource(resolved, field=where)
+        elif kind == "hub":
+            dataset = _expect(spec.get("dataset"), str, f"{where}.dataset", "a hub dataset id")
+            sources[task] = HubSource(
+                dataset, spec.get("config"), spec.get("revision"), dict(spec.get("splits", {})), field=where
+            )
+        else:
+            raise GridError(
+                f"{where}.type", f"unknown data source type {kind!r} (known: ud, files, hub, or 'synthetic')"
+            )
+    return sources
+
+
+def _resolve_path(value: Any, base: Path, field_name: str) -> Path:
+    _expect(value, str, field_name, "a path")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _existing_dir(value: Any, base: Path, field_name: str) -> Path:
+    path = _resolve_path(value, base, field_name)
+    if not path.is_dir():
+        raise GridError(field_name, f"folder {path} does not exist")
+    return path.resolve()
+
+
+def _existing_file(value: Any, base: Path, field_name: str) -> Path:
+    path = _resolve_path(value, base, field_name)
+    if not path.is_file():
+        raise GridError(field_name, f"file {path} does not exist")
+    return path.resolve()

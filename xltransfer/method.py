@@ -1,0 +1,93 @@
+"""The method interface: what a registered method class provides to the harness.
+
+A method declares its variants and paper defaults, the tasks and settings it supports, the
+pieces a cell needs, how to train one piece and how to predict for a cell. It never reads
+files or writes results: the harness hands it data through a context and stores what it returns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from xltransfer.cell import Cell, Piece
+from xltransfer.params import Params
+
+TaskLookup = Callable[[str], Any]  # task name -> Task instance
+
+if TYPE_CHECKING:
+    import torch
+
+    from xltransfer.context import RunContext
+
+
+@dataclass
+class TrainedPiece:
+    """What training returns: the trained tensors and facts about the run (kept with the artifact)."""
+
+    state: dict[str, torch.Tensor]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    citation: ClassVar[str] = ""
+    supported_tasks: ClassVar[frozenset[str]]
+    supported_settings: ClassVar[frozenset[str]] = frozenset({"zero-shot"})
+    defaults: ClassVar[dict[str, Any]]
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+
+    def __init__(self, variant: str = "default", params: Params | None = None):
+        self.variant = variant
+        self.params = params if params is not None else self.resolve_params(variant, {})
+
+    @classmethod
+    def resolve_params(cls, variant: str, overrides: dict[str, Any]) -> Params:
+        """Paper defaults, then the variant's changes, then the grid's overrides."""
+        return Params({**cls.defaults, **cls.variants[variant], **overrides})
+
+    @abstractmethod
+    def pieces(self, cell: Cell) -> list[Piece]:
+        """The pieces the cell's predictions are made with (their ``needs`` are planned too)."""
+
+    @abstractmethod
+    def train(self, piece: Piece, ctx: RunContext) -> TrainedPiece:
+        """Train one piece; its ``needs`` are available through ``ctx.load_piece``."""
+
+    @abstractmethod
+    def prepare_inference(self, model, cell: Cell, tasks: TaskLookup) -> None:
+        """Set the model up as the cell is evaluated (modules added, the right ones active).
+
+        Used with loaded weights by ``predict`` and on the meta device to count the parameters
+        a deployed model carries (``extra_params``)."""
+
+    def predict(self, cell: Cell, examples: list, ctx: RunContext) -> list:
+        """Default: the inference model with every piece's tensors loaded, run by the task."""
+        from xltransfer.modules.adapters import load_states
+        from xltransfer.train import fixed_batches, predict_all
+
+        model = ctx.new_model()
+        self.prepare_inference(model, cell, ctx.task)
+        model.to(ctx.device)
+        load_states(model, (ctx.load_state(p) for p in self.pieces(cell)))
+        task = ctx.task(cell.task)
+        features = task.encode(examples, ctx.tokenizer, ctx.grid.max_length)
+        batches = fixed_batches(features, lambda f: task.collate(f, ctx.tokenizer), 32)
+        return predict_all(model, task.predict, batches)
+
+    def planned_steps(self, piece: Piece) -> int | None:
+        """Optimiser steps the piece will take, when known before reading data."""
+        return None
+
+    def training_batch_size(self, cell: Cell) -> int | None:
+        """The batch size the cell's task training used (recorded: scores move with it)."""
+        return None
+
+    @abstractmethod
+    def prepare_model(self, model, piece: Piece, tasks: TaskLookup) -> None:
+        """Add the piece's modules (adapters, heads) to a fresh backbone and leave only its own
+        parameters trainable. Training calls it on real weights; ``xlt plan`` calls it on the meta
+        device to count trainable parameters, so counts and training cannot disagree."""

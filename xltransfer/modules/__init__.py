@@ -1,0 +1,1 @@
+"""Adapter and hypernetwork building blocks shared by methods."""

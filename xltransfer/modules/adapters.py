@@ -1,0 +1,77 @@
+"""Bottleneck adapters from the ``adapters`` library, named by role so pieces load into any model.
+
+A language adapter for Turkish is always ``lang_tr`` and a POS task adapter ``task_pos``, so a
+piece trained in one model loads by parameter name into another (e.g. at test time, the target
+language adapter under the task adapter trained on the source's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+
+def language_adapter_name(language: str) -> str:
+    return f"lang_{language}"
+
+
+def task_adapter_name(task: str) -> str:
+    return f"task_{task}"
+
+
+def bottleneck_config(
+    hidden_size: int,
+    num_layers: int,
+    *,
+    reduction_factor: float,
+    bottleneck: int | None = None,
+    invertible: bool = False,
+    leave_out_last_layer: bool = False,
+):
+    """A sequential bottleneck (Pfeiffer) config; ``bottleneck`` overrides the reduction factor."""
+    from adapters import SeqBnConfig, SeqBnInvConfig
+
+    factor = hidden_size / bottleneck if bottleneck else reduction_factor
+    leave_out = [num_layers - 1] if leave_out_last_layer else []
+    config_class = SeqBnInvConfig if invertible else SeqBnConfig
+    return config_class(reduction_factor=factor, leave_out=leave_out)
+
+
+def add_adapter(model, name: str, config) -> None:
+    if name not in model.adapters_config:
+        model.add_adapter(name, config=config)
+
+
+def train_only(model, adapter: str | None = None, heads: Iterable[str] = ()) -> None:
+    """Freeze everything, then unfreeze one adapter (with its invertible part) and some heads."""
+    for param in model.parameters():
+        param.requires_grad = False
+    if adapter is not None:
+        marker = f".{adapter}."
+        for name, param in model.named_parameters():
+            if marker in name:
+                param.requires_grad = True
+    for head in heads:
+        for param in model.heads[head].parameters():
+            param.requires_grad = True
+
+
+def state_of(model, adapters: Iterable[str] = (), heads: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+    """The tensors of some adapters and heads, by parameter name."""
+    markers = [f".{a}." for a in adapters]
+    prefixes = [f"heads.{h}." for h in heads]
+    return {
+        name: param.detach().cpu().clone()
+        for name, param in model.named_parameters()
+        if any(m in name for m in markers) or any(name.startswith(p) for p in prefixes)
+    }
+
+
+def load_states(model, states: Iterable[Mapping[str, Any]]) -> None:
+    """Load piece states by name; a tensor the model has no place for is an error, not ignored."""
+    for state in states:
+        result = model.load_state_dict(dict(state), strict=False)
+        if result.unexpected_keys:
+            raise KeyError(f"piece does not fit the model: unexpected {result.unexpected_keys[:5]}")

@@ -1,0 +1,78 @@
+"""Parameter counts from architecture configs, on PyTorch's meta device (no weights, no memory).
+
+Methods set models up through ``prepare_model`` / ``prepare_inference``; counting runs the
+same code on a meta-device backbone, so the plan's numbers are the numbers training uses.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from xltransfer import registry
+from xltransfer.cell import Cell, Piece
+from xltransfer.method import Method
+
+
+def meta_model(architecture):
+    """A weightless model; the config is copied because ``adapters`` records heads and adapters in it."""
+    import copy
+
+    import torch
+    import transformers
+    from adapters import AutoAdapterModel
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        with torch.device("meta"):
+            return AutoAdapterModel.from_config(copy.deepcopy(architecture))
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
+def _tasks(name: str):
+    return _task_instance(name)
+
+
+@cache
+def _task_instance(name: str):
+    return registry.tasks.get(name)()
+
+
+def count(module, trainable_only: bool = False) -> int:
+    seen: set[int] = set()
+    total = 0
+    for param in module.parameters():  # parameters() already skips tied duplicates
+        if (trainable_only and not param.requires_grad) or id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+    return total
+
+
+def piece_parameters(method: Method, piece: Piece, architecture) -> int:
+    import torch
+
+    model = meta_model(architecture)
+    with torch.device("meta"):
+        method.prepare_model(model, piece, _tasks)
+    return count(model, trainable_only=True)
+
+
+def inference_parameters(method: Method, cell: Cell, architecture) -> dict[str, int]:
+    """Backbone parameters and what the method adds to the deployed model."""
+    import torch
+
+    model = meta_model(architecture)
+    base = count(model.base_model)
+    with torch.device("meta"):
+        method.prepare_inference(model, cell, _tasks)
+    extra = count(model) - base
+    if "default" in model.heads:  # the backbone's own MLM head is not the method's
+        extra -= count(model.heads["default"]) - _shared_with_base(model, model.heads["default"])
+    return {"base_params": base, "extra_params": extra, "total_params": base + extra}
+
+
+def _shared_with_base(model, head) -> int:
+    base_ids = {id(p) for p in model.base_model.parameters()}
+    return sum(p.numel() for p in head.parameters() if id(p) in base_ids)

@@ -1,0 +1,150 @@
+"""The artifact graph of a grid: which pieces to train (each once), in which order, under which key.
+
+A piece's key hashes everything that determines its weights: method, kind, languages, task,
+hyper-parameters, seed, the fingerprint of the data it reads, the backbone, and the keys of
+the pieces it builds on. Cells that need equal pieces share them; a stored key is never retrained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xltransfer import backbone as backbones
+from xltransfer import registry
+from xltransfer.cell import Cell, Piece
+from xltransfer.grid import Grid
+from xltransfer.method import Method
+from xltransfer.params import stable_hash
+
+TRAIN_SPLITS = ("train", "dev")
+
+
+@dataclass
+class PlannedPiece:
+    key: str
+    piece: Piece
+    needs: list[str]
+
+
+@dataclass
+class Plan:
+    grid: Grid
+    cells: list[Cell]
+    pieces: dict[str, PlannedPiece]  # in dependency order
+    cell_pieces: dict[str, list[str]]  # cell id -> keys it uses directly
+    backbone_identity: dict[str, Any]
+    methods: dict[str, Method] = field(default_factory=dict)  # method label -> instance
+    keys: dict[Piece, str] = field(default_factory=dict)
+    trainers: dict[str, Method] = field(
+        default_factory=dict
+    )  # piece key -> the method instance that trains it
+    _architecture: Any = None
+    _counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def architecture(self):
+        if self._architecture is None:
+            self._architecture = backbones.architecture_config(self.grid.backbone)
+        return self._architecture
+
+    def parameter_counts(self, cell: Cell) -> dict[str, int]:
+        """Base, extra and total parameters of the cell's deployed model (cached per method and task)."""
+        from xltransfer.parameters import inference_parameters
+
+        cache_key = (_method_key(cell), cell.task)
+        if cache_key not in self._counts:
+            self._counts[cache_key] = inference_parameters(self.method_for(cell), cell, self.architecture)
+        return self._counts[cache_key]
+
+    def piece_parameters(self, key: str) -> int:
+        from xltransfer.parameters import piece_parameters
+
+        return piece_parameters(self.trainers[key], self.pieces[key].piece, self.architecture)
+
+    def key_of(self, piece: Piece) -> str:
+        return self.keys[piece]
+
+    def method_for(self, cell: Cell) -> Method:
+        return self.methods[_method_key(cell)]
+
+    def closure(self, cell: Cell) -> list[str]:
+        """Every piece key the cell depends on, dependencies first."""
+        seen: dict[str, None] = {}
+
+        def visit(key: str) -> None:
+            for dep in self.pieces[key].needs:
+                visit(dep)
+            seen.setdefault(key)
+
+        for key in self.cell_pieces[cell.cell_id]:
+            visit(key)
+        return list(seen)
+
+    def data_needs(self) -> list[tuple[str, str, str, bool]]:
+        """(task, language, split, required) for everything the grid reads."""
+        needs: dict[tuple[str, str, str], bool] = {}
+        for planned in self.pieces.values():
+            for lang in planned.piece.languages:
+                needs[(planned.piece.task, lang, "train")] = True
+                needs.setdefault((planned.piece.task, lang, "dev"), False)
+        for cell in self.cells:
+            needs[(cell.task, cell.target_language, "test")] = True
+        return [(t, lang, s, r) for (t, lang, s), r in sorted(needs.items())]
+
+
+def _method_key(cell: Cell) -> str:
+    return f"{cell.method}:{cell.variant}:{stable_hash(cell.params, 12)}"
+
+
+def backbone_identity(grid: Grid) -> dict[str, Any]:
+    quickstart_fp = None
+    if grid.backbone.kind == "quickstart":
+        quickstart_fp = grid.backbone.quickstart.fingerprint(grid.synthetic)
+    return backbones.identity(grid.backbone, quickstart_fp)
+
+
+def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
+    cells = grid.cells() if cells is None else cells
+    identity = backbone_identity(grid)
+    plan = Plan(grid=grid, cells=cells, pieces={}, cell_pieces={}, backbone_identity=identity)
+    keys = plan.keys
+
+    def add(piece: Piece, method: Method) -> str:
+        if piece in keys:
+            return keys[piece]
+        needs = [add(dep, method) for dep in piece.needs]
+        source = grid.source_for(piece.task)
+        data_format = registry.tasks.get(piece.task).metadata.data_format
+        data = {
+            f"{lang}/{split}": source.fingerprint(data_format, lang, split)
+            for lang in piece.languages
+            for split in TRAIN_SPLITS
+        }
+        key = stable_hash(
+            {
+                "method": piece.method,
+                "kind": piece.kind,
+                "languages": piece.languages,
+                "task": piece.task,
+                "params": piece.params,
+                "seed": piece.seed,
+                "data": data,
+                "backbone": identity,
+                "needs": needs,
+                "max_length": grid.max_length,
+            },
+            40,
+        )
+        keys[piece] = key
+        plan.pieces.setdefault(key, PlannedPiece(key, piece, needs))
+        plan.trainers.setdefault(key, method)
+        return key
+
+    for cell in cells:
+        label = _method_key(cell)
+        if label not in plan.methods:
+            plan.methods[label] = registry.methods.get(cell.method)(cell.variant, cell.params)
+        method = plan.method_for(cell)
+        plan.cell_pieces[cell.cell_id] = [add(p, method) for p in method.pieces(cell)]
+    return plan

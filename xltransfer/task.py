@@ -1,0 +1,77 @@
+"""The task interface: data format, head, encoding, prediction and the task's own scorer.
+
+One class per task lives in ``tasks/``; it states what it reads, how it is scored and which
+metric is its headline, in one validated metadata object.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class TaskMetadata:
+    name: str
+    description: str
+    data_format: str  # file format a data source provides: "conllu", "bio", "nli-tsv", "parallel", "text"
+    metrics: tuple[str, ...]
+    main_metric: str
+    labels: tuple[str, ...] = ()  # fixed label inventory, when the task has one
+    higher_is_better: bool = True
+    citation: str = ""
+
+    def __post_init__(self) -> None:
+        if self.main_metric not in self.metrics:
+            raise ValueError(f"task {self.name}: main metric {self.main_metric} not in {self.metrics}")
+
+
+class Task(ABC):
+    metadata: ClassVar[TaskMetadata]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @abstractmethod
+    def read_file(self, path: Path) -> list[Any]:
+        """Examples from a local file; malformed input raises DataFormatError naming file and line."""
+
+    def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
+        raise NotImplementedError(f"task {self.name} has no hub reader")
+
+    @abstractmethod
+    def add_head(self, model, head_name: str) -> None:
+        """Add this task's prediction head (an ``adapters`` flexible head) to the model."""
+
+    @abstractmethod
+    def encode(self, examples: list[Any], tokenizer, max_length: int) -> list[dict[str, Any]]:
+        """Model features per example (token ids, label ids aligned to subwords)."""
+
+    @abstractmethod
+    def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
+        """A padded batch, with labels when the features have them."""
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(**batch).loss
+
+    @abstractmethod
+    def predict(self, model, batch: dict[str, torch.Tensor]) -> list[Any]:
+        """One prediction per example of the batch, in the format ``score`` takes."""
+
+    @abstractmethod
+    def score(self, gold: list[Any], predictions: list[Any]) -> dict[str, float]:
+        """The task's metrics, as the field's reference scorer computes them."""
+
+    @abstractmethod
+    def predictions_from_file(self, gold: list[Any], path: Path) -> list[Any]:
+        """Read a prediction file (same format as gold) for ``xlt evaluate``, aligned to gold."""
+
+    def majority_predictions(self, train: list[Any], test: list[Any]) -> list[Any]:
+        """Predictions that always give the most frequent training label (a sanity floor)."""
+        raise NotImplementedError(f"task {self.name} has no majority baseline")

@@ -1,0 +1,261 @@
+"""The one training loop every method uses: multi-stream sampling, schedule, evaluation, selection.
+
+A method describes *what* to train (which parameters, which batches, which loss, how to score a
+checkpoint); this module decides *how*: AdamW, warm-up and decay, periodic evaluation, and
+keeping the best checkpoint of the trainable parameters (as the papers select on dev).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from xltransfer.progress import Progress, SilentProgress
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: int
+    batch_size: int
+    learning_rate: float
+    eval_every: int
+    warmup_steps: int = 0
+    decay: str = "linear"  # "linear" to zero at the last step, or "constant"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+
+    def factor(self, step: int) -> float:
+        if self.warmup_steps and step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.decay == "constant":
+            return 1.0
+        remaining = self.steps - max(step, self.warmup_steps)
+        return max(0.0, remaining / max(1, self.steps - self.warmup_steps))
+
+
+@dataclass
+class Stream:
+    """One source of training batches (a task–language pair, an MLM language) with its loss."""
+
+    name: str
+    batches: Iterator[Batch]
+    loss: Callable[[Any, Batch], torch.Tensor]
+
+
+@dataclass
+class FitResult:
+    best_score: float | None
+    best_step: int
+    steps: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    stream_counts: dict[str, int] = field(default_factory=dict)
+
+
+def batches_forever(
+    features: Sequence[dict[str, Any]],
+    collate: Callable[[list], Batch],
+    batch_size: int,
+    seed: int,
+    bucket_batches: int = 50,
+) -> Iterator[Batch]:
+    """Shuffled mini-batches, epoch after epoch, in an order fixed by the seed.
+
+    Examples are grouped with others of similar length (within windows of ``bucket_batches``
+    batches) so little compute goes to padding; batch order stays random.
+    """
+    if not features:
+        raise ValueError("no training examples")
+    rng = random.Random(seed)
+    order = list(range(len(features)))
+    window = batch_size * max(1, bucket_batches)
+    while True:
+        rng.shuffle(order)
+        batches = []
+        for start in range(0, len(order), window):
+            chunk = sorted(order[start : start + window], key=lambda i: len(features[i]["input_ids"]))
+            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        rng.shuffle(batches)
+        for members in batches:
+            yield collate([features[i] for i in members])
+
+
+def round_robin(pattern: Sequence[int]) -> Callable[[int], int]:
+    """Stream index per step from a repeating pattern, e.g. [0, 1, 1] for a 1:2 ratio."""
+    return lambda step: pattern[step % len(pattern)]
+
+
+def sampled(weights: Sequence[float], seed: int) -> Callable[[int], int]:
+    rng = random.Random(seed)
+    population = list(range(len(weights)))
+    return lambda step: rng.choices(population, weights=weights)[0]
+
+
+def to_device(batch: Batch, device) -> Batch:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def fit(
+    model,
+    streams: Sequence[Stream],
+    schedule: Schedule,
+    evaluate: Callable[[], float] | None = None,
+    higher_is_better: bool = True,
+    choose_stream: Callable[[int], int] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    description: str = "train",
+) -> FitResult:
+    """Train the parameters that require grad; leave the model holding the best checkpoint."""
+    progress = progress or SilentProgress()
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires grad")
+    device = params[0].device
+    optimizer = torch.optim.AdamW(params, lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
+    choose_stream = choose_stream or round_robin(list(range(len(streams))))
+    result = FitResult(best_score=None, best_step=0, steps=schedule.steps, seconds=0.0)
+    best_state = None
+    started = time.perf_counter()
+    running = 0.0
+    with progress.bar(description, schedule.steps) as advance:
+        for step in range(schedule.steps):
+            model.train()
+            stream = streams[choose_stream(step)]
+            result.stream_counts[stream.name] = result.stream_counts.get(stream.name, 0) + 1
+            loss = stream.loss(model, to_device(next(stream.batches), device))
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"{description}: loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+            last = step + 1 == schedule.steps
+            if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
+                score = evaluate()
+                result.history.append({"step": step + 1, "score": score, "loss": running})
+                better = result.best_score is None or (
+                    score > result.best_score if higher_is_better else score < result.best_score
+                )
+                if better:
+                    result.best_score, result.best_step = score, step + 1
+                    best_state = trainable_state(model)
+                advance(1, loss=running, dev=score)
+            else:
+                advance(1, loss=running)
+    if best_state is not None:
+        model.load_state_dict(best_state, strict=False)
+    result.seconds = time.perf_counter() - started
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def predict_all(model, predict: Callable[[Any, Batch], list], batches: Sequence[Batch]) -> list:
+    """Predictions over fixed batches, in order, in eval mode."""
+    was_training = model.training
+    model.eval()
+    out: list = []
+    device = next(model.parameters()).device
+    for batch in batches:
+        out.extend(predict(model, to_device(batch, device)))
+    model.train(was_training)
+    return out
+
+
+def fixed_batches(
+    features: Sequence[dict[str, Any]], collate: Callable[[list], Batch], batch_size: int
+) -> list[Batch]:
+    """Evaluation batches in the examples' order (sorted by length would reorder predictions)."""
+    return [collate(list(features[i : i + batch_size])) for i in range(0, len(features), batch_size)]
+
+
+def train_on_task(
+    model,
+    ctx,
+    task_name: str,
+    languages: Sequence[str],
+    schedule: Schedule,
+    seed: int,
+    activate: Callable[[Any, str], None] | None = None,
+    description: str = "train",
+    eval_batch_size: int = 32,
+) -> FitResult:
+    """Supervised training on one task from one or more source languages.
+
+    Each step draws one source language uniformly (multi-source training, one language per
+    batch); ``activate(model, language)`` switches language-specific modules (e.g. the source
+    language adapter) before that language's batch. Checkpoints are selected on the average
+    main metric of the sources' dev sets (train sets when a source has no dev split).
+    """
+    task = ctx.task(task_name)
+
+    def collate(features):
+        return task.collate(features, ctx.tokenizer)
+
+    streams = []
+    for i, lang in enumerate(languages):
+
+        def loss(m, batch, lang=lang):
+            if activate is not None:
+                activate(m, lang)
+            return task.loss(m, batch)
+
+        streams.append(
+            Stream(
+                lang,
+                batches_forever(
+                    ctx.features(task_name, lang, "train"), collate, schedule.batch_size, seed + i
+                ),
+                loss,
+            )
+        )
+    dev_sets = []
+    for lang in languages:
+        split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
+        dev_sets.append(
+            (
+                lang,
+                ctx.examples(task_name, lang, split),
+                fixed_batches(ctx.features(task_name, lang, split), collate, eval_batch_size),
+            )
+        )
+
+    def evaluate() -> float:
+        scores = []
+        for lang, examples, batches in dev_sets:
+            if activate is not None:
+                activate(model, lang)
+            scores.append(
+                task.score(examples, predict_all(model, task.predict, batches))[task.metadata.main_metric]
+            )
+        return sum(scores) / len(scores)
+
+    choose = sampled([1.0] * len(streams), seed) if len(streams) > 1 else None
+    return fit(
+        model,
+        streams,
+        schedule,
+        evaluate,
+        task.metadata.higher_is_better,
+        choose,
+        seed,
+        ctx.progress,
+        description,
+    )
