@@ -93,34 +93,23 @@ class MadX(Method):
 
     # -- model set-up -------------------------------------------------------------------------
     def _add_language_adapter(self, model, language: str) -> str:
-        cfg = model.config
-        name = ad.language_adapter_name(language)
-        ad.add_adapter(
+        p = self.params
+        return ad.add_bottleneck_adapter(
             model,
-            name,
-            ad.bottleneck_config(
-                cfg.hidden_size,
-                cfg.num_hidden_layers,
-                reduction_factor=self.params["la_reduction_factor"],
-                bottleneck=self.params["la_bottleneck"] or None,
-                invertible=self.params["la_invertible"],
-                leave_out_last_layer=self.params["la_leave_out_last_layer"],
-            ),
+            ad.language_adapter_name(language),
+            reduction_factor=p["la_reduction_factor"],
+            bottleneck=p["la_bottleneck"] or None,
+            invertible=p["la_invertible"],
+            leave_out_last_layer=p["la_leave_out_last_layer"],
         )
-        return name
 
     def _add_task_adapter(self, model, task_name: str, tasks) -> str:
-        cfg = model.config
-        name = ad.task_adapter_name(task_name)
-        ad.add_adapter(
+        p = self.params
+        name = ad.add_bottleneck_adapter(
             model,
-            name,
-            ad.bottleneck_config(
-                cfg.hidden_size,
-                cfg.num_hidden_layers,
-                reduction_factor=self.params["ta_reduction_factor"],
-                bottleneck=self.params["ta_bottleneck"] or None,
-            ),
+            ad.task_adapter_name(task_name),
+            reduction_factor=p["ta_reduction_factor"],
+            bottleneck=p["ta_bottleneck"] or None,
         )
         if name not in model.heads:
             tasks(task_name).add_head(model, name)

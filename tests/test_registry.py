@@ -52,23 +52,24 @@ def plugin_site(tmp_path_factory) -> Path:
     return target
 
 
-def _env(site: Path) -> dict:
-    return {
+def xlt_with_plugin(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
         "HF_HUB_OFFLINE": "1",
     }
+    return subprocess.run(
+        [sys.executable, "-m", "xltransfer.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_plugin_method_listed(plugin_site, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "xltransfer.cli", "list", "methods"],
-        capture_output=True,
-        text=True,
-        env=_env(plugin_site),
-        cwd=tmp_path,
-        timeout=120,
-    )
+    result = xlt_with_plugin(plugin_site, tmp_path, "list", "methods")
     assert result.returncode == 0, result.stderr
     assert "frozen-probe" in result.stdout and "xlt_demo_plugin:FrozenProbe" in result.stdout
 
@@ -84,22 +85,8 @@ def test_plugin_method_plans_in_a_grid(plugin_site, tmp_path):
         languages: {source: qaa, target: [qab, qac]}
     """)
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xltransfer.cli",
-            "plan",
-            str(grid),
-            "--json",
-            "--workdir",
-            str(tmp_path / "w"),
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(plugin_site),
-        cwd=tmp_path,
-        timeout=120,
+    result = xlt_with_plugin(
+        plugin_site, tmp_path, "plan", str(grid), "--json", "--workdir", str(tmp_path / "w")
     )
     assert result.returncode == 0, result.stderr
     assert '"frozen-probe"' in result.stdout and '"probe"' in result.stdout

@@ -67,7 +67,7 @@ class Method(ABC):
     def predict(self, cell: Cell, examples: list, ctx: RunContext) -> list:
         """Default: the inference model with every piece's tensors loaded, run by the task."""
         from xltransfer.modules.adapters import load_states
-        from xltransfer.train import fixed_batches, predict_all
+        from xltransfer.train import EVAL_BATCH_SIZE, fixed_batches, predict_all
 
         model = ctx.new_model()
         self.prepare_inference(model, cell, ctx.task)
@@ -75,7 +75,7 @@ class Method(ABC):
         load_states(model, (ctx.load_state(p) for p in self.pieces(cell)))
         task = ctx.task(cell.task)
         features = task.encode(examples, ctx.tokenizer, ctx.grid.max_length)
-        batches = fixed_batches(features, lambda f: task.collate(f, ctx.tokenizer), 32)
+        batches = fixed_batches(features, lambda f: task.collate(f, ctx.tokenizer), EVAL_BATCH_SIZE)
         return predict_all(model, task.predict, batches)
 
     def planned_steps(self, piece: Piece) -> int | None:

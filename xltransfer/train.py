@@ -19,6 +19,7 @@ import torch
 from xltransfer.progress import Progress, SilentProgress
 
 Batch = dict[str, torch.Tensor]
+EVAL_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def train_on_task(
     seed: int,
     activate: Callable[[Any, str], None] | None = None,
     description: str = "train",
-    eval_batch_size: int = 32,
+    eval_batch_size: int = EVAL_BATCH_SIZE,
 ) -> FitResult:
     """Supervised training on one task from one or more source languages.
 

@@ -37,10 +37,12 @@ def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | N
     from xltransfer.data.ud import UdSentence
 
     rows = load_hub_split(dataset, config, split, revision)
+    upos_feature = getattr(rows.features.get("upos"), "feature", None)
+    upos_names = getattr(upos_feature, "names", None)  # a ClassLabel sequence stores ids
     sentences = []
     for index, row in enumerate(rows):
         words = tuple(row["tokens"])
-        upos = tuple(row["upos"])
+        upos = tuple(upos_names[u] if upos_names and isinstance(u, int) else u for u in row["upos"])
         heads = tuple(int(h) if str(h).isdigit() else -1 for h in row.get("head", ["_"] * len(words)))
         deprels = tuple(row.get("deprel", ["_"] * len(words)))
         tokens = [

@@ -39,9 +39,14 @@ def bottleneck_config(
     return config_class(reduction_factor=factor, leave_out=leave_out)
 
 
-def add_adapter(model, name: str, config) -> None:
+def add_bottleneck_adapter(model, name: str, **options: Any) -> str:
+    """Add (once) a bottleneck adapter sized for this model's hidden size and depth."""
     if name not in model.adapters_config:
-        model.add_adapter(name, config=config)
+        config = model.config
+        model.add_adapter(
+            name, config=bottleneck_config(config.hidden_size, config.num_hidden_layers, **options)
+        )
+    return name
 
 
 def train_only(model, adapter: str | None = None, heads: Iterable[str] = ()) -> None:
