@@ -11,7 +11,8 @@ import math
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
-from xltransfer.train import Schedule, train_on_task, trainable_state
+from xltransfer.params import Params
+from xltransfer.train import Schedule, finetune_few_shot, train_on_task, trainable_state
 
 
 class FullFineTuning(Method):
@@ -19,7 +20,7 @@ class FullFineTuning(Method):
     summary = "finetune the whole encoder and a task head on the source language(s)"
     citation = "Devlin et al. 2019, BERT; as the mBERT baseline of Üstün et al. 2022 (Hyper-X)"
     supported_tasks = frozenset({"pos"})
-    supported_settings = frozenset({"zero-shot"})
+    supported_settings = frozenset({"zero-shot", "few-shot"})
     defaults = {
         # Hyper-X §4 (Baselines): mBERT finetuned with learning rate 1e-5 for 20 epochs, batch 32
         "learning_rate": 1e-5,
@@ -27,10 +28,28 @@ class FullFineTuning(Method):
         "batch_size": 32,
         "evals_per_epoch": 1,
         "warmup_ratio": 0.0,
+        "fs_epochs": 50,  # few-shot: 50 epochs on the k examples, no decay (Hyper-X Appendix D)
     }
 
     def pieces(self, cell: Cell) -> list[Piece]:
-        return [Piece(self.name, "finetuned-model", cell.source_languages, cell.task, self.params, cell.seed)]
+        source_params = Params({k: v for k, v in self.params.items() if k != "fs_epochs"})
+        zero_shot = Piece(
+            self.name, "finetuned-model", cell.source_languages, cell.task, source_params, cell.seed
+        )
+        if cell.setting != "few-shot":
+            return [zero_shot]
+        params = self.params.updated(shots=cell.shots)
+        return [
+            Piece(
+                self.name,
+                "few-shot-model",
+                (cell.target_language,),
+                cell.task,
+                params,
+                cell.seed,
+                (zero_shot,),
+            )
+        ]
 
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["batch_size"]
@@ -57,6 +76,24 @@ class FullFineTuning(Method):
         p = self.params
         model = ctx.new_model()
         self.prepare_model(model, piece, ctx.task)
+        if piece.kind == "few-shot-model":
+            ad.load_states(model, (ctx.load_state(dep) for dep in piece.needs))
+            result, sample = finetune_few_shot(
+                model,
+                ctx,
+                piece.task,
+                piece.languages[0],
+                piece.params["shots"],
+                piece.seed,
+                p["batch_size"],
+                p["learning_rate"],
+                p["fs_epochs"],
+                description=f"{self.name} few-shot {piece.task} [{piece.languages[0]}]",
+            )
+            return TrainedPiece(
+                trainable_state(model),
+                {"train_seconds": result.seconds, "steps": result.steps, "few_shot_sample": sample},
+            )
         n_train = sum(len(ctx.examples(piece.task, lang, "train")) for lang in piece.languages)
         steps_per_epoch = max(1, math.ceil(n_train / p["batch_size"]))
         steps = max(1, round(p["epochs"] * steps_per_epoch))

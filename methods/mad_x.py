@@ -7,6 +7,8 @@ task adapter (TA) on the source language with ``Stack(LA_source, TA)``; test on 
 
 from __future__ import annotations
 
+import dataclasses
+
 from adapters.composition import Stack
 
 from xltransfer.cell import Cell, Piece
@@ -14,7 +16,7 @@ from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
 from xltransfer.params import Params
-from xltransfer.train import Schedule, fit, train_on_task
+from xltransfer.train import Schedule, finetune_few_shot, fit, train_on_task
 
 LA_KEYS = (
     "la_reduction_factor",
@@ -26,6 +28,7 @@ LA_KEYS = (
     "la_learning_rate",
     "la_eval_every",
 )
+FS_KEYS = ("ta_batch_size", "ta_learning_rate", "fs_epochs")
 TA_KEYS = (
     "ta_reduction_factor",
     "ta_bottleneck",
@@ -41,7 +44,7 @@ class MadX(Method):
     summary = "language adapter per language (MLM) + task adapter on Stack(LA, TA); swap the LA at test"
     citation = "Pfeiffer, Vulić, Gurevych, Ruder 2020, MAD-X, EMNLP"
     supported_tasks = frozenset({"pos"})
-    supported_settings = frozenset({"zero-shot"})
+    supported_settings = frozenset({"zero-shot", "few-shot"})
     defaults = {
         # LA: reduction factor 2 with invertible adapter (MAD-X §3; Pfeiffer et al. 2020)
         "la_reduction_factor": 2.0,
@@ -61,13 +64,15 @@ class MadX(Method):
         "ta_batch_size": 8,
         "ta_learning_rate": 5e-5,
         "ta_eval_every": 250,
+        # few-shot: continue the zero-shot TA on k target examples for 50 epochs with the same
+        # hyper-parameters and no learning-rate decay (Hyper-X Appendix D)
+        "fs_epochs": 50,
     }
     variants = {
         "default": {},
         "no-inv": {"la_invertible": False},
-        "2.0": {
-            "la_leave_out_last_layer": True
-        },  # MAD-X 2.0: no adapter in the last layer (Pfeiffer et al. 2021)
+        # MAD-X 2.0: no adapter in the last layer (Pfeiffer et al. 2021)
+        "2.0": {"la_leave_out_last_layer": True},
     }
 
     # -- pieces -------------------------------------------------------------------------------
@@ -82,11 +87,31 @@ class MadX(Method):
         params = Params({**self._params(TA_KEYS), "la": self._params(LA_KEYS)})
         return Piece(self.name, "task-adapter", cell.source_languages, cell.task, params, cell.seed, las)
 
-    def pieces(self, cell: Cell) -> list[Piece]:
-        return [self.language_adapter(cell.target_language, cell.seed), self.task_adapter(cell)]
+    def few_shot_task_adapter(self, cell: Cell) -> Piece:
+        """The zero-shot TA continued on k target examples under the target's LA."""
+        zero_shot = self.task_adapter(dataclasses.replace(cell, setting="zero-shot", shots=0))
+        target_la = self.language_adapter(cell.target_language, cell.seed)
+        params = Params({**self._params(FS_KEYS), "shots": cell.shots})
+        return Piece(
+            self.name,
+            "few-shot-task-adapter",
+            (cell.target_language,),
+            cell.task,
+            params,
+            cell.seed,
+            (zero_shot, target_la),
+        )
 
-    def planned_steps(self, piece: Piece) -> int:
-        return self.params["la_steps" if piece.kind == "language-adapter" else "ta_steps"]
+    def pieces(self, cell: Cell) -> list[Piece]:
+        target_la = self.language_adapter(cell.target_language, cell.seed)
+        if cell.setting == "few-shot":
+            return [target_la, self.few_shot_task_adapter(cell)]
+        return [target_la, self.task_adapter(cell)]
+
+    def planned_steps(self, piece: Piece) -> int | None:
+        return {"language-adapter": self.params["la_steps"], "task-adapter": self.params["ta_steps"]}.get(
+            piece.kind
+        )
 
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["ta_batch_size"]
@@ -149,6 +174,23 @@ class MadX(Method):
         def activate(m, lang: str) -> None:
             m.active_adapters = Stack(ad.language_adapter_name(lang), ta)
 
+        if piece.kind == "few-shot-task-adapter":
+            result, sample = finetune_few_shot(
+                model,
+                ctx,
+                piece.task,
+                piece.languages[0],
+                piece.params["shots"],
+                piece.seed,
+                p["ta_batch_size"],
+                p["ta_learning_rate"],
+                p["fs_epochs"],
+                activate,
+                description=f"{self.name} few-shot TA {piece.task} [{piece.languages[0]}]",
+            )
+            return TrainedPiece(
+                ad.state_of(model, [ta], [ta]), {**_fit_info(result, "final"), "few_shot_sample": sample}
+            )
         schedule = Schedule(p["ta_steps"], p["ta_batch_size"], p["ta_learning_rate"], p["ta_eval_every"])
         result = train_on_task(
             model,

@@ -58,13 +58,13 @@ TINY_GRID = """
 
 
 def write_tiny_grid(
-    folder: Path, targets: str = "[qab, qac]", backbone_steps: int = 150, la_steps: int = 40
+    folder: Path, targets: str = "[qab, qac]", backbone_steps: int = 150, la_steps: int = 40, extra: str = ""
 ) -> Path:
+    """The tiny grid; ``extra`` is appended YAML (e.g. other settings or tasks)."""
     folder.mkdir(parents=True, exist_ok=True)
     grid = folder / "grid.yaml"
-    grid.write_text(
-        textwrap.dedent(TINY_GRID.format(targets=targets, backbone_steps=backbone_steps, la_steps=la_steps))
-    )
+    text = textwrap.dedent(TINY_GRID.format(targets=targets, backbone_steps=backbone_steps, la_steps=la_steps))
+    grid.write_text(text + textwrap.dedent(extra))
     return grid
 
 

@@ -72,6 +72,10 @@ class Task(ABC):
     def predictions_from_file(self, gold: list[Any], path: Path) -> list[Any]:
         """Read a prediction file (same format as gold) for ``xlt evaluate``, aligned to gold."""
 
+    def write_predictions(self, examples: list[Any], predictions: list[Any], path: Path) -> None:
+        """Write predictions in the task's file format (what ``predictions_from_file`` reads back)."""
+        raise NotImplementedError(f"task {self.name} does not write prediction files")
+
     def majority_predictions(self, train: list[Any], test: list[Any]) -> list[Any]:
         """Predictions that always give the most frequent training label (a sanity floor)."""
         raise NotImplementedError(f"task {self.name} has no majority baseline")

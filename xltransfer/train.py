@@ -187,6 +187,45 @@ def fixed_batches(
     return [collate(list(features[i : i + batch_size])) for i in range(0, len(features), batch_size)]
 
 
+def finetune_few_shot(
+    model,
+    ctx,
+    task_name: str,
+    language: str,
+    shots: int,
+    seed: int,
+    batch_size: int,
+    learning_rate: float,
+    epochs: int,
+    activate: Callable[[Any, str], None] | None = None,
+    description: str = "few-shot",
+) -> tuple[FitResult, dict[str, Any]]:
+    """Continue training on k target examples (Hyper-X Appendix D: same hyper-parameters, a fixed
+    number of epochs, no learning-rate decay, no model selection: there is no target dev set)."""
+    from xltransfer.data.fewshot import describe_sample, sample_indices
+
+    task = ctx.task(task_name)
+    examples = ctx.examples(task_name, language, "train")
+    indices = sample_indices(len(examples), shots, seed)
+    pool = ctx.features(task_name, language, "train")
+    features = [pool[i] for i in indices]
+    steps = epochs * math.ceil(len(features) / batch_size)
+    schedule = Schedule(steps, batch_size, learning_rate, eval_every=steps, decay="constant")
+
+    def loss(m, batch):
+        if activate is not None:
+            activate(m, language)
+        return task.loss(m, batch)
+
+    stream = Stream(
+        language, batches_forever(features, lambda f: task.collate(f, ctx.tokenizer), batch_size, seed), loss
+    )
+    result = fit(
+        model, [stream], schedule, None, task.metadata.higher_is_better, None, seed, ctx.progress, description
+    )
+    return result, describe_sample(examples, indices)
+
+
 def train_on_task(
     model,
     ctx,

@@ -88,6 +88,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
     infos = [ctx.artifacts.info(key) for key in ctx.plan.closure(cell)]
+    samples = [i["few_shot_sample"] for i in infos if "few_shot_sample" in i]
     trainable = sum(i["trainable_params"] for i in infos)
     counts = ctx.plan.parameter_counts(cell)
     base = _base_record(ctx, cell, run_id)
@@ -97,7 +98,11 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         train_seconds=round(sum(i.get("train_seconds", 0.0) for i in infos), 3),
         eval_seconds=round(eval_seconds, 3),
         batch_size=method.training_batch_size(cell),
-        extra={"pieces": [i["key"] for i in infos], "test_examples": len(test)},
+        extra={
+            "pieces": [i["key"] for i in infos],
+            "test_examples": len(test),
+            **({"few_shot_sample": samples[-1]} if samples else {}),
+        },
     )
     ctx.counters["cells_evaluated"] += 1
     return [
