@@ -10,7 +10,7 @@ class MajorityLabel(Method):
     name = "majority"
     summary = "predict the source training data's most frequent label everywhere (a sanity floor)"
     supported_tasks = frozenset({"pos"})
-    supported_settings = frozenset({"zero-shot"})
+    supported_settings = frozenset({"zero-shot", "mixed"})
     defaults: dict = {}
 
     def pieces(self, cell: Cell) -> list[Piece]:

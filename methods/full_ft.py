@@ -20,7 +20,8 @@ class FullFineTuning(Method):
     summary = "finetune the whole encoder and a task head on the source language(s)"
     citation = "Devlin et al. 2019, BERT; as the mBERT baseline of Üstün et al. 2022 (Hyper-X)"
     supported_tasks = frozenset({"pos"})
-    supported_settings = frozenset({"zero-shot", "few-shot"})
+    # mixed: the multi-source model of the other partition (every language training the task there)
+    supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     defaults = {
         # Hyper-X §4 (Baselines): mBERT finetuned with learning rate 1e-5 for 20 epochs, batch 32
         "learning_rate": 1e-5,

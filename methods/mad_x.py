@@ -44,7 +44,8 @@ class MadX(Method):
     summary = "language adapter per language (MLM) + task adapter on Stack(LA, TA); swap the LA at test"
     citation = "Pfeiffer, Vulić, Gurevych, Ruder 2020, MAD-X, EMNLP"
     supported_tasks = frozenset({"pos"})
-    supported_settings = frozenset({"zero-shot", "few-shot"})
+    # mixed: the multi-source model of the other partition (every language training the task there)
+    supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     defaults = {
         # LA: reduction factor 2 with invertible adapter (MAD-X §3; Pfeiffer et al. 2020)
         "la_reduction_factor": 2.0,

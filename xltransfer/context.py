@@ -55,13 +55,22 @@ class RunContext:
             return True
         return self.grid.source_for(task).has(self.task(task).metadata.data_format, language, split)
 
+    def resolve_split(self, task: str, language: str, split: str) -> str:
+        """The split actually read: with ``partitions: {test_as_train: true}`` a language without a
+        train split trains on its test split (Hyper-X, Appendix A), in the other partition."""
+        if split == "train" and self.grid.test_as_train() and not self.has_split(task, language, "train"):
+            return "test"
+        return split
+
     def examples(self, task: str, language: str, split: str) -> list[Any]:
+        split = self.resolve_split(task, language, split)
         key = (task, language, split)
         if key not in self._examples:
             self._examples[key] = self.grid.source_for(task).read(self.task(task), language, split)
         return self._examples[key]
 
     def features(self, task: str, language: str, split: str) -> list[dict[str, Any]]:
+        split = self.resolve_split(task, language, split)
         key = (task, language, split)
         if key not in self._features:
             self._features[key] = self.task(task).encode(

@@ -6,6 +6,7 @@ missing file, a wrong type) is reported here with the field's path, before anyth
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ class Grid:
     shots: list[int]
     max_length: int = 128
     device: str = "auto"
+    partitions: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,28 +82,66 @@ class Grid:
     def cells(self) -> list[Cell]:
         cells = []
         for spec in self.methods:
-            method_cls = registry.methods.get(spec.name)
-            params = method_cls.resolve_params(spec.variant, spec.overrides)
-            for task in self.tasks:
-                for setting in self.settings:
-                    shots_list = self.shots if setting == "few-shot" else [0]
-                    for target in self.target_languages:
-                        for shots in shots_list:
-                            for seed in self.seeds:
-                                cells.append(
-                                    Cell(
-                                        method=spec.name,
-                                        variant=spec.variant,
-                                        params=params,
-                                        task=task,
-                                        setting=setting,
-                                        source_languages=self.source_languages,
-                                        target_language=target,
-                                        seed=seed,
-                                        shots=shots,
-                                    )
-                                )
+            params = registry.methods.get(spec.name).resolve_params(spec.variant, spec.overrides)
+            for setting in self.settings:
+                for partition, task, sources, target, shots in self._evaluations(setting):
+                    for seed in self.seeds:
+                        cells.append(
+                            Cell(
+                                method=spec.name,
+                                variant=spec.variant,
+                                params=params,
+                                task=task,
+                                setting=setting,
+                                source_languages=sources,
+                                target_language=target,
+                                seed=seed,
+                                shots=shots,
+                                partition=partition,
+                            )
+                        )
         return cells
+
+    def _evaluations(self, setting: str):
+        """(partition, task, sources, target, shots) of one setting."""
+        if setting == "mixed":
+            for partition, task, target, sources in self.mixed_partitions().evaluations():
+                if task in self.tasks and sources:
+                    yield partition, task, sources, target, 0
+            return
+        for task in self.tasks:
+            for target in self.target_languages:
+                for shots in self.shots if setting == "few-shot" else [0]:
+                    yield None, task, self.source_languages, target, shots
+
+    def mixed_partitions(self):
+        """The grid's partitions: written out, or computed from language families."""
+        from xltransfer.data import partitions as parts
+
+        spec = self.partitions or {}
+        test_as_train = bool(spec.get("test_as_train", False))
+        explicit = {k: v for k, v in spec.items() if k not in ("by", "test_as_train")}
+        if explicit:
+            return parts.explicit_partitions(explicit, test_as_train)
+        languages = sorted(set(self.source_languages) | set(self.target_languages))
+        return parts.compute_partitions(self.tasks, languages, self.family_of, test_as_train)
+
+    def family_of(self, language: str) -> str | None:
+        from xltransfer.data.synthetic import family_members
+
+        if languages.is_local_use(language):
+            return next(
+                (
+                    f"synthetic-{i}"
+                    for i, members in enumerate(family_members(self.synthetic))
+                    if language in members
+                ),
+                None,
+            )
+        return languages.family(language)
+
+    def test_as_train(self) -> bool:
+        return bool((self.partitions or {}).get("test_as_train", False)) and "mixed" in self.settings
 
 
 def grid_file(path: Path | str) -> Path:
@@ -241,8 +281,44 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         shots=shots,
         max_length=max_length,
         device=device,
+        partitions=_partitions(raw.get("partitions"), tasks, settings),
         raw=raw,
     )
+
+
+def _partitions(raw: Any, tasks: list[str], settings: list[str]) -> dict[str, Any] | None:
+    """``partitions: family`` (computed), ``{by: family, test_as_train: true}``, or two explicit
+    partitions ``{A: {task: [languages]}, B: {...}}``."""
+    if raw is None:
+        return {"by": "family"} if "mixed" in settings else None
+    if "mixed" not in settings:
+        raise GridError("partitions", "partitions are only used by the 'mixed' setting")
+    if raw == "family":
+        return {"by": "family"}
+    _expect(raw, dict, "partitions", "'family' or a mapping")
+    spec = copy.deepcopy(raw)
+    if "test_as_train" in spec:
+        _expect(spec["test_as_train"], bool, "partitions.test_as_train", "true or false")
+    if spec.get("by", "family") != "family":
+        raise GridError("partitions.by", "partitions are computed 'by: family' (or written out)")
+    explicit = {k: v for k, v in spec.items() if k not in ("by", "test_as_train")}
+    for name, part in explicit.items():
+        _expect(part, dict, f"partitions.{name}", "a mapping task -> languages")
+        for task, langs in part.items():
+            if task not in tasks:
+                raise GridError(f"partitions.{name}.{task}", f"task '{task}' is not in the grid's tasks")
+            spec[name][task] = [
+                _language(c, f"partitions.{name}.{task}[{i}]")
+                for i, c in enumerate(_str_list(langs, f"partitions.{name}.{task}"))
+            ]
+    if explicit:
+        from xltransfer.data.partitions import explicit_partitions
+
+        try:
+            explicit_partitions(explicit)
+        except ValueError as error:
+            raise GridError("partitions", str(error)) from None
+    return spec
 
 
 def _missing(field_name: str):

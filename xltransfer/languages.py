@@ -52,11 +52,104 @@ def lookup(code: str) -> Language | None:
 
 
 def normalise(code: str) -> str:
-    """Normalised code; raises ValueError for a code ISO 639 does not know."""
+    """Normalised code; raises ValueError for a code ISO 639 does not know, naming close ones."""
     language = lookup(code)
     if language is None:
-        raise ValueError(f"'{code}' is not an ISO 639-1 or ISO 639-3 language code")
+        close = suggest(code)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"'{code}' is not an ISO 639-1 or ISO 639-3 language code{hint}")
     return language.code
+
+
+@cache
+def _all_codes() -> dict[str, str]:
+    """Every ISO 639-1/639-3 code and lower-cased name -> normalised code."""
+    known: dict[str, str] = {}
+    for entry in pycountry.languages:
+        code = getattr(entry, "alpha_2", None) or entry.alpha_3
+        for key in (entry.alpha_3, getattr(entry, "alpha_2", None), entry.name.lower()):
+            if key:
+                known.setdefault(key, code)
+    return known
+
+
+def suggest(text: str, n: int = 3) -> list[str]:
+    """Close known codes for a mistyped one ("eng1" -> "en"; "turkish" -> "tr")."""
+    import difflib
+
+    known = _all_codes()
+    raw = text.strip().lower()
+    if raw in known:
+        return [known[raw]]
+    matches = difflib.get_close_matches(raw, list(known), n=n * 3, cutoff=0.75)
+    out: list[str] = []
+    for match in matches:
+        if known[match] not in out:
+            out.append(known[match])
+    return out[:n]
+
+
+# -- URIEL (lang2vec): families and typology --------------------------------------------------
+# MAD-G's language vector: URIEL syntax_knn + phonology_knn + inventory_knn (103 + 28 + 158 = 289
+# dimensions; Ansell et al. 2021, §2), k-NN-imputed so every URIEL language has one.
+TYPOLOGY_FEATURE_SETS = "syntax_knn+phonology_knn+inventory_knn"
+TYPOLOGY_DIMENSIONS = 289
+
+
+def _lang2vec():
+    import warnings
+
+    with warnings.catch_warnings():  # lang2vec imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        import lang2vec.lang2vec as l2v
+    return l2v
+
+
+_LINEAGES: dict[str, tuple[str, ...]] = {}
+
+
+def lineages(codes: list[str]) -> dict[str, tuple[str, ...]]:
+    """Glottolog classification nodes (root first) from URIEL's ``fam`` features, per code.
+
+    URIEL lists the nodes in tree order, so the first is the family and the second the level
+    below it. One lang2vec call serves the whole list (each call reloads the feature file)."""
+    iso3 = {code: (lookup(code).iso3 if lookup(code) else code) for code in codes}
+    missing = sorted({i for i in iso3.values() if i not in _LINEAGES})
+    if missing:
+        l2v = _lang2vec()
+        known = [i for i in missing if i in l2v.LANGUAGES]
+        features = l2v.get_features(known, "fam", header=True) if known else {"CODE": []}
+        names = features["CODE"]
+        for i in missing:
+            values = features.get(i)
+            _LINEAGES[i] = (
+                () if values is None else tuple(str(names[j])[2:] for j, v in enumerate(values) if v == 1.0)
+            )
+    return {code: _LINEAGES[iso3[code]] for code in codes}
+
+
+def family(code: str) -> str | None:
+    """Top-level family in URIEL/Glottolog (e.g. "Indo-European"); None when URIEL lacks the language."""
+    lineage = lineages([code])[code]
+    return lineage[0] if lineage else None
+
+
+def genus(code: str) -> str | None:
+    """The level below the family (e.g. "Germanic"), WALS's genus level in most cases."""
+    lineage = lineages([code])[code]
+    return lineage[1] if len(lineage) > 1 else (lineage[0] if lineage else None)
+
+
+def typology_vector(code: str) -> list[float]:
+    """The 289-dimensional URIEL vector MAD-G generates adapters from."""
+    language = lookup(code)
+    iso3 = language.iso3 if language else code
+    l2v = _lang2vec()
+    if iso3 not in l2v.LANGUAGES:
+        raise ValueError(f"URIEL has no typology vector for '{code}' ({iso3})")
+    vector = [float(x) for x in l2v.get_features([iso3], TYPOLOGY_FEATURE_SETS)[iso3]]
+    assert len(vector) == TYPOLOGY_DIMENSIONS
+    return vector
 
 
 def is_local_use(code: str) -> bool:

@@ -116,10 +116,11 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
         needs = [add(dep, method) for dep in piece.needs]
         source = grid.source_for(piece.task)
         data_format = registry.tasks.get(piece.task).metadata.data_format
+        splits = (*TRAIN_SPLITS, "test") if grid.test_as_train() else TRAIN_SPLITS
         data = {
             f"{lang}/{split}": source.fingerprint(data_format, lang, split)
             for lang in piece.languages
-            for split in TRAIN_SPLITS
+            for split in splits
         }
         key = stable_hash(
             {
