@@ -39,7 +39,9 @@ def test_few_shot_cells_record_their_sample(few_shot_run):
     plan, workspace, summary = few_shot_run
     assert not summary.failures, summary.failures
     records = workspace.results.records(setting="few-shot")
-    assert {(r["method"], r["shots"]) for r in records} == {(m, k) for m in ("full-ft", "mad-x") for k in (3, 5)}
+    assert {(r["method"], r["shots"]) for r in records} == {
+        (m, k) for m in ("full-ft", "mad-x") for k in (3, 5)
+    }
     for record in records:
         sample = record["extra"]["few_shot_sample"]
         assert sample["shots"] == record["shots"] == len(sample["ids"])

@@ -45,6 +45,11 @@ def lookup(code: str) -> Language | None:
         entry = pycountry.languages.get(alpha_2=raw)
     elif len(raw) == 3:
         entry = pycountry.languages.get(alpha_3=raw)
+    if entry is None and len(raw) == 3:
+        # ISO 639-2/639-5 collective codes that datasets use as languages (AmericasNLI's "nah")
+        group = pycountry.language_families.get(alpha_3=raw)
+        if group is not None:
+            return Language(raw, raw, group.name)
     if entry is None:
         return None
     alpha2 = getattr(entry, "alpha_2", None)
