@@ -7,6 +7,7 @@ language are compared on the same corrupted tokens.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from xltransfer.data.subwords import pad_batch
 from xltransfer.errors import DataFormatError
 from xltransfer.modules.mlm import mask_tokens, masked_lm_loss
 from xltransfer.task import Task, TaskMetadata
+
+MAX_HUB_SENTENCES = 100_000  # Hyper-X: at most 100K Wikipedia sentences per language
+_SENTENCE_END = re.compile(r"(?<=[.!?।。])\s+")
 
 
 class MaskedLanguageModelling(Task):
@@ -28,6 +32,8 @@ class MaskedLanguageModelling(Task):
         higher_is_better=False,
         citation="Devlin et al. 2019, BERT, §3.1",
     )
+    # language-adapter selection on the held-out 5% of the language's text (BAD-X §3.1)
+    held_out_fraction = 0.05
 
     def read_file(self, path: Path) -> list[str]:
         """One sentence per line; a CoNLL-U file gives its sentences' text."""
@@ -43,6 +49,20 @@ class MaskedLanguageModelling(Task):
         if not lines:
             raise DataFormatError(path, None, "no text")
         return lines
+
+    def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[str]:
+        """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``),
+        capped at 100K per language as Hyper-X did (§4, Appendix B.1)."""
+        from xltransfer.data.hub import load_hub_split
+
+        rows = load_hub_split(dataset, config, split, revision)
+        sentences: list[str] = []
+        for row in rows:
+            for paragraph in str(row.get("text", "")).splitlines():
+                sentences.extend(s.strip() for s in _SENTENCE_END.split(paragraph) if len(s.split()) >= 3)
+                if len(sentences) >= MAX_HUB_SENTENCES:
+                    return sentences[:MAX_HUB_SENTENCES]
+        return sentences
 
     def add_head(self, model, head_name: str) -> None:
         model.add_masked_lm_head(head_name)

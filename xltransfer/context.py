@@ -49,11 +49,18 @@ class RunContext:
             self._tasks[name] = registry.tasks.get(name)()
         return self._tasks[name]
 
-    def has_split(self, task: str, language: str, split: str) -> bool:
-        key = (task, language, split)
-        if key in self._examples:
-            return True
+    def _source_has(self, task: str, language: str, split: str) -> bool:
         return self.grid.source_for(task).has(self.task(task).metadata.data_format, language, split)
+
+    def _holds_out(self, task: str, language: str) -> bool:
+        return bool(self.task(task).held_out_fraction) and not self._source_has(task, language, "dev")
+
+    def has_split(self, task: str, language: str, split: str) -> bool:
+        if (task, language, split) in self._examples:
+            return True
+        if split == "dev" and self._holds_out(task, language):
+            return self._source_has(task, language, "train")
+        return self._source_has(task, language, split)
 
     def resolve_split(self, task: str, language: str, split: str) -> str:
         """The split actually read: with ``partitions: {test_as_train: true}`` a language without a
@@ -66,7 +73,18 @@ class RunContext:
         split = self.resolve_split(task, language, split)
         key = (task, language, split)
         if key not in self._examples:
-            self._examples[key] = self.grid.source_for(task).read(self.task(task), language, split)
+            source, task_obj = self.grid.source_for(task), self.task(task)
+            if split in ("train", "dev") and self._holds_out(task, language):
+                every = round(1 / task_obj.held_out_fraction)
+                full = source.read(task_obj, language, "train")
+                self._examples[(task, language, "train")] = [
+                    x for i, x in enumerate(full) if i % every != every - 1
+                ]
+                self._examples[(task, language, "dev")] = [
+                    x for i, x in enumerate(full) if i % every == every - 1
+                ]
+            else:
+                self._examples[key] = source.read(task_obj, language, split)
         return self._examples[key]
 
     def features(self, task: str, language: str, split: str) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ class TaskMetadata:
 
 class Task(ABC):
     metadata: ClassVar[TaskMetadata]
+    # when the data has no dev split, hold out this fraction of train (every k-th example) for selection
+    held_out_fraction: ClassVar[float] = 0.0
 
     @property
     def name(self) -> str:
