@@ -113,3 +113,28 @@ def test_offline_hub_backbone_fails_fast(tmp_path, shared_data):
     assert "bert-base-multilingual-cased" in result.stderr and "local" in result.stderr
     assert "Traceback" not in result.stderr
     assert elapsed < 10, f"took {elapsed:.1f}s"
+
+
+def test_offline_hub_dataset_fails_fast_naming_it(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "backbone: quickstart\ndata:\n"
+        "  pos: {type: hub, dataset: some-org/universal-dependencies, config: '{lang}_ewt'}\n"
+        "  mlm: synthetic\nmethods: [full-ft]\ntasks: [pos]\nlanguages: {source: qaa, target: [qab]}\n"
+    )
+    started = time.perf_counter()
+    # HF_HUB_OFFLINE unset: the harness must find out by itself, quickly
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    result = subprocess.run(
+        [sys.executable, "-m", "xltransfer.cli", "run", str(grid), "--workdir", str(tmp_path / "w")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "HF_HOME": str(tmp_path / "hf")},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "some-org/universal-dependencies" in result.stderr and "local files" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.perf_counter() - started < 30
+    _assert_nothing_trained(tmp_path / "w")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from typing import Any
 
 from xltransfer import hub
@@ -12,16 +14,35 @@ class DatasetUnavailable(XltError):
     pass
 
 
+@contextmanager
+def _offline_mode():
+    """Make the hub libraries answer from the local cache only (no retries against a dead network)."""
+    import datasets
+    import huggingface_hub.constants as hub_constants
+
+    saved = (os.environ.get("HF_HUB_OFFLINE"), datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved[0]
+        datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved[1], saved[2]
+
+
 def load_hub_split(dataset: str, config: str | None, split: str, revision: str | None):
+    """A split of a hub dataset; offline, only a cached copy will do, and failing says what to do."""
     import datasets
 
-    try:  # a cached copy works offline
-        return datasets.load_dataset(
-            dataset, config, split=split, revision=revision, download_mode="reuse_dataset_if_exists"
-        )
+    if hub.hub_reachable():
+        return datasets.load_dataset(dataset, config, split=split, revision=revision)
+    try:
+        with _offline_mode():
+            return datasets.load_dataset(dataset, config, split=split, revision=revision)
     except Exception as cached_error:
-        if hub.hub_reachable():
-            raise
         raise DatasetUnavailable(
             f"cannot load dataset '{dataset}' ({config or 'default'}, {split}): the Hugging Face Hub is not "
             "reachable and it is not cached. Point the grid at local files instead, e.g. "
