@@ -9,7 +9,7 @@ from xltransfer.method import Method, TrainedPiece
 class MajorityLabel(Method):
     name = "majority"
     summary = "predict the source training data's most frequent label everywhere (a sanity floor)"
-    supported_tasks = frozenset({"pos"})
+    supported_tasks = frozenset({"pos", "dp", "ner", "nli"})
     supported_settings = frozenset({"zero-shot", "mixed"})
     defaults: dict = {}
 

@@ -19,7 +19,7 @@ class FullFineTuning(Method):
     name = "full-ft"
     summary = "finetune the whole encoder and a task head on the source language(s)"
     citation = "Devlin et al. 2019, BERT; as the mBERT baseline of Üstün et al. 2022 (Hyper-X)"
-    supported_tasks = frozenset({"pos"})
+    supported_tasks = frozenset({"pos", "dp", "ner", "nli"})
     # mixed: the multi-source model of the other partition (every language training the task there)
     supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     defaults = {

@@ -43,7 +43,7 @@ class MadX(Method):
     name = "mad-x"
     summary = "language adapter per language (MLM) + task adapter on Stack(LA, TA); swap the LA at test"
     citation = "Pfeiffer, Vulić, Gurevych, Ruder 2020, MAD-X, EMNLP"
-    supported_tasks = frozenset({"pos"})
+    supported_tasks = frozenset({"pos", "dp", "ner", "nli"})
     # mixed: the multi-source model of the other partition (every language training the task there)
     supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     defaults = {

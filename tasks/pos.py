@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from xltransfer.data.subwords import META_PREFIX, encode_words, model_inputs, pad_batch, word_predictions
 from xltransfer.data.ud import UdSentence, read_conllu
 from xltransfer.errors import DataFormatError
-from xltransfer.task import Task, TaskMetadata
+from xltransfer.tagging import WordTaggingTask
+from xltransfer.task import TaskMetadata
 
 # The 17 universal POS tags of UD v2 (https://universaldependencies.org/u/pos/).
 UPOS = (
@@ -36,7 +33,8 @@ UPOS = (
 _UPOS_ID = {tag: i for i, tag in enumerate(UPOS)}
 
 
-class PosTagging(Task):
+class PosTagging(WordTaggingTask):
+    untagged = "_"  # a word truncation removed is scored as wrong
     metadata = TaskMetadata(
         name="pos",
         description="UPOS tagging (Universal Dependencies 2.x); label on a word's first subword",
@@ -62,28 +60,8 @@ class PosTagging(Task):
 
         return load_ud_rows(dataset, config, split, revision)
 
-    def add_head(self, model, head_name: str) -> None:
-        model.add_tagging_head(head_name, num_labels=len(UPOS), id2label=dict(enumerate(UPOS)))
-
-    def encode(self, examples: list[UdSentence], tokenizer, max_length: int) -> list[dict[str, Any]]:
-        features = []
-        for sentence in examples:
-            ids, starts = encode_words(sentence.words, tokenizer, max_length)
-            labels = [_UPOS_ID[sentence.upos[w]] if w >= 0 else -100 for w in starts]
-            features.append({"input_ids": ids, "labels": labels, f"{META_PREFIX}word": starts})
-        return features
-
-    def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
-        batch = pad_batch(features, tokenizer.pad_token_id)
-        batch[f"{META_PREFIX}n_words"] = torch.tensor([max(f[f"{META_PREFIX}word"]) + 1 for f in features])
-        return batch
-
-    def predict(self, model, batch: dict[str, torch.Tensor]) -> list[list[str]]:
-        inputs = model_inputs(batch)
-        inputs.pop("labels", None)
-        logits = model(**inputs).logits
-        ids = word_predictions(logits, batch[f"{META_PREFIX}word"], batch[f"{META_PREFIX}n_words"].tolist())
-        return [[UPOS[i] if i >= 0 else "_" for i in row] for row in ids]
+    def words_and_tags(self, example: UdSentence) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return example.words, example.upos
 
     def score(self, gold: list[UdSentence], predictions: list[list[str]]) -> dict[str, float]:
         correct = total = 0

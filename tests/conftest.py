@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``; its absence fails the test under CI (never a silent skip there)."""
     if not SHARED_DATA.is_dir():
@@ -63,7 +64,9 @@ def write_tiny_grid(
     """The tiny grid; ``extra`` is appended YAML (e.g. other settings or tasks)."""
     folder.mkdir(parents=True, exist_ok=True)
     grid = folder / "grid.yaml"
-    text = textwrap.dedent(TINY_GRID.format(targets=targets, backbone_steps=backbone_steps, la_steps=la_steps))
+    text = textwrap.dedent(
+        TINY_GRID.format(targets=targets, backbone_steps=backbone_steps, la_steps=la_steps)
+    )
     grid.write_text(text + textwrap.dedent(extra))
     return grid
 
@@ -71,3 +74,30 @@ def write_tiny_grid(
 @pytest.fixture
 def tiny_grid(tmp_path: Path) -> Path:
     return write_tiny_grid(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_prebuilt(tmp_path_factory) -> Path:
+    """The tiny grid's synthetic suite and backbone, built once per test session."""
+    from xltransfer.context import RunContext
+    from xltransfer.grid import load_grid
+    from xltransfer.plan import build_plan
+    from xltransfer.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("tiny-prebuilt")
+    workspace = Workspace.at(root / "w")
+    RunContext(build_plan(load_grid(write_tiny_grid(root / "g"), workspace.root)), workspace).prepare()
+    return workspace.root
+
+
+def seeded_workdir(prebuilt: Path, workdir: Path) -> Path:
+    """A fresh working directory that already holds the tiny suite and backbone (content-addressed,
+    so copying them is what a second run on the same machine would find anyway)."""
+    for part in ("artifacts", "cache"):
+        shutil.copytree(prebuilt / part, workdir / part)
+    return workdir
+
+
+@pytest.fixture
+def tiny_workdir(tmp_path, tiny_prebuilt) -> Path:
+    return seeded_workdir(tiny_prebuilt, tmp_path / "w")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write_tiny_grid
+from conftest import seeded_workdir, write_tiny_grid
 
 from xltransfer.data.fewshot import sample_indices
 from xltransfer.execute.local import run_local
@@ -23,13 +23,13 @@ def test_sampling_is_seeded_and_capped_by_the_pool():
 
 
 @pytest.fixture(scope="module")
-def few_shot_run(tmp_path_factory):
+def few_shot_run(tmp_path_factory, tiny_prebuilt):
     root = tmp_path_factory.mktemp("few")
     grid_file = write_tiny_grid(
         root / "g", targets="[qab]", extra="settings: [zero-shot, few-shot]\nshots: [3, 5]\n"
     )
     grid_file.write_text(grid_file.read_text().replace("  - majority\n", ""))
-    workspace = Workspace.at(root / "w")
+    workspace = Workspace.at(seeded_workdir(tiny_prebuilt, root / "w"))
     plan = build_plan(load_grid(grid_file, workspace.root))
     summary = run_local(plan, workspace, SilentProgress())
     return plan, workspace, summary

@@ -14,7 +14,8 @@ def test_held_out_five_percent(tmp_path):
     for lang in ("qaa", "qab"):
         (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} sentence {i}\n" for i in range(200)))
     grid_file = tmp_path / "grid.yaml"
-    grid_file.write_text(textwrap.dedent("""
+    grid_file.write_text(
+        textwrap.dedent("""
         backbone: quickstart
         data:
           pos: synthetic
@@ -22,7 +23,8 @@ def test_held_out_five_percent(tmp_path):
         methods: [mad-x]
         tasks: [pos]
         languages: {source: qaa, target: [qab]}
-    """))
+    """)
+    )
     workspace = Workspace.at(tmp_path / "w")
     ctx = RunContext(build_plan(load_grid(grid_file, workspace.root)), workspace)
     ctx.preflight()

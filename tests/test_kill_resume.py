@@ -37,9 +37,9 @@ def _stored(workdir) -> dict[str, str]:
     }
 
 
-def test_sigkill_then_resume(tmp_path):
+def test_sigkill_then_resume(tmp_path, tiny_workdir):
     grid = write_tiny_grid(tmp_path / "g", targets="[qab, qac, qad]", la_steps=80)
-    workdir = tmp_path / "w"
+    workdir = tiny_workdir
     db = workdir / "results.sqlite"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "xltransfer.cli", "run", str(grid), "--workdir", str(workdir), "--quiet"]

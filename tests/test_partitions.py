@@ -75,14 +75,14 @@ def test_partitions_need_the_mixed_setting(tmp_path):
         load_grid(grid_file, tmp_path / "w")
 
 
-def test_mixed_cells_run_multi_source_and_record_their_partition(tmp_path):
+def test_mixed_cells_run_multi_source_and_record_their_partition(tmp_path, tiny_workdir):
     from xltransfer.execute.local import run_local
     from xltransfer.plan import build_plan
     from xltransfer.progress import SilentProgress
     from xltransfer.workspace import Workspace
 
     grid_file = write_tiny_grid(tmp_path / "g", targets="[qab, qad]", extra="settings: [mixed]\n")
-    workspace = Workspace.at(tmp_path / "w")
+    workspace = Workspace.at(tiny_workdir)
     grid = load_grid(grid_file, workspace.root)
     plan = build_plan(grid, [c for c in grid.cells() if c.method != "mad-x"])
     summary = run_local(plan, workspace, SilentProgress())

@@ -19,13 +19,13 @@ from xltransfer.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, tiny_prebuilt):
     """Run the tiny grid once (shared by the tests of this module), spying on MAD-X training."""
-    from conftest import write_tiny_grid
+    from conftest import seeded_workdir, write_tiny_grid
 
     root = tmp_path_factory.mktemp("run")
     grid_file = write_tiny_grid(root / "tiny")
-    workspace = Workspace.at(root / "work")
+    workspace = Workspace.at(seeded_workdir(tiny_prebuilt, root / "work"))
     trained: list[str] = []
     original = MadX.train
 

@@ -33,10 +33,14 @@ def encode_words(
 
 
 def pad_batch(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad every list-valued feature to the batch's longest; ids with pad_id, the rest with -100/-1."""
+    """Pad every list-valued feature to the batch's longest (ids with pad_id, labels with -100, meta
+    features with -1); per-example scalars become a vector."""
     length = max(len(f["input_ids"]) for f in features)
     batch: dict[str, torch.Tensor] = {}
     for key in features[0]:
+        if isinstance(features[0][key], int):  # a per-example scalar (e.g. a sentence's word count)
+            batch[key] = torch.tensor([f[key] for f in features])
+            continue
         fill = pad_id if key == "input_ids" else (-1 if key.startswith(META_PREFIX) else IGNORE)
         batch[key] = torch.tensor([list(f[key]) + [fill] * (length - len(f[key])) for f in features])
     batch["attention_mask"] = (

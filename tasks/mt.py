@@ -1,0 +1,197 @@
+"""Machine translation: BLEU and chrF (sacrebleu) of beam-searched, detokenised translations.
+
+One model translates into many languages: the source is prefixed with a target-language tag
+(``<2de>``, Johnson et al. 2017). The model, its vocabulary and the training-data filter live in
+``xltransfer.modules.seq2seq`` and ``xltransfer.data.parallel``; this class is how the harness
+reads, encodes, decodes and scores translation data.
+
+What ``read_file`` reads depends on the file: a TSV holds pairs (training or test data, see
+``xltransfer.data.parallel``); any other file is a reference file, one sentence per line, which
+is what ``xlt evaluate --gold`` takes. Line-aligned file pairs are read with
+``xltransfer.data.parallel.read_parallel``, which knows both languages' files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xltransfer.data.parallel import (
+    ParallelExample,
+    load_parallel_rows,
+    read_lines,
+    read_references,
+    read_tsv,
+    write_lines,
+)
+from xltransfer.data.subwords import IGNORE
+from xltransfer.errors import DataFormatError, XltError
+from xltransfer.modules.seq2seq import (
+    BEAM_SIZE,
+    LABEL_SMOOTHING,
+    LENGTH_PENALTY,
+    MAX_NEW_TOKENS,
+    label_smoothed_loss,
+    language_tag,
+    translate,
+)
+from xltransfer.task import Task, TaskMetadata
+
+
+def sacrebleu_scores(
+    references: list[str], hypotheses: list[str], target_lang: str | None = None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Corpus BLEU and chrF (0-100) with their signatures. BLEU tokenises as sacrebleu does for
+    the target language (``zh`` for Chinese, 13a by default, i.e. for an unknown language)."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    metrics = {"bleu": BLEU(trg_lang=target_lang or ""), "chrf": CHRF()}
+    scores = {name: metric.corpus_score(hypotheses, [references]).score for name, metric in metrics.items()}
+    return scores, {name: str(metric.get_signature()) for name, metric in metrics.items()}
+
+
+class MachineTranslation(Task):
+    metadata = TaskMetadata(
+        name="mt",
+        description="translation into a tagged target language; sacrebleu BLEU/chrF on detokenised output",
+        data_format="parallel",
+        metrics=("bleu", "chrf"),
+        main_metric="bleu",
+        citation="Papineni et al. 2002, BLEU; Popović 2015, chrF; Post 2018, sacreBLEU, WMT; "
+        "Johnson et al. 2017, Google's multilingual NMT, TACL",
+    )
+
+    def __init__(
+        self,
+        tokenizer=None,
+        beam_size: int = BEAM_SIZE,
+        length_penalty: float = LENGTH_PENALTY,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        label_smoothing: float = LABEL_SMOOTHING,
+    ):
+        """``tokenizer`` detokenises predictions; when None, the one the last batch was collated
+        with does (``predict`` gets only the model and the batch)."""
+        self.tokenizer = tokenizer
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+        self.max_new_tokens = max_new_tokens
+        self.label_smoothing = label_smoothing
+        self.signatures: dict[str, str] = {}  # of the last ``score``: the result record's ``extra``
+
+    # -- data ------------------------------------------------------------------------------------------
+    def read_file(self, path: Path) -> list[ParallelExample]:
+        return read_tsv(path) if Path(path).suffix == ".tsv" else read_references(path)
+
+    def read_hub(
+        self, dataset: str, config: str | None, split: str, revision: str | None
+    ) -> list[ParallelExample]:
+        """The direction is the config's "SRC-TGT" (``wmt16`` "de-en" reads de->en); for another
+        direction of the same dataset use ``xltransfer.data.parallel.load_parallel_rows``."""
+        languages = (config or "").split("-")
+        if len(languages) != 2:
+            raise XltError(f"hub dataset {dataset}: config '{config}' must name the direction as SRC-TGT")
+        return load_parallel_rows(dataset, config, split, revision, languages[0], languages[1])
+
+    def add_head(self, model, head_name: str) -> None:
+        """Translation has no head to add: the decoder predicts the target. Build the model with
+        ``xltransfer.modules.seq2seq`` (``new_transformer`` or ``bert2bert``)."""
+        raise XltError(
+            "task mt has no prediction head: its decoder is the head; build an encoder-decoder with "
+            "xltransfer.modules.seq2seq instead"
+        )
+
+    # -- model features --------------------------------------------------------------------------------
+    def encode(self, examples: list[ParallelExample], tokenizer, max_length: int) -> list[dict[str, Any]]:
+        """Source ids with the target tag first (after [CLS] for BERT); labels are the target's
+        subwords and the end token, which decoding must learn to emit."""
+        _check_sources(examples)
+        self._check_tags(tokenizer, {e.target_lang for e in examples})
+        end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        sources = tokenizer(
+            [f"{language_tag(e.target_lang)} {e.source}" for e in examples],
+            truncation=True,
+            max_length=max_length,
+        )["input_ids"]
+        targets = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
+        return [
+            {"input_ids": source, "labels": target[: max_length - 1] + [end]}
+            for source, target in zip(sources, targets, strict=True)
+        ]
+
+    @staticmethod
+    def _check_tags(tokenizer, languages: set[str | None]) -> None:
+        vocab = tokenizer.get_vocab()
+        missing = sorted(lang or "?" for lang in languages if lang is None or language_tag(lang) not in vocab)
+        if missing:
+            raise XltError(
+                f"the tokenizer has no target-language tag for {', '.join(missing)}: train the vocabulary "
+                "with these languages (seq2seq.train_vocabulary) or add them (seq2seq.add_language_tags)"
+            )
+
+    def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
+        self._collated_with = tokenizer
+        inputs = _pad([f["input_ids"] for f in features], tokenizer.pad_token_id)
+        lengths = torch.tensor([len(f["input_ids"]) for f in features])
+        batch = {
+            "input_ids": inputs,
+            "attention_mask": (torch.arange(inputs.shape[1]) < lengths[:, None]).long(),
+        }
+        if "labels" in features[0]:
+            batch["labels"] = _pad([f["labels"] for f in features], IGNORE)
+        return batch
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        outputs = model(**batch)
+        if not self.label_smoothing:
+            return outputs.loss
+        return label_smoothed_loss(outputs.logits, batch["labels"], self.label_smoothing)
+
+    def predict(self, model, batch: dict[str, torch.Tensor]) -> list[str]:
+        tokenizer = self.tokenizer or getattr(self, "_collated_with", None)
+        if tokenizer is None:
+            raise ValueError("no tokenizer to detokenise with: pass one to MachineTranslation(tokenizer=...)")
+        return translate(
+            model,
+            tokenizer,
+            batch["input_ids"],
+            batch["attention_mask"],
+            self.beam_size,
+            self.length_penalty,
+            self.max_new_tokens,
+        )
+
+    # -- scoring ---------------------------------------------------------------------------------------
+    def score(self, gold: list[ParallelExample], predictions: list[str]) -> dict[str, float]:
+        """sacrebleu corpus BLEU and chrF against one reference each; their signatures are kept in
+        ``self.signatures``. Chinese targets get sacrebleu's Chinese BLEU tokenisation."""
+        if len(predictions) != len(gold):
+            raise ValueError(f"{len(predictions)} translations, gold has {len(gold)} references")
+        languages = {e.target_lang for e in gold}
+        target_lang = languages.pop() if len(languages) == 1 else None
+        scores, self.signatures = sacrebleu_scores([e.target for e in gold], list(predictions), target_lang)
+        return scores
+
+    def predictions_from_file(self, gold: list[ParallelExample], path: Path) -> list[str]:
+        """Hypotheses, one per line in gold's order; an empty line is an empty translation."""
+        hypotheses = read_lines(path, allow_empty=True)
+        if len(hypotheses) != len(gold):
+            raise DataFormatError(path, None, f"{len(hypotheses)} lines, the references have {len(gold)}")
+        return hypotheses
+
+    def write_predictions(self, examples: list[ParallelExample], predictions: list[str], path: Path) -> None:
+        write_lines(path, predictions)
+
+
+def _check_sources(examples: list[ParallelExample]) -> None:
+    for example in examples:
+        if example.source is None:
+            raise XltError(
+                f"example {example.id} has no source sentence (a reference file cannot be encoded)"
+            )
+
+
+def _pad(sequences: list[list[int]], value: int) -> torch.Tensor:
+    length = max(len(s) for s in sequences)
+    return torch.tensor([list(s) + [value] * (length - len(s)) for s in sequences])

@@ -1,0 +1,184 @@
+"""Every NLU task trains and evaluates end to end with full-ft and MAD-X, zero-shot and few-shot:
+on the synthetic suite (all tasks generated there) and on the real samples of ../shared/data."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import write_tiny_grid
+
+from xltransfer.execute.local import run_local
+from xltransfer.grid import load_grid
+from xltransfer.plan import build_plan
+from xltransfer.progress import SilentProgress
+from xltransfer.workspace import Workspace
+
+NLU_TASKS = ("pos", "dp", "ner", "nli")
+MAIN_METRIC = {"pos": "accuracy", "dp": "las", "ner": "f1", "nli": "accuracy"}
+
+
+def _run(grid_file: Path, workdir: Path):
+    workspace = Workspace.at(workdir)
+    grid = load_grid(grid_file, workspace.root)
+    cells = [c for c in grid.cells() if c.method != "majority"]
+    summary = run_local(build_plan(grid, cells), workspace, SilentProgress())
+    return workspace, summary, cells
+
+
+def test_synthetic_suite_all_nlu_tasks(tmp_path, tiny_workdir):
+    grid_file = write_tiny_grid(
+        tmp_path / "g",
+        targets="[qab]",
+        extra="settings: [zero-shot, few-shot]\nshots: [4]\n",
+    )
+    text = grid_file.read_text().replace("tasks: [pos]", f"tasks: [{', '.join(NLU_TASKS)}]")
+    text = text.replace("  - majority\n", "")
+    text = text.replace(
+        "data: {pos: synthetic, mlm: synthetic}",
+        "data: {pos: synthetic, dp: synthetic, ner: synthetic, nli: synthetic, mlm: synthetic}",
+    )
+    grid_file.write_text(text)
+    workspace, summary, cells = _run(grid_file, tiny_workdir)
+    assert not summary.failures, summary.failures
+    records = workspace.results.records(status="ok")
+    got = {(r["method"], r["task"], r["setting"]) for r in records if r["metric"] == MAIN_METRIC[r["task"]]}
+    assert got == {
+        (m, t, s) for m in ("full-ft", "mad-x") for t in NLU_TASKS for s in ("zero-shot", "few-shot")
+    }
+    # one language adapter per language serves all four tasks and both settings
+    plan = build_plan(load_grid(grid_file, workspace.root), cells)
+    las = [p.piece.languages for p in plan.pieces.values() if p.piece.kind == "language-adapter"]
+    assert sorted(las) == [("qaa",), ("qab",)]
+    assert summary.counters["pieces_trained"] == len(plan.pieces)
+
+
+def _text_file(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def real_backbone(tmp_path_factory, shared_data):
+    """A tiny BERT with a WordPiece vocabulary trained on the shared data's text (random weights:
+    these tests check that real formats flow through training and scoring, not accuracy)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+    from xltransfer.data.ud import read_conllu
+
+    folder = tmp_path_factory.mktemp("real-bert")
+    corpus = []
+    for path in sorted((shared_data / "ud").glob("*/*-train.conllu")):
+        corpus += [" ".join(s.words) for s in read_conllu(path)]
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=False)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.train_from_iterator(
+        corpus,
+        trainers.WordPieceTrainer(
+            vocab_size=3000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        ),
+    )
+    from tokenizers.processors import TemplateProcessing
+
+    wordpiece.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", wordpiece.token_to_id("[CLS]")), ("[SEP]", wordpiece.token_to_id("[SEP]"))],
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    config = BertConfig(
+        vocab_size=3000,
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=96,
+        max_position_embeddings=256,
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_real_samples_all_nlu_tasks(tmp_path, shared_data, real_backbone):
+    ud, ner, nli = (
+        shared_data / "ud",
+        shared_data / "ner" / "wikiann_panx",
+        shared_data / "nli" / "americasnli",
+    )
+    texts = {}
+    for lang in ("sw", "yo"):  # MLM text for the NER languages: their sentences
+        tokens = [
+            line.split()[0]
+            for line in (ner / {"sw": "swa", "yo": "yor"}[lang] / "train.txt").read_text().splitlines()
+            if line.strip()
+        ]
+        texts[lang] = _text_file(
+            tmp_path / f"{lang}.txt", [" ".join(tokens[i : i + 12]) for i in range(0, len(tokens), 12)]
+        )
+    for lang in ("ay", "gn"):
+        path = nli / "dev" / ("aym.tsv" if lang == "ay" else "gn.tsv")
+        texts[lang] = _text_file(
+            tmp_path / f"{lang}.txt", [line.split("\t")[2] for line in path.read_text().splitlines()[1:]]
+        )
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        textwrap.dedent(f"""
+        name: real-samples
+        backbone: {real_backbone}
+        max_length: 96
+        data:
+          pos: {{type: ud, root: {ud}, treebanks: {{tr: UD_Turkish-IMST, mt: UD_Maltese-MUDT}}}}
+          dp: {{type: ud, root: {ud}, treebanks: {{tr: UD_Turkish-IMST, mt: UD_Maltese-MUDT}}}}
+          ner: {{type: files, files: {{sw: {{train: {ner}/swa/train.txt, dev: {ner}/swa/dev.txt}},
+                                        yo: {{train: {ner}/yor/train.txt, test: {ner}/yor/test.txt}}}}}}
+          nli: {{type: files, files: {{ay: {{train: {nli}/dev/aym.tsv}}, gn: {{train: {nli}/dev/gn.tsv,
+                                        test: {nli}/test/gn.tsv}}}}}}
+          mlm:
+            type: files
+            files:
+              tr: {{train: {ud}/UD_Turkish-IMST/tr_imst-ud-train.conllu}}
+              mt: {{train: {ud}/UD_Maltese-MUDT/mt_mudt-ud-train.conllu}}
+              sw: {{train: {texts["sw"]}}}
+              yo: {{train: {texts["yo"]}}}
+              ay: {{train: {texts["ay"]}}}
+              gn: {{train: {texts["gn"]}}}
+        methods:
+          - name: full-ft
+            params: {{epochs: 0.05, batch_size: 16, learning_rate: 1.0e-3, fs_epochs: 2}}
+          - name: mad-x
+            params: {{la_steps: 10, la_batch_size: 16, la_eval_every: 10, ta_steps: 10, ta_batch_size: 16,
+                      ta_eval_every: 10, fs_epochs: 2}}
+        tasks: [pos, dp]
+        settings: [zero-shot, few-shot]
+        shots: [5]
+        languages: {{source: tr, target: [mt]}}
+    """)
+    )
+    workspace, summary, _ = _run(grid_file, tmp_path / "w")
+    assert not summary.failures, summary.failures
+    # NER and NLI on their own language pairs
+    for task, source, target in (("ner", "sw", "yo"), ("nli", "ay", "gn")):
+        text = grid_file.read_text().replace("tasks: [pos, dp]", f"tasks: [{task}]")
+        text = text.replace(
+            "languages: {source: tr, target: [mt]}", f"languages: {{source: {source}, target: [{target}]}}"
+        )
+        text = text.replace("name: real-samples", f"name: real-{task}")
+        other = tmp_path / f"grid-{task}.yaml"
+        other.write_text(text)
+        _, task_summary, _ = _run(other, tmp_path / "w")
+        assert not task_summary.failures, task_summary.failures
+    records = workspace.results.records(status="ok")
+    got = {(r["method"], r["task"], r["setting"]) for r in records if r["metric"] == MAIN_METRIC[r["task"]]}
+    assert got == {
+        (m, t, s) for m in ("full-ft", "mad-x") for t in NLU_TASKS for s in ("zero-shot", "few-shot")
+    }
