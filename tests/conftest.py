@@ -101,3 +101,23 @@ def seeded_workdir(prebuilt: Path, workdir: Path) -> Path:
 @pytest.fixture
 def tiny_workdir(tmp_path, tiny_prebuilt) -> Path:
     return seeded_workdir(tiny_prebuilt, tmp_path / "w")
+
+
+def tiny_adapter_model(folder: Path, vocab_size: int, seed: int = 0):
+    """A randomly initialised one-layer BERT (hidden 32) saved in ``folder`` and loaded the way the
+    harness loads backbones: enough to check a task's encode/collate/loss/predict on real data."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from xltransfer.backbone import load_adapter_model
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
+    return load_adapter_model(folder)

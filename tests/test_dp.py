@@ -395,10 +395,8 @@ def test_hub_rows_drop_multiword_surfaces(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_parser(tmp_path_factory):
     """A random 1-layer BERT (hidden 32) with character subwords, and Tamil sentences to parse."""
-    from conftest import SHARED_DATA
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
-
-    from xltransfer.backbone import load_adapter_model
+    from conftest import SHARED_DATA, tiny_adapter_model
+    from transformers import BertTokenizerFast
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA}")
@@ -409,16 +407,7 @@ def tiny_parser(tmp_path_factory):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    BertForMaskedLM(config).save_pretrained(folder)
-    model = load_adapter_model(folder)
+    model = tiny_adapter_model(folder, len(vocab))
     task.add_head(model, "task_dp")
     model.active_head = "task_dp"
     head = model.heads["task_dp"]

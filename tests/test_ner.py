@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_adapter_model
 from seqeval.metrics import f1_score, precision_score, recall_score
 from typer.testing import CliRunner
 from xltransfer.tasks.ner import WIKIANN_TAGS, NamedEntityRecognition, tags_outside_inventory
@@ -179,9 +180,7 @@ SENTENCES = [
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
-
-    from xltransfer.backbone import load_adapter_model
+    from transformers import PreTrainedTokenizerFast
 
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
     backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
@@ -192,17 +191,8 @@ def tiny(tmp_path_factory):
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
     )
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-bert")
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    BertForMaskedLM(config).save_pretrained(folder)
-    model = load_adapter_model(folder)
+    model = tiny_adapter_model(folder, len(vocab))
     NamedEntityRecognition().add_head(model, "ner")
     model.active_head = "ner"
     return model, tokenizer

@@ -63,39 +63,16 @@ def _text_file(path: Path, lines: list[str]) -> Path:
 def real_backbone(tmp_path_factory, shared_data):
     """A tiny BERT with a WordPiece vocabulary trained on the shared data's text (random weights:
     these tests check that real formats flow through training and scoring, not accuracy)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForMaskedLM
 
     from xltransfer.data.ud import read_conllu
+    from xltransfer.pretrain import train_wordpiece
 
     folder = tmp_path_factory.mktemp("real-bert")
     corpus = []
     for path in sorted((shared_data / "ud").glob("*/*-train.conllu")):
         corpus += [" ".join(s.words) for s in read_conllu(path)]
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=False)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wordpiece.train_from_iterator(
-        corpus,
-        trainers.WordPieceTrainer(
-            vocab_size=3000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        ),
-    )
-    from tokenizers.processors import TemplateProcessing
-
-    wordpiece.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", wordpiece.token_to_id("[CLS]")), ("[SEP]", wordpiece.token_to_id("[SEP]"))],
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+    tokenizer = train_wordpiece(corpus, vocab_size=3000, model_max_length=256)
     config = BertConfig(
         vocab_size=3000,
         hidden_size=48,

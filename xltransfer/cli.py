@@ -209,7 +209,8 @@ def report(
 
     workspace = _workspace(workdir, results)
     the_grid = load_grid(grid, workspace.root)
-    records = workspace.results.records(grid=the_grid.name)
+    current = {cell.cell_id for cell in the_grid.cells()}  # records of cells the grid no longer has stay out
+    records = [r for r in workspace.results.records(grid=the_grid.name) if r["cell_id"] in current]
     text = leaderboard_markdown(
         the_grid.name, records, seen_languages(the_grid, workspace), the_grid.description
     )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from xltransfer.params import stable_hash
 from xltransfer.progress import Progress
 
-QUICKSTART_VERSION = 1
+QUICKSTART_VERSION = 2
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -27,7 +28,7 @@ class QuickstartConfig:
     num_attention_heads: int = 4
     intermediate_size: int = 512
     max_position_embeddings: int = 128
-    steps: int = 2000
+    steps: int = 1200
     batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_steps: int = 200
@@ -66,14 +67,42 @@ class QuickstartConfig:
         return seen
 
 
+def train_wordpiece(corpus: Iterable[str], vocab_size: int, model_max_length: int = 512):
+    """A cased BERT WordPiece tokenizer learned from text ([CLS] A [SEP] B [SEP] templates)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=False)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.decoder = decoders.WordPiece()
+    wordpiece.train_from_iterator(
+        corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    )
+    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
+    wordpiece.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=model_max_length,
+    )
+
+
 def build_quickstart(
     synthetic, suite_dir: Path, out_dir: Path, progress: Progress, config: QuickstartConfig | None = None
 ) -> dict:
     """Train the tokenizer and the model on the seen languages; save both into ``out_dir``."""
     import torch
     from adapters import BertAdapterModel
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     from xltransfer import registry
     from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
@@ -83,28 +112,10 @@ def build_quickstart(
     seen = config.seen_languages(synthetic)
     texts = {lang: (suite_dir / "text" / lang / "train.txt") for lang in seen}
 
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=False)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wordpiece.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=config.vocab_size, special_tokens=SPECIAL_TOKENS)
-    wordpiece.train([str(p) for p in texts.values()], trainer)
-    from tokenizers.processors import TemplateProcessing
-
-    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
-    wordpiece.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=config.max_position_embeddings,
+    tokenizer = train_wordpiece(
+        (line for path in texts.values() for line in path.read_text(encoding="utf-8").splitlines()),
+        config.vocab_size,
+        config.max_position_embeddings,
     )
 
     torch.manual_seed(config.seed)
