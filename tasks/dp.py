@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from xltransfer.data.subwords import META_PREFIX, encode_words, model_inputs, pad_batch
-from xltransfer.data.ud import UdSentence, read_conllu, syntactic_words_only, write_conllu
+from xltransfer.data.ud import UdSentence, read_conllu, write_conllu
 from xltransfer.errors import DataFormatError
 from xltransfer.parsing import decode_tree
 from xltransfer.task import Task, TaskMetadata
@@ -220,7 +220,7 @@ class DependencyParsing(Task):
     ) -> list[UdSentence]:
         from xltransfer.data.hub import load_ud_rows
 
-        sentences = [syntactic_words_only(s) for s in load_ud_rows(dataset, config, split, revision)]
+        sentences = load_ud_rows(dataset, config, split, revision)
         where = f"{dataset}:{config or 'default'}:{split}"
         for sentence in sentences:
             _check_tree_annotation(where, sentence)

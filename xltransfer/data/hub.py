@@ -52,10 +52,11 @@ def load_hub_split(dataset: str, config: str | None, split: str, revision: str |
 
 
 def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
-    """UD sentences from a parquet dataset with CoNLL-U-like columns (tokens, upos, head, deprel)."""
+    """UD sentences from a parquet dataset with CoNLL-U-like columns (tokens, upos, head, deprel);
+    multiword-token surfaces and empty nodes (no HEAD) are dropped so words are syntactic words."""
     import conllu
 
-    from xltransfer.data.ud import UdSentence
+    from xltransfer.data.ud import UdSentence, syntactic_words_only
 
     rows = load_hub_split(dataset, config, split, revision)
     upos_feature = getattr(rows.features.get("upos"), "feature", None)
@@ -82,15 +83,8 @@ def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | N
             for i, (w, u, h, d) in enumerate(zip(words, upos, heads, deprels, strict=True))
         ]
         sent_id = str(row.get("idx", row.get("sent_id", index)))
-        sentences.append(
-            UdSentence(
-                sent_id,
-                words,
-                upos,
-                heads,
-                deprels,
-                conllu.TokenList(tokens, {"sent_id": sent_id}),
-                index + 1,
-            )
+        sentence = UdSentence(
+            sent_id, words, upos, heads, deprels, conllu.TokenList(tokens, {"sent_id": sent_id}), index + 1
         )
+        sentences.append(syntactic_words_only(sentence))  # POS and DP score syntactic words only
     return sentences

@@ -178,7 +178,7 @@ def syntactic_words_only(sentence: UdSentence) -> UdSentence:
     tokens must go before the tree lines up.
     """
     keep = [i for i, head in enumerate(sentence.heads) if head >= 0]
-    if len(keep) == len(sentence.heads):
+    if len(keep) == len(sentence.heads) or not keep:  # nothing to drop, or a copy without HEADs at all
         return sentence
     tokens = [{**sentence.tokenlist[i], "id": k + 1} for k, i in enumerate(keep)]
     return replace(
