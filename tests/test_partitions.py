@@ -93,3 +93,27 @@ def test_mixed_cells_run_multi_source_and_record_their_partition(tmp_path, tiny_
         ("B", "qab", ("qad",)),
         ("A", "qad", ("qaa", "qab")),
     }
+
+
+def test_grid_with_two_tasks_trains_each_pair_in_one_partition(tmp_path):
+    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab, qac, qad, qae]", extra="settings: [mixed]\n")
+    text = grid_file.read_text().replace("tasks: [pos]", "tasks: [pos, ner]")
+    grid_file.write_text(text.replace("data: {pos: synthetic,", "data: {ner: synthetic, pos: synthetic,"))
+    grid = load_grid(grid_file, tmp_path / "w")
+    partitions = grid.mixed_partitions()
+    cells = [c for c in grid.cells() if c.method == "full-ft"]
+    languages = {"qaa", "qab", "qac", "qad", "qae"}
+    assert {(c.task, c.target_language) for c in cells} == {
+        (t, lang) for t in ("pos", "ner") for lang in languages
+    }
+    for cell in cells:
+        trained_in = partitions.trained_in(cell.task, cell.target_language)
+        assert trained_in is not None and cell.partition != trained_in
+        assert cell.target_language not in cell.source_languages
+        assert set(cell.source_languages) == set(partitions.train[cell.partition][cell.task])
+    for name in ("A", "B"):  # relatives together: each partition trains a task on whole families
+        for languages_trained in partitions.train[name].values():
+            families = {grid.family_of(lang) for lang in languages_trained}
+            members = {lang for lang in languages if grid.family_of(lang) in families}
+            assert set(languages_trained) == members
+    assert partitions.train["A"]["pos"] == partitions.train["B"]["ner"]  # tasks alternate groups
