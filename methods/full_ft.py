@@ -80,16 +80,7 @@ class FullFineTuning(Method):
         if piece.kind == "few-shot-model":
             ad.load_states(model, (ctx.load_state(dep) for dep in piece.needs))
             result, sample = finetune_few_shot(
-                model,
-                ctx,
-                piece.task,
-                piece.languages[0],
-                piece.params["shots"],
-                piece.seed,
-                p["batch_size"],
-                p["learning_rate"],
-                p["fs_epochs"],
-                description=f"{self.name} few-shot {piece.task} [{piece.languages[0]}]",
+                model, ctx, piece, p["batch_size"], p["learning_rate"], p["fs_epochs"]
             )
             return TrainedPiece(
                 trainable_state(model),

@@ -177,17 +177,7 @@ class MadX(Method):
 
         if piece.kind == "few-shot-task-adapter":
             result, sample = finetune_few_shot(
-                model,
-                ctx,
-                piece.task,
-                piece.languages[0],
-                piece.params["shots"],
-                piece.seed,
-                p["ta_batch_size"],
-                p["ta_learning_rate"],
-                p["fs_epochs"],
-                activate,
-                description=f"{self.name} few-shot TA {piece.task} [{piece.languages[0]}]",
+                model, ctx, piece, p["ta_batch_size"], p["ta_learning_rate"], p["fs_epochs"], activate
             )
             return TrainedPiece(
                 ad.state_of(model, [ta], [ta]), {**_fit_info(result, "final"), "few_shot_sample": sample}

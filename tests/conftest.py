@@ -121,3 +121,20 @@ def tiny_adapter_model(folder: Path, vocab_size: int, seed: int = 0):
     )
     BertForMaskedLM(config).save_pretrained(folder)
     return load_adapter_model(folder)
+
+
+def overfit_one_batch(model, task, batch, learning_rate: float, steps: int = 60) -> tuple[float, float]:
+    """Train on one batch with dropout off; (loss before, loss after). A head, loss and encoding that
+    fit together drive it close to zero."""
+    import torch
+
+    model.eval()  # dropout off: a deterministic overfit of one batch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    first = task.loss(model, batch).item()
+    for _ in range(steps):
+        loss = task.loss(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return first, task.loss(model, batch).item()

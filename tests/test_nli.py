@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_adapter_model
+from conftest import overfit_one_batch, tiny_adapter_model
 from typer.testing import CliRunner
 from xltransfer.tasks.nli import NaturalLanguageInference
 
@@ -249,16 +249,9 @@ def test_collate_loss_and_predict(tiny):
     assert batch["labels"].tolist() == [0, 2, 1]
     assert batch["attention_mask"].sum(dim=1).tolist() == [9, 8, 10]
     assert (batch["token_type_ids"] >= 0).all()  # padded with the tokenizer's value, not -100
-    model.eval()  # dropout off: a deterministic overfit of one batch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    first = task.loss(model, batch).item()
-    for _ in range(60):
-        loss = task.loss(model, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    first, last = overfit_one_batch(model, task, batch, learning_rate=1e-2)
+    assert last < first / 10
     with torch.no_grad():
-        assert task.loss(model, batch).item() < first / 10
         predicted = task.predict(model, batch)
     assert predicted == ["entailment", "contradiction", "neutral"]
     assert task.score(PAIRS, predicted) == {"accuracy": 1.0}

@@ -190,20 +190,17 @@ def fixed_batches(
 def finetune_few_shot(
     model,
     ctx,
-    task_name: str,
-    language: str,
-    shots: int,
-    seed: int,
+    piece,
     batch_size: int,
     learning_rate: float,
     epochs: int,
     activate: Callable[[Any, str], None] | None = None,
-    description: str = "few-shot",
 ) -> tuple[FitResult, dict[str, Any]]:
     """Continue training on k target examples (Hyper-X Appendix D: same hyper-parameters, a fixed
     number of epochs, no learning-rate decay, no model selection: there is no target dev set)."""
     from xltransfer.data.fewshot import describe_sample, sample_indices
 
+    task_name, language, shots, seed = piece.task, piece.languages[0], piece.params["shots"], piece.seed
     task = ctx.task(task_name)
     examples = ctx.examples(task_name, language, "train")
     indices = sample_indices(len(examples), shots, seed)
@@ -220,6 +217,7 @@ def finetune_few_shot(
     stream = Stream(
         language, batches_forever(features, lambda f: task.collate(f, ctx.tokenizer), batch_size, seed), loss
     )
+    description = f"{piece.label} k={shots}"
     result = fit(
         model, [stream], schedule, None, task.metadata.higher_is_better, None, seed, ctx.progress, description
     )
