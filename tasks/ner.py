@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from xltransfer.data.bio import BioSentence, load_bio_rows, read_bio, write_bio
-from xltransfer.errors import DataFormatError
 from xltransfer.tagging import WordTaggingTask
 from xltransfer.task import TaskMetadata
 
@@ -85,15 +84,6 @@ class NamedEntityRecognition(WordTaggingTask):
             "precision": float(precision_score(y_true, y_pred, zero_division=0)),
             "recall": float(recall_score(y_true, y_pred, zero_division=0)),
         }
-
-    def predictions_from_file(self, gold: list[BioSentence], path: Path) -> list[list[str]]:
-        predicted = read_bio(path)
-        if len(predicted) != len(gold):
-            raise DataFormatError(path, None, f"{len(predicted)} sentences, gold has {len(gold)}")
-        for p, g in zip(predicted, gold, strict=True):
-            if p.tokens != g.tokens:
-                raise DataFormatError(path, p.line, f"tokens differ from the gold sentence at line {g.line}")
-        return [list(p.tags) for p in predicted]
 
     def write_predictions(
         self, examples: list[BioSentence], predictions: list[list[str]], path: Path

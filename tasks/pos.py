@@ -74,15 +74,6 @@ class PosTagging(WordTaggingTask):
             total += len(sentence.upos)
         return {"accuracy": correct / total if total else 0.0}
 
-    def predictions_from_file(self, gold: list[UdSentence], path: Path) -> list[list[str]]:
-        predicted = read_conllu(path)
-        if len(predicted) != len(gold):
-            raise DataFormatError(path, None, f"{len(predicted)} sentences, gold has {len(gold)}")
-        for p, g in zip(predicted, gold, strict=True):
-            if p.words != g.words:
-                raise DataFormatError(path, p.line, f"words differ from gold sentence {g.sent_id}")
-        return [list(p.upos) for p in predicted]
-
     def majority_predictions(self, train: list[UdSentence], test: list[UdSentence]) -> list[list[str]]:
         tag = Counter(t for s in train for t in s.upos).most_common(1)[0][0]
         return [[tag] * len(s.upos) for s in test]

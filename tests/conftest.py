@@ -138,3 +138,22 @@ def overfit_one_batch(model, task, batch, learning_rate: float, steps: int = 60)
         optimizer.step()
     with torch.no_grad():
         return first, task.loss(model, batch).item()
+
+
+def fixed_vocab_tokenizer(words: list[str]):
+    """A whitespace WordPiece tokenizer over exactly these words (ids 0-4 are the BERT specials), so a
+    test knows every subword a sentence becomes."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import overfit_one_batch, tiny_adapter_model
+from conftest import fixed_vocab_tokenizer, overfit_one_batch, tiny_adapter_model
 from typer.testing import CliRunner
 from xltransfer.tasks.nli import NaturalLanguageInference
 
@@ -209,22 +209,8 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
-    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
-    )
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    model = tiny_adapter_model(folder, len(vocab))
+    tokenizer = fixed_vocab_tokenizer(WORDS)
+    model = tiny_adapter_model(tmp_path_factory.mktemp("tiny-bert"), len(tokenizer))
     NaturalLanguageInference().add_head(model, "nli")
     model.active_head = "nli"
     return model, tokenizer

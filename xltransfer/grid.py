@@ -123,8 +123,10 @@ class Grid:
         explicit = {k: v for k, v in spec.items() if k not in ("by", "test_as_train")}
         if explicit:
             return parts.explicit_partitions(explicit, test_as_train)
-        languages = sorted(set(self.source_languages) | set(self.target_languages))
-        return parts.compute_partitions(self.tasks, languages, self.family_of, test_as_train)
+        codes = sorted(set(self.source_languages) | set(self.target_languages))
+        # one URIEL lookup for all real languages (each lang2vec call reloads its feature file)
+        languages.lineages([code for code in codes if not languages.is_local_use(code)])
+        return parts.compute_partitions(self.tasks, codes, self.family_of, test_as_train)
 
     def family_of(self, language: str) -> str | None:
         from xltransfer.data.synthetic import family_members

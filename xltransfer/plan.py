@@ -41,6 +41,7 @@ class Plan:
     )  # piece key -> the method instance that trains it
     _architecture: Any = None
     _counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    _piece_counts: dict[tuple, int] = field(default_factory=dict)
 
     @property
     def architecture(self):
@@ -58,9 +59,15 @@ class Plan:
         return self._counts[cache_key]
 
     def piece_parameters(self, key: str) -> int:
+        """Trainable parameters of a piece; pieces that differ only in language count alike, so the
+        weightless model is built once per (method, kind, task, parameters, number of languages)."""
         from xltransfer.parameters import piece_parameters
 
-        return piece_parameters(self.trainers[key], self.pieces[key].piece, self.architecture)
+        piece = self.pieces[key].piece
+        shape = (id(self.trainers[key]), piece.kind, piece.task, piece.params, len(piece.languages))
+        if shape not in self._piece_counts:
+            self._piece_counts[shape] = piece_parameters(self.trainers[key], piece, self.architecture)
+        return self._piece_counts[shape]
 
     def key_of(self, piece: Piece) -> str:
         return self.keys[piece]

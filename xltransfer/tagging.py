@@ -8,6 +8,7 @@ keeps one prediction per word and scoring stays aligned with gold.
 from __future__ import annotations
 
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -20,6 +21,7 @@ from xltransfer.data.subwords import (
     pad_batch,
     word_predictions,
 )
+from xltransfer.errors import DataFormatError
 from xltransfer.task import Task
 
 WORD = f"{META_PREFIX}word"
@@ -62,6 +64,19 @@ class WordTaggingTask(Task):
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)
+
+    def predictions_from_file(self, gold: list[Any], path: Path) -> list[list[str]]:
+        """Tags of a prediction file in the task's own format, sentence by sentence aligned to gold."""
+        predicted = self.read_file(path)
+        if len(predicted) != len(gold):
+            raise DataFormatError(path, None, f"{len(predicted)} sentences, gold has {len(gold)}")
+        tags = []
+        for p, g in zip(predicted, gold, strict=True):
+            words, predicted_tags = self.words_and_tags(p)
+            if words != self.words_and_tags(g)[0]:
+                raise DataFormatError(path, p.line, f"words differ from the gold sentence at line {g.line}")
+            tags.append(list(predicted_tags))
+        return tags
 
     def predict(self, model, batch: dict[str, torch.Tensor]) -> list[list[str]]:
         inputs = model_inputs(batch)
