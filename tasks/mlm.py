@@ -56,13 +56,18 @@ class MaskedLanguageModelling(Task):
         from xltransfer.data.hub import load_hub_split
 
         rows = load_hub_split(dataset, config, split, revision)
-        sentences: list[str] = []
+        sentences: dict[str, None] = {}  # each distinct sentence once, in order
         for row in rows:
-            for paragraph in str(row.get("text", "")).splitlines():
-                sentences.extend(s.strip() for s in _SENTENCE_END.split(paragraph) if len(s.split()) >= 3)
+            # a text dataset's "text"; otherwise every text field (e.g. an NLI set's premise and
+            # hypothesis, the only unlabelled text some AmericasNLI languages have on the hub)
+            texts = [row["text"]] if "text" in row else [v for v in row.values() if isinstance(v, str)]
+            for paragraph in (line for text in texts for line in str(text).splitlines()):
+                for sentence in _SENTENCE_END.split(paragraph):
+                    if len(sentence.split()) >= 3:
+                        sentences.setdefault(sentence.strip())
                 if len(sentences) >= MAX_HUB_SENTENCES:
-                    return sentences[:MAX_HUB_SENTENCES]
-        return sentences
+                    return list(sentences)[:MAX_HUB_SENTENCES]
+        return list(sentences)
 
     def add_head(self, model, head_name: str) -> None:
         model.add_masked_lm_head(head_name)

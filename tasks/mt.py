@@ -20,19 +20,24 @@ import torch
 
 from xltransfer.data.parallel import (
     ParallelExample,
+    direction_unit,
+    filter_pairs,
     load_parallel_rows,
+    parse_direction,
     read_lines,
+    read_parallel,
     read_references,
     read_tsv,
     write_lines,
 )
 from xltransfer.data.subwords import IGNORE
-from xltransfer.errors import DataFormatError, XltError
+from xltransfer.errors import DataFormatError, GridError, XltError
 from xltransfer.modules.seq2seq import (
     BEAM_SIZE,
     LABEL_SMOOTHING,
     LENGTH_PENALTY,
     MAX_NEW_TOKENS,
+    MtModelOptions,
     label_smoothed_loss,
     language_tag,
     translate,
@@ -63,6 +68,9 @@ class MachineTranslation(Task):
         "Johnson et al. 2017, Google's multilingual NMT, TACL",
     )
 
+    # beam search over a whole training set to pick a checkpoint costs more than it tells
+    select_on_train = False
+
     def __init__(
         self,
         tokenizer=None,
@@ -70,6 +78,7 @@ class MachineTranslation(Task):
         length_penalty: float = LENGTH_PENALTY,
         max_new_tokens: int = MAX_NEW_TOKENS,
         label_smoothing: float = LABEL_SMOOTHING,
+        options: MtModelOptions | None = None,
     ):
         """``tokenizer`` detokenises predictions; when None, the one the last batch was collated
         with does (``predict`` gets only the model and the batch)."""
@@ -78,6 +87,7 @@ class MachineTranslation(Task):
         self.length_penalty = length_penalty
         self.max_new_tokens = max_new_tokens
         self.label_smoothing = label_smoothing
+        self.options = options  # the grid's filter limits; the paper's when None
         self.signatures: dict[str, str] = {}  # of the last ``score``: the result record's ``extra``
 
     # -- data ------------------------------------------------------------------------------------------
@@ -93,6 +103,49 @@ class MachineTranslation(Task):
         if len(languages) != 2:
             raise XltError(f"hub dataset {dataset}: config '{config}' must name the direction as SRC-TGT")
         return load_parallel_rows(dataset, config, split, revision, languages[0], languages[1])
+
+    # -- a grid's data, one direction at a time ---------------------------------------------------
+    def has_data(self, source, unit: str, split: str) -> bool:
+        source_lang, target_lang = parse_direction(unit)
+        if any(source.has("parallel", pair, split) for pair in _pair_names(source_lang, target_lang)):
+            return True
+        return all(source.has("parallel", lang, split) for lang in (source_lang, target_lang))
+
+    def read_data(self, source, unit: str, split: str) -> list[ParallelExample]:
+        source_lang, target_lang = parse_direction(unit)
+        try:
+            return read_parallel(source, source_lang, target_lang, split)
+        except ValueError as error:  # no such split for one of the languages
+            raise GridError(source.field, str(error)) from None
+
+    def data_fingerprint(self, source, unit: str, split: str) -> str | None:
+        source_lang, target_lang = parse_direction(unit)
+        parts = [
+            source.fingerprint("parallel", pair, split) for pair in _pair_names(source_lang, target_lang)
+        ]
+        parts += [source.fingerprint("parallel", lang, split) for lang in (source_lang, target_lang)]
+        return "|".join(part or "-" for part in parts)
+
+    def test_unit(self, cell) -> str:
+        return direction_unit(cell.source_languages[0], cell.target_language)
+
+    def training_examples(self, examples: list[ParallelExample], tokenizer) -> list[ParallelExample]:
+        """Baziotis et al. 2022, §4: pairs over 250 subwords or with a length ratio over 2.5 are dropped."""
+        options = self.options or MtModelOptions()
+        texts = list(dict.fromkeys(t for e in examples for t in (e.source or "", e.target)))
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        lengths = {text: len(pieces) for text, pieces in zip(texts, ids, strict=True)}
+        return filter_pairs(examples, lengths.__getitem__, options.max_tokens, options.max_length_ratio).kept
+
+    def train_piece(self, piece, ctx):
+        from xltransfer import translation
+
+        if piece.kind != translation.VOCABULARY:
+            raise ValueError(f"task mt trains its vocabulary, not {piece.label}")
+        return translation.train_vocabulary(piece, ctx)
+
+    def record_extra(self) -> dict[str, Any]:
+        return {"signatures": dict(self.signatures)} if self.signatures else {}
 
     def add_head(self, model, head_name: str) -> None:
         """Translation has no head to add: the decoder predicts the target. Build the model with
@@ -182,6 +235,11 @@ class MachineTranslation(Task):
 
     def write_predictions(self, examples: list[ParallelExample], predictions: list[str], path: Path) -> None:
         write_lines(path, predictions)
+
+
+def _pair_names(source_lang: str, target_lang: str) -> tuple[str, str]:
+    """The names a TSV of the pair goes by in a data source: either direction."""
+    return f"{source_lang}-{target_lang}", f"{target_lang}-{source_lang}"
 
 
 def _check_sources(examples: list[ParallelExample]) -> None:

@@ -3,6 +3,7 @@ before anything trains."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -138,3 +139,43 @@ def test_offline_hub_dataset_fails_fast_naming_it(tmp_path):
     assert "Traceback" not in result.stderr
     assert time.perf_counter() - started < 30
     _assert_nothing_trained(tmp_path / "w")
+
+
+MT_GRID = (
+    "backbone: quickstart\n"
+    "data:\n  mt: {{type: files, files: {{en: {{train: {en}, test: {en}}},\n"
+    "                               de: {{train: {de}, test: {de}}}}}}}\n"
+    "methods: [full-ft]\ntasks: [mt]\nlanguages: {{source: en, target: [de]}}\n"
+)
+
+
+def _mt_grid(tmp_path: Path, de_lines: int, extra: str = "") -> Path:
+    en = tmp_path / "en.txt"
+    de = tmp_path / "de.txt"
+    en.write_text("".join(f"sentence {i}\n" for i in range(5)), encoding="utf-8")
+    de.write_text("".join(f"Satz {i}\n" for i in range(de_lines)), encoding="utf-8")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(MT_GRID.format(en=en, de=de) + extra)
+    return grid
+
+
+def test_parallel_files_of_unequal_length_stop_the_run(tmp_path):
+    grid = _mt_grid(tmp_path, de_lines=4)
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "de.txt" in result.stderr and "4 lines" in result.stderr
+    assert "Traceback" not in result.stderr
+    _assert_nothing_trained(tmp_path / "w")
+    records = xlt("results", "--json", "--workdir", str(tmp_path / "w"), cwd=tmp_path).stdout
+    assert json.loads(records) == []
+
+
+def test_mt_is_a_zero_shot_task_and_its_options_are_checked(tmp_path):
+    few_shot = _mt_grid(tmp_path, de_lines=5, extra="settings: [zero-shot, few-shot]\nshots: [5]\n")
+    result = xlt("plan", str(few_shot), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2 and "settings[1]" in result.stderr and "few-shot" in result.stderr
+    bad_model = _mt_grid(tmp_path, de_lines=5, extra="mt: {model: transformer-huge}\n")
+    result = xlt("plan", str(bad_model), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert (
+        result.returncode == 2 and "transformer-huge" in result.stderr and "transformer-big" in result.stderr
+    )

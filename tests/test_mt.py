@@ -404,3 +404,28 @@ def test_prediction_files_keep_one_line_per_sentence(tmp_path):
     path = tmp_path / "hyp.txt"
     task.write_predictions(gold, ["eins\nzwei", ""], path)
     assert task.predictions_from_file(gold, path) == ["eins zwei", ""]
+
+
+def test_one_tsv_of_pairs_serves_both_directions_of_a_grid(tmp_path):
+    from xltransfer.grid import load_grid
+
+    write(tmp_path / "pairs.tsv", "en\tde\nthe house\tdas Haus\na dog\tein Hund\n")
+    grid = write(
+        tmp_path / "grid.yaml",
+        "backbone: quickstart\n"
+        "data: {mt: {type: files, files: {en-de: {train: pairs.tsv, test: pairs.tsv}}}}\n"
+        "methods: [full-ft]\ntasks: [mt]\nlanguages: {source: de, target: [en]}\n",
+    )
+    loaded = load_grid(grid, tmp_path / "w")
+    assert [(c.source_languages, c.target_language) for c in loaded.cells()] == [
+        (("de",), "en"),
+        (("en",), "de"),
+    ]
+    task, source = MachineTranslation(), loaded.source_for("mt")
+    forward, backward = (task.read_data(source, unit, "train") for unit in ("en>de", "de>en"))
+    assert [(e.source, e.target) for e in forward] == [("the house", "das Haus"), ("a dog", "ein Hund")]
+    assert [(e.source_lang, e.source, e.target) for e in backward] == [
+        ("de", "das Haus", "the house"),
+        ("de", "ein Hund", "a dog"),
+    ]
+    assert task.has_data(source, "de>en", "test") and not task.has_data(source, "de>fr", "test")

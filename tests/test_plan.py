@@ -91,3 +91,52 @@ def test_plan_json_cli_without_weights(tmp_path, shared_data, monkeypatch):
     assert set(data["pieces"][0]) >= {"key", "method", "kind", "languages", "trainable_params", "steps"}
     assert set(data["methods"]["mad-x"]) == {"trainable_params", "base_params", "extra_params"}
     assert not (tmp_path / "empty-hf-home").exists()
+
+
+def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monkeypatch):
+    """`xlt plan leaderboards/bad-x --json`, offline and without weights: MAD-X trains 1 English LA
+    and 20 target LAs (POS and DP share theirs), BAD-X 100 BAs (20 pairs x 5 ratios), the
+    multilingual adapter one per language set; counts as in the papers (±1%)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    grid = Path(__file__).parent.parent / "leaderboards" / "bad-x"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xltransfer.cli",
+            "plan",
+            str(grid),
+            "--json",
+            "--workdir",
+            str(tmp_path / "w"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    pieces = summary["pieces"]
+
+    def of(method, kind):
+        return [p for p in pieces if p["method"] == method and p["kind"] == kind]
+
+    las = of("mad-x", "language-adapter")
+    assert len(las) == 21 and sum(p["languages"] == ["en"] for p in las) == 1
+    english = next(p for p in las if p["languages"] == ["en"])
+    assert english["used_by_cells"] == 30  # every task and every target
+    ud_la = next(p for p in las if p["languages"] == ["wo"])
+    assert ud_la["used_by_cells"] == 2  # POS and DP
+    bas = of("bad-x", "bilingual-adapter")
+    assert len(bas) == 100 and len({(tuple(p["languages"]), json.dumps(p["params"])) for p in bas}) == 100
+    mas = of("multilingual-adapter", "multilingual-adapter")
+    assert sorted(len(p["languages"]) for p in mas) == [11, 11]
+    for piece in las + bas + mas:
+        assert piece["trainable_params"] == pytest.approx(7.39e6, rel=0.01)
+    pos_ta = next(p for p in of("mad-x", "task-adapter") if p["task"] == "pos")
+    assert pos_ta["trainable_params"] - 13_073 == pytest.approx(0.89e6, rel=0.01)  # TA + UPOS head

@@ -118,3 +118,23 @@ def test_report_separates_seen_and_unseen(finished_run):
     assert text == leaderboard_markdown(
         grid.name, workspace.results.records(grid="tiny"), seen_languages(grid, workspace)
     )
+
+
+def test_a_diverging_method_fails_its_cells_and_the_grid_goes_on(tmp_path, tiny_prebuilt):
+    """MAD-X with an absurd LA learning rate: its loss turns NaN, training stops there, its cells are
+    recorded as failed with the reason, and the other methods' cells complete."""
+    from conftest import seeded_workdir, write_tiny_grid
+
+    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]")
+    grid_file.write_text(
+        grid_file.read_text().replace("la_learning_rate: 1.0e-3", "la_learning_rate: 1.0e+30")
+    )
+    workspace = Workspace.at(seeded_workdir(tiny_prebuilt, tmp_path / "w"))
+    summary = run_local(build_plan(load_grid(grid_file, workspace.root)), workspace, SilentProgress())
+    failed = workspace.results.records(status="failed")
+    assert [r["method"] for r in failed] == ["mad-x"]
+    assert "loss is nan" in failed[0]["error"] or "loss is inf" in failed[0]["error"]
+    assert "FloatingPointError" in failed[0]["error"]
+    ok = {r["method"] for r in workspace.results.records(status="ok")}
+    assert ok == {"majority", "full-ft"}
+    assert len(summary.failures) == 1

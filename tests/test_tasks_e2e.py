@@ -17,6 +17,25 @@ from xltransfer.workspace import Workspace
 
 NLU_TASKS = ("pos", "dp", "ner", "nli")
 MAIN_METRIC = {"pos": "accuracy", "dp": "las", "ner": "f1", "nli": "accuracy"}
+ADAPTER_BUDGET = (
+    "la_batch_size: 16, la_learning_rate: 1.0e-3, la_eval_every: 20, ta_steps: 60, ta_batch_size: 16,\n"
+    "             ta_learning_rate: 1.0e-3, ta_eval_every: 30, nli_ta_epochs: 2.0, nli_ta_batch_size: 16,\n"
+    "             nli_ta_learning_rate: 1.0e-3, nli_ta_eval_every: 30"
+)
+# BAD-X and the multilingual adapter beside the tiny grid's full-ft and MAD-X
+MORE_METHODS = f"""  - name: bad-x
+    params: {{ba_steps: 40, {ADAPTER_BUDGET}}}
+  - name: multilingual-adapter
+    params: {{ma_steps: 40, {ADAPTER_BUDGET}}}
+"""
+ALL_METHODS = ("full-ft", "mad-x", "bad-x", "multilingual-adapter")
+
+
+def _with_every_method(grid_file: Path, tasks: tuple[str, ...]) -> None:
+    text = grid_file.read_text().replace("tasks: [pos]", f"tasks: [{', '.join(tasks)}]")
+    text = text.replace("  - majority\n", "").replace("tasks:", MORE_METHODS + "tasks:", 1)
+    sources = ", ".join(f"{task}: synthetic" for task in (*tasks, "mlm"))
+    grid_file.write_text(text.replace("data: {pos: synthetic, mlm: synthetic}", f"data: {{{sources}}}"))
 
 
 def _run(grid_file: Path, workdir: Path):
@@ -33,25 +52,29 @@ def test_synthetic_suite_all_nlu_tasks(tmp_path, tiny_workdir):
         targets="[qab]",
         extra="settings: [zero-shot, few-shot]\nshots: [4]\n",
     )
-    text = grid_file.read_text().replace("tasks: [pos]", f"tasks: [{', '.join(NLU_TASKS)}]")
-    text = text.replace("  - majority\n", "")
-    text = text.replace(
-        "data: {pos: synthetic, mlm: synthetic}",
-        "data: {pos: synthetic, dp: synthetic, ner: synthetic, nli: synthetic, mlm: synthetic}",
-    )
-    grid_file.write_text(text)
+    _with_every_method(grid_file, NLU_TASKS)
     workspace, summary, cells = _run(grid_file, tiny_workdir)
     assert not summary.failures, summary.failures
     records = workspace.results.records(status="ok")
     got = {(r["method"], r["task"], r["setting"]) for r in records if r["metric"] == MAIN_METRIC[r["task"]]}
-    assert got == {
-        (m, t, s) for m in ("full-ft", "mad-x") for t in NLU_TASKS for s in ("zero-shot", "few-shot")
-    }
-    # one language adapter per language serves all four tasks and both settings
+    assert got == {(m, t, s) for m in ALL_METHODS for t in NLU_TASKS for s in ("zero-shot", "few-shot")}
+    # one language adapter per language serves all four tasks and both settings; so does a BA per pair
     plan = build_plan(load_grid(grid_file, workspace.root), cells)
     las = [p.piece.languages for p in plan.pieces.values() if p.piece.kind == "language-adapter"]
     assert sorted(las) == [("qaa",), ("qab",)]
+    bas = [p.piece.languages for p in plan.pieces.values() if p.piece.kind == "bilingual-adapter"]
+    assert bas == [("qaa", "qab")]
     assert summary.counters["pieces_trained"] == len(plan.pieces)
+
+
+def test_synthetic_suite_mixed_setting_every_method(tmp_path, tiny_workdir):
+    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab, qad]", extra="settings: [mixed]\n")
+    _with_every_method(grid_file, ("pos", "ner"))
+    workspace, summary, _ = _run(grid_file, tiny_workdir)
+    assert not summary.failures, summary.failures
+    records = workspace.results.records(status="ok")
+    got = {(r["method"], r["task"], r["partition"]) for r in records if r["metric"] == MAIN_METRIC[r["task"]]}
+    assert got == {(m, t, part) for m in ALL_METHODS for t in ("pos", "ner") for part in ("A", "B")}
 
 
 def _text_file(path: Path, lines: list[str]) -> Path:
@@ -159,3 +182,82 @@ def test_real_samples_all_nlu_tasks(tmp_path, shared_data, real_backbone):
     assert got == {
         (m, t, s) for m in ("full-ft", "mad-x") for t in NLU_TASKS for s in ("zero-shot", "few-shot")
     }
+
+
+# -- machine translation: the whole encoder–decoder, trained from a grid ----------------------------------
+
+SYNTHETIC_MT_GRID = """
+    name: mt-synthetic
+    backbone: quickstart  # not built: a Transformer trained from scratch needs no encoder
+    synthetic: {seed: 3, family_sizes: [3, 2], mt_train_sentences: 1000, mt_dev_sentences: 40,
+                mt_test_sentences: 40}
+    data: {mt: synthetic}
+    mt: {model: transformer-base, d_model: 64, layers: 2, ffn_dim: 128, heads: 4, vocab_size: 400}
+    methods:
+      - name: full-ft
+        params: {mt_steps: 700, mt_learning_rate: 5.0e-3, mt_warmup_steps: 100, mt_batch_tokens: 1200,
+                 mt_eval_every: 700}
+    tasks: [mt]
+    languages: {source: qaa, target: [qab]}
+"""
+
+
+def test_synthetic_mt_full_ft_trains_one_model_for_both_directions(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(textwrap.dedent(SYNTHETIC_MT_GRID))
+    workspace, summary, cells = _run(grid_file, tmp_path / "w")
+    assert not summary.failures, summary.failures
+    assert {(c.source_languages, c.target_language) for c in cells} == {(("qaa",), "qab"), (("qab",), "qaa")}
+    plan = build_plan(load_grid(grid_file, workspace.root), cells)
+    kinds = sorted(p.piece.kind for p in plan.pieces.values())
+    assert kinds == ["translation-model", "vocabulary"]  # one vocabulary, one model: shared by both cells
+    assert summary.counters["pieces_trained"] == 2
+    assert len(list(workspace.artifacts.root.glob("*/*/info.json"))) == 2  # no backbone was pretrained
+    records = workspace.results.records(status="ok")
+    scores = {(r["source_languages"][0], r["metric"]): r for r in records}
+    for direction in ("qaa", "qab"):
+        bleu, chrf = scores[(direction, "bleu")], scores[(direction, "chrf")]
+        # a model that learned nothing scores ~0 BLEU on these 40 sentences; this one translates
+        assert bleu["value"] > 8 and chrf["value"] > 35, (direction, bleu["value"], chrf["value"])
+        assert bleu["extra"]["signatures"]["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+        assert "chrf" in chrf["extra"]["signatures"]
+        # the record's trainable parameters are the stored model's, which `xlt plan` predicted
+        model_key = next(k for k, p in plan.pieces.items() if p.piece.kind == "translation-model")
+        assert bleu["trainable_params"] == plan.piece_parameters(model_key)
+
+
+def test_real_pud_mt_with_an_mbert_style_encoder_decoder(tmp_path, shared_data, real_backbone):
+    """PUD's parallel sentences (English-German) through a BERT2BERT model from a local encoder."""
+    pud = shared_data / "mt" / "pud"
+    files = {}
+    for lang in ("en", "de"):
+        lines = (pud / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+        files[lang] = {
+            "train": _text_file(tmp_path / f"train.{lang}.txt", lines[:300]),
+            "test": _text_file(tmp_path / f"test.{lang}.txt", lines[-12:]),
+        }
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        textwrap.dedent(f"""
+        name: real-mt
+        backbone: {real_backbone}
+        max_length: 96
+        data:
+          mt: {{type: files, files: {{en: {{train: {files["en"]["train"]}, test: {files["en"]["test"]}}},
+                                      de: {{train: {files["de"]["train"]}, test: {files["de"]["test"]}}}}}}}
+        mt: {{model: bert2bert, both_ways: false}}
+        methods:
+          - name: full-ft
+            params: {{mt_steps: 8, mt_learning_rate: 1.0e-3, mt_warmup_steps: 2, mt_batch_tokens: 800,
+                      mt_eval_every: 8}}
+        tasks: [mt]
+        languages: {{source: en, target: [de]}}
+    """)
+    )
+    workspace, summary, cells = _run(grid_file, tmp_path / "w")
+    assert not summary.failures, summary.failures
+    assert [(c.source_languages, c.target_language) for c in cells] == [(("en",), "de")]
+    records = {r["metric"]: r for r in workspace.results.records(status="ok")}
+    assert set(records) == {"bleu", "chrf"}
+    assert records["bleu"]["extra"]["test_examples"] == 12
+    assert 0 <= records["chrf"]["value"] <= 100

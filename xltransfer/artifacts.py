@@ -52,11 +52,24 @@ class ArtifactStore:
     def info(self, key: str) -> dict[str, Any]:
         return json.loads((self.path(key) / INFO_FILE).read_text())
 
-    def save_state(self, key: str, state: dict, info: dict[str, Any]) -> Path:
+    def save_state(
+        self,
+        key: str,
+        state: dict,
+        info: dict[str, Any],
+        write_files: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Tensors as safetensors, plus any other files ``write_files(folder)`` adds, in one piece."""
         from safetensors.torch import save_file
 
         tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
-        return self.write(key, lambda folder: save_file(tensors, str(folder / STATE_FILE)), info)
+
+        def fill(folder: Path) -> None:
+            save_file(tensors, str(folder / STATE_FILE))
+            if write_files is not None:
+                write_files(folder)
+
+        return self.write(key, fill, info)
 
     def load_state(self, key: str) -> dict:
         from safetensors.torch import load_file

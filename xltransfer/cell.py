@@ -23,6 +23,11 @@ class Cell:
     seed: int
     shots: int = 0
     partition: str | None = None
+    # Grid-level facts some pieces depend on (not part of the cell's id: the grid fixes them):
+    # every language of the grid (a multilingual adapter is trained on them all), and for MT the
+    # grid's translation directions ("en>de"), all of which train one model.
+    language_set: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
 
     @property
     def method_label(self) -> str:
@@ -73,3 +78,8 @@ class Piece:
     @property
     def label(self) -> str:
         return f"{self.method}:{self.kind}[{'+'.join(self.languages)}]"
+
+    @property
+    def task_owned(self) -> bool:
+        """A piece of the task itself (MT's vocabulary), shared by every method; the task trains it."""
+        return self.method == self.task

@@ -33,8 +33,12 @@ class RunContext:
         self.progress = progress or SilentProgress()
         self._tasks: dict[str, Task] = {}
         self._examples: dict[tuple[str, str, str], list[Any]] = {}
-        self._features: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self._features: dict[tuple, list[dict[str, Any]]] = {}
+        self._training: dict[tuple, list[Any]] = {}
+        self._tokenizers: dict[str, Any] = {}
+        self._tokenizer_keys: dict[str, str] = {}
         self.failed_pieces: dict[str, str] = {}
+        self.memo: dict[Any, Any] = {}  # results computed once per run (e.g. a model's source score)
         self.counters = {
             "pieces_trained": 0,
             "pieces_reused": 0,
@@ -46,11 +50,15 @@ class RunContext:
     # -- data ---------------------------------------------------------------------------------
     def task(self, name: str) -> Task:
         if name not in self._tasks:
-            self._tasks[name] = registry.tasks.get(name)()
+            task = registry.tasks.get(name)()
+            config = self.grid.task_config(name)
+            if config is not None:
+                task.options = config
+            self._tasks[name] = task
         return self._tasks[name]
 
     def _source_has(self, task: str, language: str, split: str) -> bool:
-        return self.grid.source_for(task).has(self.task(task).metadata.data_format, language, split)
+        return self.task(task).has_data(self.grid.source_for(task), language, split)
 
     def _holds_out(self, task: str, language: str) -> bool:
         return bool(self.task(task).held_out_fraction) and not self._source_has(task, language, "dev")
@@ -76,7 +84,7 @@ class RunContext:
             source, task_obj = self.grid.source_for(task), self.task(task)
             if split in ("train", "dev") and self._holds_out(task, language):
                 every = round(1 / task_obj.held_out_fraction)
-                full = source.read(task_obj, language, "train")
+                full = task_obj.read_data(source, language, "train")
                 self._examples[(task, language, "train")] = [
                     x for i, x in enumerate(full) if i % every != every - 1
                 ]
@@ -84,17 +92,47 @@ class RunContext:
                     x for i, x in enumerate(full) if i % every == every - 1
                 ]
             else:
-                self._examples[key] = source.read(task_obj, language, split)
+                self._examples[key] = task_obj.read_data(source, language, split)
         return self._examples[key]
 
-    def features(self, task: str, language: str, split: str) -> list[dict[str, Any]]:
-        split = self.resolve_split(task, language, split)
-        key = (task, language, split)
-        if key not in self._features:
-            self._features[key] = self.task(task).encode(
-                self.examples(task, language, split), self.tokenizer, self.grid.max_length
+    def training_examples(self, task: str, language: str) -> list[Any]:
+        """The train split as trained on: what the task keeps of it (MT filters pairs by length)."""
+        tokenizer = self.tokenizer_for(task)
+        key = (task, language, "train", self._tokenizer_keys.get(task))
+        if key not in self._training:
+            self._training[key] = self.task(task).training_examples(
+                self.examples(task, language, "train"), tokenizer
             )
+        return self._training[key]
+
+    def test_examples(self, cell) -> list[Any]:
+        return self.examples(cell.task, self.task(cell.task).test_unit(cell), "test")
+
+    def features(self, task: str, language: str, split: str) -> list[dict[str, Any]]:
+        tokenizer = self.tokenizer_for(task)
+        key = (task, language, self.resolve_split(task, language, split), self._tokenizer_keys.get(task))
+        if key not in self._features:
+            examples = (
+                self.training_examples(task, language)
+                if split == "train"
+                else self.examples(task, language, split)
+            )
+            self._features[key] = self.task(task).encode(examples, tokenizer, self.grid.max_length)
         return self._features[key]
+
+    # -- tokenizers: the backbone's, unless a task's model has its own (MT's trained vocabulary) --
+    def tokenizer_for(self, task: str):
+        """The task's model's own tokenizer (MT's trained vocabulary, once trained) or the backbone's."""
+        if task not in self._tokenizers and task == "mt" and self.grid.mt is not None:
+            from xltransfer import translation
+
+            self.use_tokenizer(task, *translation.tokenizer(self))
+        return self._tokenizers[task] if task in self._tokenizers else self.tokenizer
+
+    def use_tokenizer(self, task: str, tokenizer, key: str) -> None:
+        """Encode the task's data with ``tokenizer`` from now on; ``key`` names it in the caches."""
+        self._tokenizers[task] = tokenizer
+        self._tokenizer_keys[task] = key
 
     def preflight(self) -> None:
         """Read every file the grid needs before anything trains: bad data fails the run up front."""
@@ -106,13 +144,40 @@ class RunContext:
                     if required:
                         raise GridError(error.field, str(error).split(": ", 1)[-1], self.grid.path) from None
 
-    def prepare(self) -> Path:
+    def prepare(self) -> Path | None:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
+        if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
+            self.preflight()
+            return None
         if self.grid.backbone.kind != "quickstart":
             self.backbone_dir  # noqa: B018 - fetch (or fail) first: it is cheap to check
         self.preflight()
         return self.backbone_dir
+
+    @property
+    def needs_backbone(self) -> bool:
+        """Whether any task of the grid runs on the pretrained encoder."""
+        return any(task != "mt" or not self.grid.mt.trains_vocabulary for task in self.grid.tasks)
+
+    def typology(self, language: str) -> list[float]:
+        """A language's typology vector: URIEL's 289 dimensions (MAD-G), or for a synthetic
+        language the suite's own typology features."""
+        from xltransfer import languages
+
+        if not languages.is_local_use(language):
+            try:
+                return languages.typology_vector(language)
+            except ValueError as error:
+                raise GridError("languages", str(error)) from None
+        from xltransfer.data.sources import SyntheticSource
+        from xltransfer.data.synthetic import load_languages
+
+        suite = SyntheticSource(self.grid.synthetic, self.workspace.cache).materialise()
+        for lang in load_languages(suite):
+            if lang.code == language:
+                return lang.typology_vector
+        raise GridError("languages", f"'{language}' is not a language of the synthetic suite")
 
     # -- backbone -----------------------------------------------------------------------------
     @cached_property
@@ -141,8 +206,13 @@ class RunContext:
 
         return load_adapter_model(self.backbone_dir)
 
-    def new_model(self):
-        """A fresh copy of the pretrained backbone (with its MLM head as head "default")."""
+    def new_model(self, task: str | None = None, seed: int = 0):
+        """A fresh copy of the pretrained backbone (with its MLM head as head "default"); for MT, a
+        new model of the grid's ``mt:`` block (initialised with ``seed``)."""
+        if task == "mt":
+            from xltransfer import translation
+
+            return translation.new_model(self, seed).to(self.device)
         return copy.deepcopy(self._pristine_model).to(self.device)
 
     # -- pieces -------------------------------------------------------------------------------

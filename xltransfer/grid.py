@@ -17,7 +17,14 @@ import yaml
 from xltransfer import backbone as backbones
 from xltransfer import languages, registry
 from xltransfer.cell import SETTINGS, Cell
-from xltransfer.data.sources import DataSource, FilesSource, HubSource, SyntheticSource, UdFolderSource
+from xltransfer.data.sources import (
+    DataSource,
+    FilesSource,
+    HubSource,
+    PerLanguageSource,
+    SyntheticSource,
+    UdFolderSource,
+)
 from xltransfer.errors import GridError, UnknownNameError, XltError
 
 GRID_FILE = "grid.yaml"
@@ -37,6 +44,7 @@ TOP_LEVEL_FIELDS = {
     "max_length",
     "device",
     "quickstart",
+    "mt",
 }
 
 
@@ -60,12 +68,14 @@ class Grid:
     tasks: list[str]
     settings: list[str]
     source_languages: tuple[str, ...]
-    target_languages: tuple[str, ...]
+    target_languages: tuple[str, ...]  # every target, of any task
     seeds: list[int]
     shots: list[int]
     max_length: int = 128
     device: str = "auto"
     partitions: dict[str, Any] | None = None
+    mt: Any = None  # MtModelOptions: the MT model every method of the grid trains
+    task_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # when targets differ by task
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,7 +89,31 @@ class Grid:
             )
         return self.sources[task]
 
+    def targets_for(self, task: str) -> tuple[str, ...]:
+        return self.task_targets.get(task, self.target_languages)
+
+    def language_set(self, task: str) -> tuple[str, ...]:
+        """The source languages and the task's targets: the set a multilingual adapter covers."""
+        return tuple(sorted(set(self.source_languages) | set(self.targets_for(task))))
+
+    def mt_directions(self) -> list[tuple[str, str]]:
+        from xltransfer.data.parallel import grid_directions
+
+        return grid_directions(self.source_languages, self.targets_for("mt"), self.mt.both_ways)
+
+    def task_config(self, task: str):
+        """The grid's options for a task's model (the ``mt:`` block), or None."""
+        return self.mt if task == "mt" else None
+
+    def task_options(self, task: str) -> dict[str, Any] | None:
+        """The same, as a mapping: part of the keys of the task's pieces."""
+        config = self.task_config(task)
+        return dataclasses.asdict(config) if config is not None else None
+
     def cells(self) -> list[Cell]:
+        from xltransfer.data.parallel import direction_unit
+
+        mt_units = tuple(direction_unit(s, t) for s, t in self.mt_directions()) if "mt" in self.tasks else ()
         cells = []
         for spec in self.methods:
             params = registry.methods.get(spec.name).resolve_params(spec.variant, spec.overrides)
@@ -98,6 +132,8 @@ class Grid:
                                 seed=seed,
                                 shots=shots,
                                 partition=partition,
+                                language_set=self.language_set(task),
+                                directions=mt_units if task == "mt" else (),
                             )
                         )
         return cells
@@ -110,7 +146,11 @@ class Grid:
                     yield partition, task, sources, target, 0
             return
         for task in self.tasks:
-            for target in self.target_languages:
+            if task == "mt":  # one cell per direction, each scored on its own
+                for source, target in self.mt_directions():
+                    yield None, task, (source,), target, 0
+                continue
+            for target in self.targets_for(task):
                 for shots in self.shots if setting == "few-shot" else [0]:
                     yield None, task, self.source_languages, target, shots
 
@@ -239,10 +279,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         _language(c, f"languages.source[{i}]")
         for i, c in enumerate(_str_list(langs.get("source"), "languages.source"))
     )
-    targets = tuple(
-        _language(c, f"languages.target[{i}]")
-        for i, c in enumerate(_str_list(langs.get("target"), "languages.target"))
-    )
+    targets, task_targets = _targets(langs.get("target"), tasks)
     seeds = _int_list(raw.get("seeds", [1]), "seeds")
     shots = _int_list(raw.get("shots", []), "shots")
     if "few-shot" in settings and not shots:
@@ -251,6 +288,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     device = _expect(raw.get("device", "auto"), str, "device", "'auto', 'cpu' or a torch device string")
 
     methods = _methods(raw.get("methods"), tasks, settings)
+    mt = _mt_options(raw, tasks, settings)
     sources = _sources(raw.get("data", {}), path.parent, workdir, synthetic)
     needed_tasks = set(tasks) | {"mlm"}
     for task in sorted(needed_tasks):
@@ -279,13 +317,50 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         settings=settings,
         source_languages=sources_langs,
         target_languages=targets,
+        task_targets=task_targets,
         seeds=seeds,
         shots=shots,
         max_length=max_length,
         device=device,
         partitions=_partitions(raw.get("partitions"), tasks, settings),
+        mt=mt,
         raw=raw,
     )
+
+
+def _targets(raw: Any, tasks: list[str]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """``target: [..]`` for every task, or ``target: {task: [..], ...}`` naming each task's targets.
+    Returns every target (in first-seen order) and the per-task lists."""
+    if not isinstance(raw, dict):
+        codes = _str_list(raw, "languages.target")
+        return tuple(_language(c, f"languages.target[{i}]") for i, c in enumerate(codes)), {}
+    per_task: dict[str, tuple[str, ...]] = {}
+    for task, codes in raw.items():
+        where = f"languages.target.{task}"
+        if task not in tasks:
+            raise GridError(where, f"'{task}' is not one of the grid's tasks ({', '.join(tasks)})")
+        per_task[task] = tuple(_language(c, f"{where}[{i}]") for i, c in enumerate(_str_list(codes, where)))
+    missing = [task for task in tasks if task not in per_task]
+    if missing:
+        raise GridError("languages.target", f"no targets for task '{missing[0]}'")
+    every = tuple(dict.fromkeys(code for codes in per_task.values() for code in codes))
+    return every, per_task
+
+
+def _mt_options(raw: dict[str, Any], tasks: list[str], settings: list[str]):
+    from xltransfer.modules.seq2seq import MtModelOptions
+
+    if "mt" in raw and "mt" not in tasks:
+        raise GridError("mt", "options for the mt task, but the grid's tasks do not include mt")
+    if "mt" in tasks:
+        other = [s for s in settings if s != "zero-shot"]
+        if other:
+            raise GridError(
+                f"settings[{settings.index(other[0])}]",
+                f"task mt trains on every direction of the grid and is evaluated per direction: "
+                f"use the zero-shot setting only, not '{other[0]}' (or put mt in a grid of its own)",
+            )
+    return _options("mt", raw.get("mt", {}), MtModelOptions)
 
 
 def _partitions(raw: Any, tasks: list[str], settings: list[str]) -> dict[str, Any] | None:
@@ -417,6 +492,10 @@ def _methods(raw: Any, tasks: list[str], settings: list[str]) -> list[MethodSpec
                     f"{where}.variants",
                     f"unknown variant '{variant}' of {name} (known: {', '.join(method_cls.variants)})",
                 )
+            try:  # a method may check its parameters (e.g. BAD-X's ratio)
+                method_cls.resolve_params(variant, dict(overrides))
+            except ValueError as error:
+                raise GridError(f"{where}.params", str(error)) from None
             specs.append(MethodSpec(name, variant, dict(overrides), where))
     if not specs:
         raise GridError("methods", "must not be empty")
@@ -430,41 +509,71 @@ def _sources(raw: Any, base: Path, workdir: Path, synthetic) -> dict[str, DataSo
         where = f"data.{task}"
         if task not in registry.tasks:
             raise GridError(where, registry.tasks.unknown_message(task))
-        if spec == "synthetic":
-            sources[task] = SyntheticSource(synthetic, workdir / "cache", field=where)
-            continue
-        _expect(spec, dict, where, "'synthetic' or a mapping with a 'type' (ud, files, hub)")
-        kind = spec.get("type")
-        if kind == "ud":
-            root = _existing_dir(spec.get("root"), base, f"{where}.root")
-            treebanks = _expect(
-                spec.get("treebanks", {}), dict, f"{where}.treebanks", "a mapping language -> folder"
-            )
-            sources[task] = UdFolderSource(
-                root,
-                {_language(k, f"{where}.treebanks.{k}"): str(v) for k, v in treebanks.items()},
-                field=where,
-            )
-        elif kind == "files":
-            files = _expect(spec.get("files"), dict, f"{where}.files", "a mapping language -> {split: path}")
-            resolved: dict[str, dict[str, Path]] = {}
-            for lang, splits in files.items():
-                code = _language(lang, f"{where}.files.{lang}")
-                _expect(splits, dict, f"{where}.files.{lang}", "a mapping split -> path")
-                resolved[code] = {}
-                for split, file in splits.items():
-                    resolved[code][split] = _existing_file(file, base, f"{where}.files.{lang}.{split}")
-            sources[task] = FilesSource(resolved, field=where)
-        elif kind == "hub":
-            dataset = _expect(spec.get("dataset"), str, f"{where}.dataset", "a hub dataset id")
-            sources[task] = HubSource(
-                dataset, spec.get("config"), spec.get("revision"), dict(spec.get("splits", {})), field=where
-            )
-        else:
-            raise GridError(
-                f"{where}.type", f"unknown data source type {kind!r} (known: ud, files, hub, or 'synthetic')"
-            )
+        sources[task] = _source(task, spec, where, base, workdir, synthetic)
     return sources
+
+
+def _source(task: str, spec: Any, where: str, base: Path, workdir: Path, synthetic) -> DataSource:
+    """One task's data source; ``type: per-language`` combines others (``languages``, ``default``)."""
+    if spec == "synthetic":
+        return SyntheticSource(synthetic, workdir / "cache", field=where)
+    _expect(spec, dict, where, "'synthetic' or a mapping with a 'type' (ud, files, hub, per-language)")
+    kind = spec.get("type")
+    if kind == "per-language":
+        extra = sorted(set(spec) - {"type", "languages", "default"})
+        if extra:
+            raise GridError(f"{where}.{extra[0]}", "unknown field (known: type, languages, default)")
+        by_language = _expect(
+            spec.get("languages", {}), dict, f"{where}.languages", "a mapping language -> source"
+        )
+        return PerLanguageSource(
+            {
+                _language(lang, f"{where}.languages.{lang}"): _source(
+                    task, sub, f"{where}.languages.{lang}", base, workdir, synthetic
+                )
+                for lang, sub in by_language.items()
+            },
+            _source(task, spec["default"], f"{where}.default", base, workdir, synthetic)
+            if "default" in spec
+            else None,
+            field=where,
+        )
+    if kind == "ud":
+        root = _existing_dir(spec.get("root"), base, f"{where}.root")
+        treebanks = _expect(
+            spec.get("treebanks", {}), dict, f"{where}.treebanks", "a mapping language -> folder"
+        )
+        return UdFolderSource(
+            root, {_language(k, f"{where}.treebanks.{k}"): str(v) for k, v in treebanks.items()}, field=where
+        )
+    if kind == "files":
+        files = _expect(spec.get("files"), dict, f"{where}.files", "a mapping language -> {split: path}")
+        resolved: dict[str, dict[str, Path]] = {}
+        for lang, splits in files.items():
+            code = _files_key(task, lang, f"{where}.files.{lang}")
+            _expect(splits, dict, f"{where}.files.{lang}", "a mapping split -> path")
+            resolved[code] = {
+                split: _existing_file(file, base, f"{where}.files.{lang}.{split}")
+                for split, file in splits.items()
+            }
+        return FilesSource(resolved, field=where)
+    if kind == "hub":
+        dataset = _expect(spec.get("dataset"), str, f"{where}.dataset", "a hub dataset id")
+        return HubSource(
+            dataset, spec.get("config"), spec.get("revision"), dict(spec.get("splits", {})), field=where
+        )
+    raise GridError(
+        f"{where}.type",
+        f"unknown data source type {kind!r} (known: ud, files, hub, per-language, or 'synthetic')",
+    )
+
+
+def _files_key(task: str, key: str, field_name: str) -> str:
+    """A language code; for MT also a direction "SRC-TGT" (a TSV of pairs)."""
+    if task == "mt" and isinstance(key, str) and key.count("-") == 1:
+        source, target = key.split("-")
+        return f"{_language(source, field_name)}-{_language(target, field_name)}"
+    return _language(key, field_name)
 
 
 def _resolve_path(value: Any, base: Path, field_name: str) -> Path:

@@ -157,6 +157,15 @@ def typology_vector(code: str) -> list[float]:
     return vector
 
 
+def typology_dimensions(codes) -> int:
+    """The length of the typology vectors of these languages: URIEL's, or the synthetic suite's."""
+    if codes and all(is_local_use(code) for code in codes):
+        from xltransfer.data.synthetic import TYPOLOGY_FEATURES
+
+        return len(TYPOLOGY_FEATURES)
+    return TYPOLOGY_DIMENSIONS
+
+
 def is_local_use(code: str) -> bool:
     return bool(_LOCAL_USE.match(code))
 

@@ -7,9 +7,11 @@ files or writes results: the harness hands it data through a context and stores 
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from xltransfer.cell import Cell, Piece
@@ -29,6 +31,8 @@ class TrainedPiece:
 
     state: dict[str, torch.Tensor]
     info: dict[str, Any] = field(default_factory=dict)
+    # files that are not tensors (a trained vocabulary), written into the artifact's folder
+    write_files: Callable[[Path], None] | None = None
 
 
 class Method(ABC):
@@ -69,14 +73,26 @@ class Method(ABC):
         from xltransfer.modules.adapters import load_states
         from xltransfer.train import EVAL_BATCH_SIZE, fixed_batches, predict_all
 
-        model = ctx.new_model()
+        model = ctx.new_model(cell.task)
         self.prepare_inference(model, cell, ctx.task)
         model.to(ctx.device)
         load_states(model, (ctx.load_state(p) for p in self.pieces(cell)))
         task = ctx.task(cell.task)
-        features = task.encode(examples, ctx.tokenizer, ctx.grid.max_length)
-        batches = fixed_batches(features, lambda f: task.collate(f, ctx.tokenizer), EVAL_BATCH_SIZE)
+        tokenizer = ctx.tokenizer_for(cell.task)
+        features = task.encode(examples, tokenizer, ctx.grid.max_length)
+        batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
         return predict_all(model, task.predict, batches)
+
+    def source_cell(self, cell: Cell) -> Cell:
+        """The cell whose model is also tested on the source language's test set, a sanity signal
+        recorded with every cell (a broken adapter then shows in the source score as well).
+        Default: the cell itself, or its zero-shot model for a few-shot cell."""
+        return dataclasses.replace(cell, setting="zero-shot", shots=0) if cell.setting == "few-shot" else cell
+
+    def external_parameters(self, piece: Piece, model) -> int:
+        """Trainable parameters a piece keeps outside the model (a generator), counted by ``xlt plan``
+        on the weightless model ``prepare_model`` set up."""
+        return 0
 
     def planned_steps(self, piece: Piece) -> int | None:
         """Optimiser steps the piece will take, when known before reading data."""

@@ -21,6 +21,10 @@ def meta_model(architecture):
     import transformers
     from adapters import AutoAdapterModel
 
+    from xltransfer.modules import seq2seq
+
+    if seq2seq.is_translation_config(architecture):
+        return seq2seq.meta_model(copy.deepcopy(architecture))
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
@@ -40,7 +44,10 @@ def _task_instance(name: str):
 
 
 def count(module, trainable_only: bool = False) -> int:
-    seen: set[int] = set()
+    """Distinct parameters of a module (tied ones once; fixed sinusoidal tables not at all)."""
+    from xltransfer.modules.seq2seq import fixed_parameters
+
+    seen: set[int] = fixed_parameters(module)
     total = 0
     for param in module.parameters():  # parameters() already skips tied duplicates
         if (trainable_only and not param.requires_grad) or id(param) in seen:
@@ -56,7 +63,8 @@ def piece_parameters(method: Method, piece: Piece, architecture) -> int:
     model = meta_model(architecture)
     with torch.device("meta"):
         method.prepare_model(model, piece, _tasks)
-    return count(model, trainable_only=True)
+        external = method.external_parameters(piece, model)
+    return count(model, trainable_only=True) + external
 
 
 def inference_parameters(method: Method, cell: Cell, architecture) -> dict[str, int]:
@@ -68,7 +76,8 @@ def inference_parameters(method: Method, cell: Cell, architecture) -> dict[str, 
     with torch.device("meta"):
         method.prepare_inference(model, cell, _tasks)
     extra = count(model) - base
-    if "default" in model.heads:  # the backbone's own MLM head is not the method's
+    heads = getattr(model, "heads", {})  # encoder–decoders have no flexible heads
+    if "default" in heads:  # the backbone's own MLM head is not the method's
         extra -= count(model.heads["default"]) - _shared_with_base(model, model.heads["default"])
     return {"base_params": base, "extra_params": extra, "total_params": base + extra}
 

@@ -45,9 +45,19 @@ class Plan:
 
     @property
     def architecture(self):
+        """The backbone's config (no weights: presets carry it, local folders have it)."""
         if self._architecture is None:
             self._architecture = backbones.architecture_config(self.grid.backbone)
         return self._architecture
+
+    def architecture_for(self, task: str):
+        """The model a task's pieces are trained in: the backbone, or for MT the grid's encoder–decoder
+        (its planned vocabulary size; BERT2BERT with room for the language tags)."""
+        config = self.grid.task_config(task)
+        if task != "mt" or config is None:
+            return self.architecture
+        languages = {lang for s, t in self.grid.mt_directions() for lang in (s, t)}
+        return config.architecture(self.architecture, tag_count=len(languages))
 
     def parameter_counts(self, cell: Cell) -> dict[str, int]:
         """Base, extra and total parameters of the cell's deployed model (cached per method and task)."""
@@ -55,7 +65,9 @@ class Plan:
 
         cache_key = (_method_key(cell), cell.task)
         if cache_key not in self._counts:
-            self._counts[cache_key] = inference_parameters(self.method_for(cell), cell, self.architecture)
+            self._counts[cache_key] = inference_parameters(
+                self.method_for(cell), cell, self.architecture_for(cell.task)
+            )
         return self._counts[cache_key]
 
     def piece_parameters(self, key: str) -> int:
@@ -64,9 +76,13 @@ class Plan:
         from xltransfer.parameters import piece_parameters
 
         piece = self.pieces[key].piece
+        if piece.task_owned:  # a vocabulary: no parameters
+            return 0
         shape = (id(self.trainers[key]), piece.kind, piece.task, piece.params, len(piece.languages))
         if shape not in self._piece_counts:
-            self._piece_counts[shape] = piece_parameters(self.trainers[key], piece, self.architecture)
+            self._piece_counts[shape] = piece_parameters(
+                self.trainers[key], piece, self.architecture_for(piece.task)
+            )
         return self._piece_counts[shape]
 
     def key_of(self, piece: Piece) -> str:
@@ -96,7 +112,7 @@ class Plan:
                 needs[(planned.piece.task, lang, "train")] = True
                 needs.setdefault((planned.piece.task, lang, "dev"), False)
         for cell in self.cells:
-            needs[(cell.task, cell.target_language, "test")] = True
+            needs[(cell.task, registry.tasks.get(cell.task)().test_unit(cell), "test")] = True
         return [(t, lang, s, r) for (t, lang, s), r in sorted(needs.items())]
 
 
@@ -116,21 +132,24 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
     identity = backbone_identity(grid)
     plan = Plan(grid=grid, cells=cells, pieces={}, cell_pieces={}, backbone_identity=identity)
     keys = plan.keys
+    tasks: dict[str, Any] = {}
 
     def add(piece: Piece, method: Method) -> str:
         if piece in keys:
             return keys[piece]
         needs = [add(dep, method) for dep in piece.needs]
         source = grid.source_for(piece.task)
-        data_format = registry.tasks.get(piece.task).metadata.data_format
+        task = tasks.setdefault(piece.task, registry.tasks.get(piece.task)())
         splits = (*TRAIN_SPLITS, "test") if grid.test_as_train() else TRAIN_SPLITS
         data = {
-            f"{lang}/{split}": source.fingerprint(data_format, lang, split)
+            f"{lang}/{split}": task.data_fingerprint(source, lang, split)
             for lang in piece.languages
             for split in splits
         }
+        model = grid.task_options(piece.task)
         key = stable_hash(
             {
+                **({"model": model} if model is not None else {}),
                 "method": piece.method,
                 "kind": piece.kind,
                 "languages": piece.languages,

@@ -35,6 +35,8 @@ class Task(ABC):
     metadata: ClassVar[TaskMetadata]
     # when the data has no dev split, hold out this fraction of train (every k-th example) for selection
     held_out_fraction: ClassVar[float] = 0.0
+    # when a source has no dev split either, select checkpoints on its train split (else keep the last)
+    select_on_train: ClassVar[bool] = True
 
     @property
     def name(self) -> str:
@@ -46,6 +48,32 @@ class Task(ABC):
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
         raise NotImplementedError(f"task {self.name} has no hub reader")
+
+    # -- data units: a language for most tasks; a direction ("en>de") for MT ------------------------
+    def has_data(self, source, unit: str, split: str) -> bool:
+        return source.has(self.metadata.data_format, unit, split)
+
+    def read_data(self, source, unit: str, split: str) -> list[Any]:
+        return source.read(self, unit, split)
+
+    def data_fingerprint(self, source, unit: str, split: str) -> str | None:
+        return source.fingerprint(self.metadata.data_format, unit, split)
+
+    def test_unit(self, cell) -> str:
+        """The data a cell is tested on."""
+        return cell.target_language
+
+    def training_examples(self, examples: list[Any], tokenizer) -> list[Any]:
+        """The training examples actually trained on (MT drops over-long and ill-proportioned pairs)."""
+        return examples
+
+    def train_piece(self, piece, ctx):
+        """Train a piece the task owns (``piece.task_owned``), e.g. MT's subword vocabulary."""
+        raise NotImplementedError(f"task {self.name} owns no pieces (asked for {piece.label})")
+
+    def record_extra(self) -> dict[str, Any]:
+        """Facts about the last ``score`` that belong in the result record (e.g. sacrebleu signatures)."""
+        return {}
 
     @abstractmethod
     def add_head(self, model, head_name: str) -> None:

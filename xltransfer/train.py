@@ -20,6 +20,7 @@ from xltransfer.progress import Progress, SilentProgress
 
 Batch = dict[str, torch.Tensor]
 EVAL_BATCH_SIZE = 32
+FIRST_STREAMS = 24  # how much of the batch order a result keeps, to show a schedule was followed
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,22 @@ class Schedule:
     learning_rate: float
     eval_every: int
     warmup_steps: int = 0
-    decay: str = "linear"  # "linear" to zero at the last step, or "constant"
+    # "linear" to zero at the last step, "constant", or "inverse_sqrt" (Vaswani et al. 2017: after
+    # the warm-up, the rate falls as 1/sqrt(step), the fairseq schedule of the NMT papers)
+    decay: str = "linear"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    batch_unit: str = "examples"  # or "tokens": batch_size is a padded-token budget (fairseq --max-tokens)
 
     def factor(self, step: int) -> float:
         if self.warmup_steps and step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
         if self.decay == "constant":
             return 1.0
+        if self.decay == "inverse_sqrt":
+            return math.sqrt(max(1, self.warmup_steps) / (step + 1))
         remaining = self.steps - max(step, self.warmup_steps)
         return max(0.0, remaining / max(1, self.steps - self.warmup_steps))
 
@@ -59,6 +67,7 @@ class FitResult:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     stream_counts: dict[str, int] = field(default_factory=dict)
+    first_streams: list[str] = field(default_factory=list)  # the first FIRST_STREAMS batches' streams
 
 
 def batches_forever(
@@ -67,26 +76,51 @@ def batches_forever(
     batch_size: int,
     seed: int,
     bucket_batches: int = 50,
+    max_tokens: int | None = None,
 ) -> Iterator[Batch]:
     """Shuffled mini-batches, epoch after epoch, in an order fixed by the seed.
 
     Examples are grouped with others of similar length (within windows of ``bucket_batches``
-    batches) so little compute goes to padding; batch order stays random.
+    batches) so little compute goes to padding; batch order stays random. With ``max_tokens``,
+    a batch holds as many examples as fit that many padded tokens (the longer of input and
+    labels counts, as fairseq counts source and target), so ``batch_size`` only sizes the windows.
     """
     if not features:
         raise ValueError("no training examples")
     rng = random.Random(seed)
     order = list(range(len(features)))
-    window = batch_size * max(1, bucket_batches)
+    window = batch_size * max(1, bucket_batches) if max_tokens is None else len(order)
+
+    def length(i: int) -> int:
+        labels = features[i].get("labels")
+        target = len(labels) if max_tokens is not None and isinstance(labels, list) else 0
+        return max(len(features[i]["input_ids"]), target)
+
     while True:
         rng.shuffle(order)
         batches = []
         for start in range(0, len(order), window):
-            chunk = sorted(order[start : start + window], key=lambda i: len(features[i]["input_ids"]))
-            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+            chunk = sorted(order[start : start + window], key=length)
+            if max_tokens is None:
+                batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+            else:
+                batches.extend(_token_batches(chunk, length, max_tokens))
         rng.shuffle(batches)
         for members in batches:
             yield collate([features[i] for i in members])
+
+
+def _token_batches(
+    sorted_indices: list[int], length: Callable[[int], int], max_tokens: int
+) -> list[list[int]]:
+    """Consecutive runs of length-sorted examples whose padded size stays within ``max_tokens``
+    (an example longer than the budget gets a batch of its own)."""
+    batches: list[list[int]] = [[]]
+    for i in sorted_indices:
+        if batches[-1] and length(i) * (len(batches[-1]) + 1) > max_tokens:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def round_robin(pattern: Sequence[int]) -> Callable[[int], int]:
@@ -126,7 +160,13 @@ def fit(
     if not params:
         raise ValueError("nothing to train: no parameter requires grad")
     device = params[0].device
-    optimizer = torch.optim.AdamW(params, lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=schedule.learning_rate,
+        betas=schedule.betas,
+        eps=schedule.eps,
+        weight_decay=schedule.weight_decay,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
     choose_stream = choose_stream or round_robin(list(range(len(streams))))
     result = FitResult(best_score=None, best_step=0, steps=schedule.steps, seconds=0.0)
@@ -138,6 +178,8 @@ def fit(
             model.train()
             stream = streams[choose_stream(step)]
             result.stream_counts[stream.name] = result.stream_counts.get(stream.name, 0) + 1
+            if step < FIRST_STREAMS:
+                result.first_streams.append(stream.name)
             loss = stream.loss(model, to_device(next(stream.batches), device))
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"{description}: loss is {loss.item()} at step {step}")
@@ -202,7 +244,7 @@ def finetune_few_shot(
 
     task_name, language, shots, seed = piece.task, piece.languages[0], piece.params["shots"], piece.seed
     task = ctx.task(task_name)
-    examples = ctx.examples(task_name, language, "train")
+    examples = ctx.training_examples(task_name, language)
     indices = sample_indices(len(examples), shots, seed)
     pool = ctx.features(task_name, language, "train")
     features = [pool[i] for i in indices]
@@ -214,8 +256,9 @@ def finetune_few_shot(
             activate(m, language)
         return task.loss(m, batch)
 
+    tokenizer = ctx.tokenizer_for(task_name)
     stream = Stream(
-        language, batches_forever(features, lambda f: task.collate(f, ctx.tokenizer), batch_size, seed), loss
+        language, batches_forever(features, lambda f: task.collate(f, tokenizer), batch_size, seed), loss
     )
     description = f"{piece.label} k={shots}"
     result = fit(
@@ -234,18 +277,21 @@ def train_on_task(
     activate: Callable[[Any, str], None] | None = None,
     description: str = "train",
     eval_batch_size: int = EVAL_BATCH_SIZE,
+    temperature: float | None = None,
 ) -> FitResult:
-    """Supervised training on one task from one or more source languages.
+    """Supervised training on one task from one or more source languages (or MT directions).
 
-    Each step draws one source language uniformly (multi-source training, one language per
-    batch); ``activate(model, language)`` switches language-specific modules (e.g. the source
+    Each step draws one source language (multi-source training, one language per batch):
+    uniformly, or with ``temperature`` in proportion to (n_l/N)^(1/T) of the training sizes;
+    ``activate(model, language)`` switches language-specific modules (e.g. the source
     language adapter) before that language's batch. Checkpoints are selected on the average
-    main metric of the sources' dev sets (train sets when a source has no dev split).
+    main metric of the sources' dev sets (train sets when a source has no dev split, if the task
+    selects on them; with nothing to select on, the last checkpoint is kept).
     """
     task = ctx.task(task_name)
 
     def collate(features):
-        return task.collate(features, ctx.tokenizer)
+        return task.collate(features, ctx.tokenizer_for(task_name))
 
     streams = []
     for i, lang in enumerate(languages):
@@ -259,7 +305,11 @@ def train_on_task(
             Stream(
                 lang,
                 batches_forever(
-                    ctx.features(task_name, lang, "train"), collate, schedule.batch_size, seed + i
+                    ctx.features(task_name, lang, "train"),
+                    collate,
+                    schedule.batch_size,
+                    seed + i,
+                    max_tokens=schedule.batch_size if schedule.batch_unit == "tokens" else None,
                 ),
                 loss,
             )
@@ -267,6 +317,8 @@ def train_on_task(
     dev_sets = []
     for lang in languages:
         split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
+        if split == "train" and not task.select_on_train:
+            continue
         dev_sets.append(
             (
                 lang,
@@ -285,12 +337,20 @@ def train_on_task(
             )
         return sum(scores) / len(scores)
 
-    choose = sampled([1.0] * len(streams), seed) if len(streams) > 1 else None
+    if temperature is not None:
+        from xltransfer.data.parallel import temperature_weights
+
+        sizes = {lang: len(ctx.features(task_name, lang, "train")) for lang in languages}
+        shares = temperature_weights(sizes, temperature)
+        weights = [shares.get(lang, 0.0) for lang in languages]
+    else:
+        weights = [1.0] * len(streams)
+    choose = sampled(weights, seed) if len(streams) > 1 else None
     return fit(
         model,
         streams,
         schedule,
-        evaluate,
+        evaluate if dev_sets else None,
         task.metadata.higher_is_better,
         choose,
         seed,

@@ -51,6 +51,11 @@ class ParallelExample:
     target: str
     id: str
 
+    def reversed(self) -> ParallelExample:
+        if self.source is None:
+            raise ValueError(f"example {self.id} has no source side to translate into")
+        return ParallelExample(self.target_lang, self.source_lang, self.target, self.source, self.id)
+
 
 # -- plain line files -------------------------------------------------------------------------------
 
@@ -101,6 +106,26 @@ def directions(languages: Sequence[str], pivot: str | None = None) -> list[tuple
     """Translation directions among ``languages``: all ordered pairs (many-to-many), or with a
     ``pivot`` only those into and out of it (English-centric, as ML50 in Baziotis et al. 2022)."""
     return [(s, t) for s in languages for t in languages if s != t and (pivot is None or pivot in (s, t))]
+
+
+def direction_unit(source_lang: str, target_lang: str) -> str:
+    """How the harness names one direction's data (``en>de``): the unit MT reads and keys."""
+    return f"{source_lang}>{target_lang}"
+
+
+def parse_direction(unit: str) -> tuple[str, str]:
+    source_lang, sep, target_lang = unit.partition(">")
+    if not sep or not source_lang or not target_lang:
+        raise ValueError(f"'{unit}' is not a translation direction (SRC>TGT)")
+    return source_lang, target_lang
+
+
+def grid_directions(sources: Sequence[str], targets: Sequence[str], both_ways: bool) -> list[tuple[str, str]]:
+    """Every source -> target (and, ``both_ways``, target -> source), each once, in a stable order."""
+    pairs = [(s, t) for s in sources for t in targets if s != t]
+    if both_ways:
+        pairs += [(t, s) for s, t in pairs]
+    return list(dict.fromkeys(pairs))
 
 
 def read_multiway(
@@ -259,8 +284,8 @@ def _tsv_example(
 
 
 def read_parallel(data_source, source_lang: str, target_lang: str, split: str) -> list[ParallelExample]:
-    """One direction from a grid data source: a ``SRC-TGT`` TSV if the source has one, else the
-    two languages' line-aligned files (ids from ``ids.txt`` beside them), else the hub."""
+    """One direction from a grid data source: a ``SRC-TGT`` (or ``TGT-SRC``) TSV if the source has
+    one, else the two languages' line-aligned files (ids from ``ids.txt`` beside them), else the hub."""
     from xltransfer.data.sources import HubSource
 
     if isinstance(data_source, HubSource):
@@ -281,6 +306,9 @@ def read_parallel(data_source, source_lang: str, target_lang: str, split: str) -
     tsv = data_source.locate("parallel", f"{source_lang}-{target_lang}", split)
     if tsv is not None:
         return read_tsv(tsv, source_lang, target_lang)
+    reverse = data_source.locate("parallel", f"{target_lang}-{source_lang}", split)
+    if reverse is not None:  # one TSV of pairs serves both directions
+        return [e.reversed() for e in read_tsv(reverse, target_lang, source_lang)]
     paths = {lang: data_source.locate("parallel", lang, split) for lang in (source_lang, target_lang)}
     absent = [lang for lang, path in paths.items() if path is None]
     if absent:

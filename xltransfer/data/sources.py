@@ -161,7 +161,8 @@ class HubSource(DataSource):
         return None
 
     def has(self, data_format: str, language: str, split: str) -> bool:
-        return True  # unknowable without the network; reading tells
+        """With ``splits`` named in the grid, exactly those; else any (reading tells, online)."""
+        return not self.split_names or split in self.split_names
 
     def fingerprint(self, data_format: str, language: str, split: str) -> str | None:
         split_name = self.split_names.get(split, split)
@@ -177,3 +178,38 @@ class HubSource(DataSource):
 
     def describe(self) -> dict[str, Any]:
         return {"type": "hub", "dataset": self.dataset, "config": self.config, "revision": self.revision}
+
+
+@dataclass
+class PerLanguageSource(DataSource):
+    """Different sources for different languages of one task: e.g. English MultiNLI for the source
+    and AmericasNLI for the targets, or one hub config per UD treebank."""
+
+    by_language: dict[str, DataSource]
+    default: DataSource | None
+    field: str = "data"
+
+    def source(self, language: str) -> DataSource:
+        found = self.by_language.get(language, self.default)
+        if found is None:
+            raise GridError(f"{self.field}.languages", f"no data source for language '{language}'")
+        return found
+
+    def locate(self, data_format: str, language: str, split: str) -> Path | None:
+        return self.source(language).locate(data_format, language, split)
+
+    def has(self, data_format: str, language: str, split: str) -> bool:
+        return self.source(language).has(data_format, language, split)
+
+    def fingerprint(self, data_format: str, language: str, split: str) -> str | None:
+        return self.source(language).fingerprint(data_format, language, split)
+
+    def read(self, task, language: str, split: str) -> list[Any]:
+        return self.source(language).read(task, language, split)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": "per-language",
+            "languages": {lang: src.describe() for lang, src in self.by_language.items()},
+            "default": self.default.describe() if self.default is not None else None,
+        }

@@ -31,7 +31,10 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
     try:
-        trained = method.train(planned.piece, ctx)
+        if planned.piece.task_owned:
+            trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
+        else:
+            trained = method.train(planned.piece, ctx)
     except Exception as error:
         ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
         raise
@@ -49,7 +52,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         "xltransfer_version": __version__,
         **trained.info,
     }
-    ctx.artifacts.save_state(key, trained.state, info)
+    ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
     ctx.counters["pieces_trained"] += 1
     return True
 
@@ -82,7 +85,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         ensure_piece(ctx, key)
     method = ctx.plan.method_for(cell)
     task = ctx.task(cell.task)
-    test = ctx.examples(cell.task, cell.target_language, "test")
+    test = ctx.test_examples(cell)
     started = time.perf_counter()
     predictions = method.predict(cell, test, ctx)
     scores = task.score(test, predictions)
@@ -100,7 +103,13 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         batch_size=method.training_batch_size(cell),
         extra={
             "pieces": [i["key"] for i in infos],
+            # per piece, so a report can count a piece shared by many cells once
+            "piece_costs": {
+                i["key"]: [i["trainable_params"], round(i.get("train_seconds", 0.0), 3)] for i in infos
+            },
             "test_examples": len(test),
+            **task.record_extra(),
+            **_sanity_signals(ctx, cell, infos),
             **({"few_shot_sample": samples[-1]} if samples else {}),
         },
     )
@@ -109,6 +118,28 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         {**base, "split": "test", "metric": metric, "value": float(value), "status": "ok", "error": None}
         for metric, value in scores.items()
     ]
+
+
+def _sanity_signals(ctx: RunContext, cell: Cell, infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """What shows a broken piece even when the target score alone would not: the held-out MLM
+    perplexity of every adapter the cell used, and the same model's score on the source's test set
+    (computed once per model, not once per target)."""
+    signals: dict[str, Any] = {}
+    perplexities = {i["piece"]: i["dev_perplexity"] for i in infos if i.get("dev_perplexity") is not None}
+    if perplexities:
+        signals["adapter_perplexity"] = perplexities
+    source = cell.source_languages[0]
+    if cell.directions or not ctx.has_split(cell.task, source, "test"):
+        return signals  # MT cells are directions: their source side is another cell
+    method = ctx.plan.method_for(cell)
+    source_cell = method.source_cell(cell)
+    memo_key = ("source-test", tuple(ctx.key_of(p) for p in method.pieces(source_cell)), source)
+    if memo_key not in ctx.memo:
+        examples = ctx.examples(cell.task, source, "test")
+        scores = ctx.task(cell.task).score(examples, method.predict(source_cell, examples, ctx))
+        ctx.memo[memo_key] = {"language": source, **{k: float(v) for k, v in scores.items()}}
+    signals["source_test"] = ctx.memo[memo_key]
+    return signals
 
 
 def failure_record(ctx: RunContext, cell: Cell, run_id: str, error: BaseException) -> dict[str, Any]:

@@ -82,9 +82,9 @@ class Vocabulary:
 
     @classmethod
     def load(cls, folder: Path) -> Vocabulary:
-        from transformers import PreTrainedTokenizerFast
+        from transformers import AutoTokenizer
 
-        return cls(PreTrainedTokenizerFast.from_pretrained(str(folder)))
+        return cls(AutoTokenizer.from_pretrained(str(folder)))
 
 
 def train_vocabulary(
@@ -334,6 +334,65 @@ def set_special_ids(model, start: int, end: int, pad: int) -> None:
         config.pad_token_id = pad
 
 
+# -- the grid's choice of model --------------------------------------------------------------------------
+
+BERT2BERT = "bert2bert"
+
+
+@dataclass(frozen=True)
+class MtModelOptions:
+    """The grid's ``mt:`` block: which encoder–decoder every MT method of the grid trains, and its
+    evaluation directions. Part of every MT piece's key (it decides the weights, as a backbone does).
+
+    ``model`` is a Transformer preset (trained from scratch on a vocabulary learned from the
+    grid's training data) or "bert2bert" (initialised from the grid's backbone, on its vocabulary).
+    ``d_model``/``layers``/``ffn_dim``/``heads`` of 0 and ``dropout`` below 0 keep the preset's.
+    The grid's directions are source -> target for every source and target language, and also
+    target -> source with ``both_ways``: English-centric with ``source: [en]``, many-to-many when
+    sources and targets list the same languages. One model is trained on all of them.
+    """
+
+    model: str = "transformer-base"
+    vocab_size: int = VOCAB_SIZE
+    d_model: int = 0
+    layers: int = 0
+    ffn_dim: int = 0
+    heads: int = 0
+    dropout: float = -1.0
+    both_ways: bool = True
+    # Baziotis et al. 2022, §4 "Data": pairs over 250 tokens or with a length ratio over 2.5 are dropped
+    max_tokens: int = 250
+    max_length_ratio: float = 2.5
+
+    def __post_init__(self) -> None:
+        if self.model != BERT2BERT and self.model not in TRANSFORMER_PRESETS:
+            known = ", ".join([*TRANSFORMER_PRESETS, BERT2BERT])
+            raise ValueError(f"unknown MT model '{self.model}' (known: {known})")
+        if self.vocab_size < len(SPECIAL_TOKENS) + 1:
+            raise ValueError(f"vocab_size {self.vocab_size} is too small")
+
+    @property
+    def trains_vocabulary(self) -> bool:
+        return self.model != BERT2BERT
+
+    def preset_overrides(self) -> dict:
+        sizes = {"d_model": self.d_model, "layers": self.layers, "ffn_dim": self.ffn_dim, "heads": self.heads}
+        overrides = {name: value for name, value in sizes.items() if value > 0}
+        if self.dropout >= 0:
+            overrides["dropout"] = self.dropout
+        return overrides
+
+    def architecture(self, backbone_config, vocab_size: int | None = None, tag_count: int = 0):
+        """The model config: a preset at ``vocab_size`` (the trained vocabulary's real size, or the
+        requested one when planning), or BERT2BERT from the backbone with room for the tags."""
+        if self.model == BERT2BERT:
+            bert = backbone_config.__class__(
+                **{**backbone_config.to_dict(), "vocab_size": backbone_config.vocab_size + tag_count}
+            )
+            return bert2bert_config(bert)
+        return transformer_config(self.model, vocab_size or self.vocab_size, **self.preset_overrides())
+
+
 # -- both families -----------------------------------------------------------------------------------
 
 
@@ -343,18 +402,48 @@ def model_class(config):
     return EncoderDecoderModel if isinstance(config, EncoderDecoderConfig) else MarianMTModel
 
 
+def is_translation_config(config) -> bool:
+    from transformers import EncoderDecoderConfig, MarianConfig
+
+    return isinstance(config, EncoderDecoderConfig | MarianConfig)
+
+
+def meta_model(config):
+    """A weightless model of ``config`` (for counting). Its sinusoidal position tables are cut to
+    one row: they are computed in Python at full size, and they are not parameters anyway."""
+    from transformers import EncoderDecoderConfig
+
+    if not isinstance(config, EncoderDecoderConfig):
+        config = config.__class__(**{**config.to_dict(), "max_position_embeddings": 1})
+    with torch.device("meta"):
+        return model_class(config)(config=config)
+
+
+def fixed_parameters(model) -> set[int]:
+    """Ids of tensors that are buffers in all but name: the Transformer's sinusoidal positions."""
+    from transformers.models.marian.modeling_marian import MarianSinusoidalPositionalEmbedding
+
+    return {
+        id(param)
+        for module in model.modules()
+        if isinstance(module, MarianSinusoidalPositionalEmbedding)
+        for param in module.parameters()
+    }
+
+
+def train_everything(model) -> None:
+    """Full training of an encoder–decoder: every parameter but the fixed position tables."""
+    fixed = fixed_parameters(model)
+    for param in model.parameters():
+        param.requires_grad = id(param) not in fixed
+
+
 def count_parameters(config) -> int:
     """Trainable parameters of a model built from ``config``, on the meta device (no weights).
     Tied matrices count once; fixed sinusoidal position tables are not parameters (as in fairseq)."""
-    from transformers import EncoderDecoderConfig
-
-    cls = model_class(config)
-    if not isinstance(config, EncoderDecoderConfig):
-        # its position table is fixed sinusoids, computed in Python: a one-row table builds in ms
-        config = config.__class__(**{**config.to_dict(), "max_position_embeddings": 1})
-    with torch.device("meta"):
-        model = cls(config=config)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    model = meta_model(config)
+    fixed = fixed_parameters(model)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in fixed)
 
 
 def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:

@@ -25,6 +25,7 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
                 "kind": piece.kind,
                 "languages": list(piece.languages),
                 "task": piece.task,
+                "params": piece.params.to_dict(),
                 "trainable_params": trainable[key],
                 "steps": plan.trainers[key].planned_steps(piece),
                 "needs": planned.needs,

@@ -1,0 +1,125 @@
+"""The grid's translation model: its vocabulary piece, building it, and training it on every direction.
+
+Every method that trains the ``mt`` task trains the same encoder–decoder (the grid's ``mt:``
+block) on the same directions with the same subword vocabulary, so their scores compare. The
+vocabulary is a piece of the task, not of a method: it is trained once per grid data and shared
+by every method and seed. What a method adds (adapters, hyper-networks) goes on top of this.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from xltransfer.cell import Cell, Piece
+from xltransfer.params import Params
+
+if TYPE_CHECKING:
+    from xltransfer.context import RunContext
+
+TASK = "mt"
+VOCABULARY = "vocabulary"
+VOCABULARY_SEED = 0  # the vocabulary is a function of the data, the same for every seed of a grid
+
+
+def vocabulary_piece(directions: tuple[str, ...]) -> Piece:
+    """The joint subword vocabulary of the grid's directions (keyed by their training data and the
+    grid's ``mt:`` block, which the planner adds to every MT piece's key)."""
+    return Piece(TASK, VOCABULARY, tuple(directions), TASK, Params({}), VOCABULARY_SEED)
+
+
+def model_piece(method: str, kind: str, cell: Cell, params: Params) -> Piece:
+    """A piece trained on every direction of the grid, on the grid's vocabulary."""
+    return Piece(method, kind, cell.directions, TASK, params, cell.seed, (vocabulary_piece(cell.directions),))
+
+
+def languages_of(directions) -> list[str]:
+    from xltransfer.data.parallel import parse_direction
+
+    return sorted({lang for unit in directions for lang in parse_direction(unit)})
+
+
+def train_vocabulary(piece: Piece, ctx: RunContext):
+    """For a Transformer: SentencePiece unigram over both sides of every direction's training data
+    (Baziotis et al. 2022, §4: a joint vocabulary, trained with temperature T=5). For BERT2BERT:
+    the backbone's WordPiece vocabulary with the target-language tags added."""
+    import copy
+    import time
+
+    from xltransfer.data.parallel import texts_by_language
+    from xltransfer.method import TrainedPiece
+    from xltransfer.modules.seq2seq import Vocabulary, language_tag
+    from xltransfer.modules.seq2seq import train_vocabulary as learn
+
+    started = time.perf_counter()
+    options, languages = ctx.grid.mt, languages_of(piece.languages)
+    if options.trains_vocabulary:
+        examples = [e for unit in piece.languages for e in ctx.examples(TASK, unit, "train")]
+        vocabulary = learn(texts_by_language(examples), options.vocab_size, languages, seed=piece.seed)
+    else:
+        tok = copy.deepcopy(ctx.tokenizer)
+        tags = [language_tag(lang) for lang in languages]
+        tok.add_special_tokens({"additional_special_tokens": tags}, replace_additional_special_tokens=False)
+        vocabulary = Vocabulary(tok)
+    info = {"vocabulary_size": len(vocabulary), "train_seconds": time.perf_counter() - started}
+    return TrainedPiece({}, info, write_files=vocabulary.save)
+
+
+def grid_directions(ctx: RunContext) -> tuple[str, ...]:
+    """The grid's directions as data units ("en>de"): every MT cell of a grid shares them."""
+    from xltransfer.data.parallel import direction_unit
+
+    return tuple(direction_unit(s, t) for s, t in ctx.grid.mt_directions())
+
+
+def tokenizer(ctx: RunContext) -> tuple[Any, str]:
+    """(tokenizer, its piece key): the grid's stored vocabulary."""
+    from xltransfer.modules.seq2seq import Vocabulary
+
+    key = ctx.key_of(vocabulary_piece(grid_directions(ctx)))
+    if not ctx.artifacts.has(key):
+        raise RuntimeError("the MT vocabulary is used before it was trained")
+    return Vocabulary.load(ctx.artifacts.path(key)).tokenizer, key
+
+
+def new_model(ctx: RunContext, seed: int):
+    """A freshly initialised model of the grid's ``mt:`` block, sized to its tokenizer."""
+    from xltransfer.modules import seq2seq
+
+    options = ctx.grid.mt
+    tok = ctx.tokenizer_for(TASK)
+    if options.trains_vocabulary:
+        config = options.architecture(None, vocab_size=len(tok))
+        return seq2seq.new_transformer(config, seed)
+    model, _ = seq2seq.bert2bert(ctx.backbone_dir, tok, languages_of(grid_directions(ctx)), seed)
+    return model
+
+
+def train_model(model, ctx: RunContext, piece: Piece, params: Params, description: str) -> Any:
+    """Train on every direction of ``piece`` (Baziotis et al. 2022, §4): one direction per batch,
+    sampled with temperature, Adam (0.9, 0.98, 1e-6), linear warm-up then inverse square root
+    decay, label smoothing in the task's loss; the best checkpoint by average dev BLEU."""
+    from xltransfer.data.parallel import TRAINING_TEMPERATURE
+    from xltransfer.train import Schedule, train_on_task
+
+    steps = params["mt_steps"]
+    schedule = Schedule(
+        steps,
+        params["mt_batch_tokens"],
+        params["mt_learning_rate"],
+        eval_every=max(1, min(steps, params["mt_eval_every"])),
+        warmup_steps=min(params["mt_warmup_steps"], steps),
+        decay="inverse_sqrt",
+        betas=(0.9, 0.98),
+        eps=1e-6,
+        batch_unit="tokens",
+    )
+    return train_on_task(
+        model,
+        ctx,
+        TASK,
+        piece.languages,
+        schedule,
+        piece.seed,
+        description=description,
+        temperature=TRAINING_TEMPERATURE,
+    )
