@@ -6,7 +6,9 @@ import json
 import textwrap
 
 import pytest
+from typer.testing import CliRunner
 
+from xltransfer.cli import app
 from xltransfer.grid import load_grid
 from xltransfer.plan import build_plan
 from xltransfer.report.plan import plan_summary
@@ -97,29 +99,13 @@ def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monke
     """`xlt plan leaderboards/bad-x --json`, offline and without weights: MAD-X trains 1 English LA
     and 20 target LAs (POS and DP share theirs), BAD-X 100 BAs (20 pairs x 5 ratios), the
     multilingual adapter one per language set; counts as in the papers (±1%)."""
-    import subprocess
-    import sys
     from pathlib import Path
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     grid = Path(__file__).parent.parent / "leaderboards" / "bad-x"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xltransfer.cli",
-            "plan",
-            str(grid),
-            "--json",
-            "--workdir",
-            str(tmp_path / "w"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(app, ["plan", str(grid), "--json", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     pieces = summary["pieces"]
 
@@ -140,3 +126,18 @@ def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monke
         assert piece["trainable_params"] == pytest.approx(7.39e6, rel=0.01)
     pos_ta = next(p for p in of("mad-x", "task-adapter") if p["task"] == "pos")
     assert pos_ta["trainable_params"] - 13_073 == pytest.approx(0.89e6, rel=0.01)  # TA + UPOS head
+
+
+def test_hyper_x_leaderboard_plans_offline_at_the_papers_sizes(tmp_path, monkeypatch):
+    """Hyper-X Table 3: base (d_p 192) 76M and small (d_p 32) 13M trainable parameters on mBERT."""
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    grid = Path(__file__).parent.parent / "leaderboards" / "hyper-x"
+    only = ["--only", "setting=zero-shot", "--only", "task=pos"]  # the sizes do not depend on the cell
+    result = CliRunner().invoke(app, ["plan", str(grid), "--json", *only, "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    methods = json.loads(result.stdout)["methods"]
+    assert methods["hyper-x:base"]["trainable_params"] == pytest.approx(76e6, rel=0.02)
+    assert methods["hyper-x:small"]["trainable_params"] == pytest.approx(13e6, rel=0.04)

@@ -196,6 +196,37 @@ def _execute(executor: str, the_plan, workspace, progress):
 
 @app.command()
 @user_errors
+def export(
+    grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
+    method: Annotated[str, typer.Option(help="method label as in the grid, e.g. mad-g or mad-g:ls")],
+    language: Annotated[str, typer.Option(help="the language to materialise an adapter for")],
+    out: Annotated[Path, typer.Option(help="folder to write the adapter to")],
+    seed: Annotated[
+        int | None, typer.Option(help="the grid seed whose pieces to use (default: first)")
+    ] = None,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Materialise a generated adapter as a standard `adapters` folder (load it with load_adapter)."""
+    from xltransfer.context import RunContext
+    from xltransfer.languages import normalise
+
+    the_grid, the_plan, workspace = _load(grid, workdir, None)
+    cells = [c for c in the_plan.cells if c.method_label == method]
+    if not cells:
+        labels = sorted({c.method_label for c in the_plan.cells})
+        raise XltError(f"--method {method!r}: not a method of this grid ({', '.join(labels)})")
+    try:
+        code = normalise(language)
+    except ValueError as error:
+        raise XltError(f"--language: {error}") from None
+    ctx = RunContext(the_plan, workspace)
+    chosen_seed = seed if seed is not None else the_grid.seeds[0]
+    name = the_plan.method_for(cells[0]).export_adapter(ctx, out, code, chosen_seed)
+    err.print(f"wrote adapter '{name}' for {code} to {out}")
+
+
+@app.command()
+@user_errors
 def report(
     grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
     workdir: WorkdirOption = None,

@@ -45,6 +45,7 @@ TOP_LEVEL_FIELDS = {
     "device",
     "quickstart",
     "mt",
+    "partitions",
 }
 
 

@@ -102,11 +102,25 @@ TYPOLOGY_DIMENSIONS = 289
 
 
 def _lang2vec():
+    """lang2vec's module. Its package also installs a ``lang2vec.py`` script next to ``xlt`` in the
+    environment's bin folder, which Python puts first on ``sys.path`` when ``xlt`` runs and which
+    would shadow the package: such folders are left out while importing it."""
+    import os
+    import sys
     import warnings
 
-    with warnings.catch_warnings():  # lang2vec imports the deprecated pkg_resources
-        warnings.simplefilter("ignore")
-        import lang2vec.lang2vec as l2v
+    shadowing = [p for p in sys.path if os.path.isfile(os.path.join(p or ".", "lang2vec.py"))]
+    module = sys.modules.get("lang2vec")
+    if module is not None and not hasattr(module, "__path__"):  # the script, imported by mistake
+        del sys.modules["lang2vec"]
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in shadowing]
+    try:
+        with warnings.catch_warnings():  # lang2vec imports the deprecated pkg_resources
+            warnings.simplefilter("ignore")
+            import lang2vec.lang2vec as l2v
+    finally:
+        sys.path[:] = saved
     return l2v
 
 

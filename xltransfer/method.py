@@ -89,6 +89,24 @@ class Method(ABC):
         Default: the cell itself, or its zero-shot model for a few-shot cell."""
         return dataclasses.replace(cell, setting="zero-shot", shots=0) if cell.setting == "few-shot" else cell
 
+    def export_adapter(self, ctx: RunContext, folder: Path, language: str, seed: int) -> str:
+        """Write the adapter the method uses for ``language`` as a standard ``adapters`` folder
+        (``model.load_adapter(folder)`` loads it without this project); returns its name."""
+        from xltransfer.errors import XltError
+
+        raise XltError(f"method {self.name} generates no adapters: nothing to export")
+
+    def other_data(self, piece: Piece) -> list[tuple[str, str]]:
+        """(task, language) data a piece trains on besides its own task's data for its languages
+        (e.g. the MLM text Hyper-X learns target-language embeddings from): read up front and part
+        of the piece's key."""
+        return []
+
+    def record_extra(self, cell: Cell) -> dict[str, Any]:
+        """Facts about the cell the method knows and a reader of the results needs (e.g. whether a
+        generated adapter's language was among the generator's training languages)."""
+        return {}
+
     def external_parameters(self, piece: Piece, model) -> int:
         """Trainable parameters a piece keeps outside the model (a generator), counted by ``xlt plan``
         on the weightless model ``prepare_model`` set up."""

@@ -107,10 +107,11 @@ class Plan:
     def data_needs(self) -> list[tuple[str, str, str, bool]]:
         """(task, language, split, required) for everything the grid reads."""
         needs: dict[tuple[str, str, str], bool] = {}
-        for planned in self.pieces.values():
-            for lang in planned.piece.languages:
-                needs[(planned.piece.task, lang, "train")] = True
-                needs.setdefault((planned.piece.task, lang, "dev"), False)
+        for key, planned in self.pieces.items():
+            pairs = [(planned.piece.task, lang) for lang in planned.piece.languages]
+            for task, lang in pairs + self.trainers[key].other_data(planned.piece):
+                needs[(task, lang, "train")] = True
+                needs.setdefault((task, lang, "dev"), False)
         for cell in self.cells:
             needs[(cell.task, registry.tasks.get(cell.task)().test_unit(cell), "test")] = True
         return [(t, lang, s, r) for (t, lang, s), r in sorted(needs.items())]
@@ -146,6 +147,12 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
             for lang in piece.languages
             for split in splits
         }
+        for other_task, lang in method.other_data(piece):
+            other = tasks.setdefault(other_task, registry.tasks.get(other_task)())
+            for split in TRAIN_SPLITS:
+                data[f"{other_task}:{lang}/{split}"] = other.data_fingerprint(
+                    grid.source_for(other_task), lang, split
+                )
         model = grid.task_options(piece.task)
         key = stable_hash(
             {

@@ -237,9 +237,11 @@ def finetune_few_shot(
     learning_rate: float,
     epochs: int,
     activate: Callable[[Any, str], None] | None = None,
+    loss: Callable[[Any, Batch], torch.Tensor] | None = None,
 ) -> tuple[FitResult, dict[str, Any]]:
     """Continue training on k target examples (Hyper-X Appendix D: same hyper-parameters, a fixed
-    number of epochs, no learning-rate decay, no model selection: there is no target dev set)."""
+    number of epochs, no learning-rate decay, no model selection: there is no target dev set).
+    ``loss`` replaces the task's own (e.g. to run the model with generated adapter weights)."""
     from xltransfer.data.fewshot import describe_sample, sample_indices
 
     task_name, language, shots, seed = piece.task, piece.languages[0], piece.params["shots"], piece.seed
@@ -251,14 +253,16 @@ def finetune_few_shot(
     steps = epochs * math.ceil(len(features) / batch_size)
     schedule = Schedule(steps, batch_size, learning_rate, eval_every=steps, decay="constant")
 
-    def loss(m, batch):
+    task_loss = loss or task.loss
+
+    def step_loss(m, batch):
         if activate is not None:
             activate(m, language)
-        return task.loss(m, batch)
+        return task_loss(m, batch)
 
     tokenizer = ctx.tokenizer_for(task_name)
     stream = Stream(
-        language, batches_forever(features, lambda f: task.collate(f, tokenizer), batch_size, seed), loss
+        language, batches_forever(features, lambda f: task.collate(f, tokenizer), batch_size, seed), step_loss
     )
     description = f"{piece.label} k={shots}"
     result = fit(

@@ -109,6 +109,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
             },
             "test_examples": len(test),
             **task.record_extra(),
+            **method.record_extra(cell),
             **_sanity_signals(ctx, cell, infos),
             **({"few_shot_sample": samples[-1]} if samples else {}),
         },

@@ -1,0 +1,291 @@
+"""MAD-G (Ansell et al. 2021): language adapters generated from typology, then MAD-X's task adapter.
+
+A generator maps a language's typology vector t_l (URIEL syntax_knn + phonology_knn +
+inventory_knn, 289 dimensions; the synthetic suite's own typology features for its languages)
+through a language embedding λ_l = V t_l to the weights of a bottleneck adapter in every layer.
+It is trained once, by multilingual MLM over a typologically diverse set of training languages
+with the encoder frozen. Any language with a typology vector then gets an adapter, seen in
+training or not; the task adapter is trained on the source's generated adapter and tested on
+the target's (MAD-X's swap). Variants: ``ls`` (MAD-G-LS: a layer embedding and one generator
+shared by all layers), ``ft`` (MAD-G-ft: the target's generated adapter is finetuned by MLM on
+that language's text before testing), ``ls-ft``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from xltransfer.methods.stacked import ADAPTER_KEYS, STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
+
+from xltransfer.cell import Cell, Piece
+from xltransfer.method import TrainedPiece
+from xltransfer.modules import adapters as ad
+from xltransfer.modules import generator as gen
+from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
+from xltransfer.train import Schedule, Stream, fit
+
+GENERATOR_KEYS = (
+    *ADAPTER_KEYS,
+    "language_dim",
+    "layer_dim",
+    "layer_shared",
+    "generator_steps",
+    "sampling_alpha",
+    "train_languages",
+)
+GENERATOR_ADAPTER = "generated"  # the adapter slot the generator writes into while it trains
+
+
+class MadG(StackedAdapterMethod):
+    name = "mad-g"
+    summary = "language adapters generated from URIEL typology by one generator (MLM) + MAD-X task adapter"
+    citation = "Ansell, Ponti, Pfeiffer, Ruder, Glavaš, Vulić, Korhonen 2021, MAD-G, Findings of EMNLP"
+    defaults = {
+        **STACKED_DEFAULTS,
+        # generated LA: bottleneck 48 on mBERT (reduction factor 16), ReLU, no invertible adapter
+        # (the authors' released configuration)
+        "la_bottleneck": 48,
+        "la_invertible": False,
+        "language_dim": 32,  # d_l of λ_l = V t_l
+        "layer_dim": 32,  # MAD-G-LS layer embedding
+        "layer_shared": False,
+        # Not in the summary in shared/papers: as many MLM steps as a BA or an MA (BAD-X §3.1), so
+        # generated and trained language-side adapters compare at equal budgets.
+        "generator_steps": 50000,
+        # each step samples a training language with probability ∝ n_l^α (the authors' dataset
+        # default; their training script used 1.0)
+        "sampling_alpha": 0.7,
+        "train_languages": [],  # the generator's training languages: part of the grid
+        "finetune": False,  # MAD-G-ft
+        "ft_steps": 1000,  # MAD-G-ft MLM steps on the target's text (ours: not in the summary)
+    }
+    variants = {
+        "default": {},
+        "ls": {"layer_shared": True},
+        "ft": {"finetune": True},
+        "ls-ft": {"layer_shared": True, "finetune": True},
+    }
+
+    @classmethod
+    def resolve_params(cls, variant: str, overrides: dict):
+        params = super().resolve_params(variant, overrides)
+        if not params["train_languages"]:
+            raise ValueError("mad-g needs its generator's training languages: params.train_languages")
+        return params
+
+    # -- pieces -----------------------------------------------------------------------------------
+    def generator_piece(self, seed: int) -> Piece:
+        languages = tuple(self.params["train_languages"])
+        return Piece(self.name, "generator", languages, "mlm", self._params(GENERATOR_KEYS), seed)
+
+    def generated_adapter(self, language: str, seed: int, finetune: bool) -> Piece:
+        extra = {"ft_steps": self.params["ft_steps"]} if finetune else {}
+        return Piece(
+            self.name,
+            self.adapter_kind,
+            (language,),
+            "mlm",
+            self._params(ADAPTER_KEYS, finetune=finetune, **extra),
+            seed,
+            (self.generator_piece(seed),),
+        )
+
+    def training_adapter(self, cell: Cell, source: str) -> Piece:
+        return self.generated_adapter(source, cell.seed, finetune=False)
+
+    def test_adapter(self, cell: Cell) -> Piece:
+        return self.generated_adapter(cell.target_language, cell.seed, finetune=self.params["finetune"])
+
+    def record_extra(self, cell: Cell) -> dict:
+        """Whether the target's adapter comes from a language the generator was trained on."""
+        return {"target_in_generator_training": cell.target_language in self.params["train_languages"]}
+
+    def adapter_name(self, piece: Piece) -> str:
+        return ad.language_adapter_name(piece.languages[0])
+
+    def mlm_plan(self, piece: Piece) -> tuple[int, list[int], tuple[str, ...]]:
+        return self.params["ft_steps"], [0], piece.languages
+
+    def planned_steps(self, piece: Piece) -> int | None:
+        if piece.kind == "generator":
+            return self.params["generator_steps"]
+        if piece.kind == self.adapter_kind:
+            return self.params["ft_steps"] if piece.params["finetune"] else 0
+        return super().planned_steps(piece)
+
+    # -- the generator ----------------------------------------------------------------------------
+    def _add_slot(self, model, name: str) -> str:
+        p = self.params
+        return ad.add_bottleneck_adapter(
+            model,
+            name,
+            reduction_factor=p["la_reduction_factor"],
+            bottleneck=p["la_bottleneck"] or None,
+            invertible=p["la_invertible"],
+            leave_out_last_layer=p["la_leave_out_last_layer"],
+        )
+
+    def new_generator(self, model, slot: str, typology_dim: int) -> LanguageAdapterGenerator:
+        p = self.params
+        shapes = {name: param.shape for name, param in gen.adapter_parameters(model, slot).items()}
+        return LanguageAdapterGenerator(
+            shapes, typology_dim, p["language_dim"], p["layer_shared"], p["layer_dim"]
+        )
+
+    def external_parameters(self, piece: Piece, model) -> int:
+        if piece.kind != "generator":
+            return 0
+        from xltransfer.languages import typology_dimensions
+
+        generator = self.new_generator(model, GENERATOR_ADAPTER, typology_dimensions(piece.languages))
+        return sum(p.numel() for p in generator.parameters())
+
+    def prepare_model(self, model, piece: Piece, tasks) -> None:
+        if piece.kind == "generator":  # its parameters live outside the encoder: nothing to train here
+            self._add_slot(model, GENERATOR_ADAPTER)
+            ad.train_only(model)
+            return
+        super().prepare_model(model, piece, tasks)
+        if piece.kind == self.adapter_kind and not piece.params["finetune"]:
+            ad.train_only(model)  # generated, not trained
+
+    def train(self, piece: Piece, ctx) -> TrainedPiece:
+        if piece.kind == "generator":
+            return self._train_generator(piece, ctx)
+        if piece.kind == self.adapter_kind:
+            return self._generate_adapter(piece, ctx)
+        return super().train(piece, ctx)
+
+    def _train_generator(self, piece: Piece, ctx) -> TrainedPiece:
+        """Multilingual MLM, encoder frozen: each step one training language (∝ n_l^α), its
+        adapter generated for that batch; only V, W (and the layer embeddings) learn."""
+        p = self.params
+        model = ctx.new_model()
+        self.prepare_model(model, piece, ctx.task)
+        if "default" not in model.heads:
+            ctx.task("mlm").add_head(model, "default")
+        from adapters.composition import Stack
+
+        model.active_adapters = Stack(GENERATOR_ADAPTER)
+        model.active_head = "default"
+        typology = {lang: ctx.typology(lang) for lang in piece.languages}
+        generator = self.new_generator(model, GENERATOR_ADAPTER, len(next(iter(typology.values()))))
+        generator.to(ctx.device)
+        vectors = {lang: torch.tensor(v, device=ctx.device) for lang, v in typology.items()}
+        mlm = ctx.task("mlm")
+        holder = _Holder(model, generator)
+        streams = []
+        for lang in piece.languages:
+            inner = mlm_stream(
+                lang, mlm, ctx.features("mlm", lang, "train"), ctx.tokenizer, p["la_batch_size"], piece.seed
+            )
+
+            def loss(_holder, batch, lang=lang, inner=inner):
+                return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
+
+            streams.append(Stream(lang, inner.batches, loss))
+        sizes = [len(ctx.features("mlm", lang, "train")) for lang in piece.languages]
+        weights = [n ** p["sampling_alpha"] for n in sizes]
+        rng = random.Random(piece.seed)
+        population = list(range(len(streams)))
+        dev = {
+            lang: mlm_eval_batches(mlm, ctx.features("mlm", lang, "dev"), ctx.tokenizer)
+            for lang in piece.languages
+        }
+
+        def held_out_perplexity() -> float:
+            scores = []
+            for lang, batches in dev.items():
+                with torch.no_grad():
+                    gen.install(model, generator(vectors[lang]))
+                scores.append(perplexity(model, mlm, batches))
+            return sum(scores) / len(scores)
+
+        result = fit(
+            holder,
+            streams,
+            Schedule(p["generator_steps"], p["la_batch_size"], p["la_learning_rate"], p["la_eval_every"]),
+            held_out_perplexity,
+            higher_is_better=False,
+            choose_stream=lambda _step: rng.choices(population, weights=weights)[0],
+            seed=piece.seed,
+            progress=ctx.progress,
+            description=f"{self.name} generator [{len(piece.languages)} languages]",
+        )
+        state = {f"generator.{k}": v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+        info = {**_fit_info(result, "dev_perplexity"), "batches_per_language": result.stream_counts}
+        return TrainedPiece(state, {**info, "typology_dimensions": generator.typology_dim})
+
+    def _generated_model(self, language: str, adapter: Piece, ctx):
+        """A fresh backbone holding ``language``'s generated adapter, active, under its own name."""
+        model = ctx.new_model()
+        self.prepare_model(model, adapter, ctx.task)
+        state = ctx.load_state(self.generator_piece(adapter.seed))
+        generator = self.new_generator(
+            model, self.adapter_name(adapter), state["generator.language.weight"].shape[1]
+        )
+        generator.load_state_dict({k.removeprefix("generator."): v for k, v in state.items()})
+        generator.to(ctx.device)
+        with torch.no_grad():
+            gen.install(model, generator(torch.tensor(ctx.typology(language), device=ctx.device)))
+        return model
+
+    def _generate_adapter(self, piece: Piece, ctx) -> TrainedPiece:
+        """The language's adapter from the generator (then, for MAD-G-ft, finetuned by MLM)."""
+        import time
+
+        started = time.perf_counter()
+        language = piece.languages[0]
+        model = self._generated_model(language, piece, ctx)
+        info = {"train_seconds": time.perf_counter() - started, "generated": True}
+        if piece.params["finetune"]:
+            trained = self._train_adapter(model, piece, ctx)
+            return TrainedPiece(trained.state, {**trained.info, "generated": True})
+        if ctx.has_split("mlm", language, "dev"):
+            mlm = ctx.task("mlm")
+            info["dev_perplexity"] = perplexity(
+                model, mlm, mlm_eval_batches(mlm, ctx.features("mlm", language, "dev"), ctx.tokenizer)
+            )
+        return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
+
+    def export_adapter(self, ctx, folder, language: str, seed: int) -> str:
+        """Save ``language``'s generated adapter as a standard ``adapters`` folder (any language
+        with a typology vector, trained on or not); the generator must have been trained."""
+        from xltransfer.errors import XltError
+
+        generator = self.generator_piece(seed)
+        if generator not in ctx.plan.keys or not ctx.artifacts.has(ctx.key_of(generator)):
+            raise XltError(f"{self.name}: its generator is not trained yet: run the grid first (xlt run)")
+        adapter = self.generated_adapter(language, seed, finetune=False)
+        model = self._generated_model(language, adapter, ctx)
+        name = self.adapter_name(adapter)
+        model.save_adapter(str(folder), name)
+        return name
+
+
+class LanguageAdapterGenerator(torch.nn.Module):
+    """λ_l = V t_l, then the generator W: typology vector -> every parameter of the adapter."""
+
+    def __init__(self, shapes, typology_dim: int, language_dim: int, layer_shared: bool, layer_dim: int):
+        super().__init__()
+        self.typology_dim = typology_dim
+        self.language = torch.nn.Linear(typology_dim, language_dim, bias=False)  # V
+        # the authors' configuration: generated parameters initialised with std 1/d_l
+        self.weights = gen.WeightGenerator(shapes, language_dim, layer_shared, layer_dim, 1.0 / language_dim)
+
+    def forward(self, typology: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.weights(self.language(typology))
+
+
+class _Holder(torch.nn.Module):
+    """What ``fit`` optimises: the generator's parameters (the model itself is frozen)."""
+
+    def __init__(self, model, generator):
+        super().__init__()
+        self.generator = generator
+        self._model = [model]  # not a submodule: its parameters are frozen and not ours to save
+
+    def train(self, mode: bool = True):
+        self._model[0].train(mode)
+        return super().train(mode)
