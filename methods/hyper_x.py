@@ -306,21 +306,9 @@ class HyperX(Method):
         info = {"steps": result.steps, "train_seconds": result.seconds, "few_shot_sample": sample}
         return TrainedPiece(trainable_state(model), info)
 
-    def predict(self, cell: Cell, examples: list, ctx) -> list:
-        model = ctx.new_model()
-        self.prepare_inference(model, cell, ctx.task)
-        model.to(ctx.device)
-        for piece in self.pieces(cell):
-            result = model.load_state_dict(dict(ctx.load_state(piece)), strict=False)
-            if result.unexpected_keys:
-                raise KeyError(f"piece does not fit the model: unexpected {result.unexpected_keys[:5]}")
-        typology = self._typology(ctx, model.hyperx.languages)
-        self._install(model, cell.task, cell.target_language, typology)
-        task = ctx.task(cell.task)
-        tokenizer = ctx.tokenizer_for(cell.task)
-        features = task.encode(examples, tokenizer, ctx.grid.max_length)
-        batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
-        return predict_all(model, task.predict, batches)
+    def ready_for(self, model, cell: Cell, ctx) -> None:
+        """The adapter for (task, target), generated once and installed for the whole test set."""
+        self._install(model, cell.task, cell.target_language, self._typology(ctx, model.hyperx.languages))
 
 
 class HyperNetwork(torch.nn.Module):

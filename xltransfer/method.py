@@ -77,11 +77,16 @@ class Method(ABC):
         self.prepare_inference(model, cell, ctx.task)
         model.to(ctx.device)
         load_states(model, (ctx.load_state(p) for p in self.pieces(cell)))
+        self.ready_for(model, cell, ctx)
         task = ctx.task(cell.task)
         tokenizer = ctx.tokenizer_for(cell.task)
         features = task.encode(examples, tokenizer, ctx.grid.max_length)
         batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
         return predict_all(model, task.predict, batches)
+
+    def ready_for(self, model, cell: Cell, ctx: RunContext) -> None:
+        """Last set-up once the pieces are loaded, before predicting (e.g. generate the cell's adapter)."""
+        return None
 
     def source_cell(self, cell: Cell) -> Cell:
         """The cell whose model is also tested on the source language's test set, a sanity signal
