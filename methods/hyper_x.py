@@ -8,7 +8,8 @@ homogeneous batch per step from every (task, language) stream — the cell's tas
 languages, MLM on the source and target languages, so targets get language embeddings — with
 temperature T = 5; the encoder's LayerNorms and the task head train with it. A target is tested
 with the adapter generated for (task, target): a pair never seen in training.
-Variants: ``base`` (d_p 192, the default), ``small`` (d_p 32), and ``typology`` — this project's
+Variants: ``base`` (d_p 192, the default), ``small`` (d_p 32), ``multi-task`` and ``small-multi-task``
+(one hypernetwork for all the grid's tasks, "English multi-task"), and ``typology`` — this project's
 own variant, not the paper's: language embeddings computed from the URIEL vector (as MAD-G does)
 instead of a lookup table, so a language without any training text still gets an embedding.
 """
@@ -64,6 +65,9 @@ class HyperX(Method):
         "eval_every": 5000,
         "temperature": 5.0,
         "mlm": True,  # MLM streams for the source and target languages (§3, §4)
+        # zero-/few-shot: one model per task ("English single-task"), or one for all the grid's tasks
+        # ("English multi-task"); the mixed setting is multi-task by definition (§4)
+        "multi_task": False,
         "language_embeddings": "lookup",  # or "typology" (this project's variant)
         "fs_epochs": 50,  # few-shot: 50 epochs, same hyper-parameters, no decay (Appendix D)
     }
@@ -71,34 +75,38 @@ class HyperX(Method):
         "default": {},
         "base": {},
         "small": {"projection_dim": 32},
+        "multi-task": {"multi_task": True},
+        "small-multi-task": {"projection_dim": 32, "multi_task": True},
         "typology": {"language_embeddings": "typology"},
     }
 
     # -- pieces -----------------------------------------------------------------------------------
+    def training_pairs(self, cell: Cell) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(task, languages) with task data in the hypernetwork's training."""
+        if (cell.setting == "mixed" or self.params["multi_task"]) and cell.training_pairs:
+            return tuple((task, langs) for task, langs in cell.training_pairs if langs)
+        return ((cell.task, cell.source_languages),)
+
     def _zero_shot_params(self, cell: Cell) -> Params:
         keep = {k: v for k, v in self.params.items() if k != "fs_epochs"}
-        return Params({**keep, "mlm_languages": self.mlm_languages(cell)})
+        return Params({**keep, "mlm_languages": self.mlm_languages(cell), "pairs": self.training_pairs(cell)})
 
     def mlm_languages(self, cell: Cell) -> tuple[str, ...]:
         if not self.params["mlm"]:
             return ()
-        return tuple(sorted(set(cell.language_set) | set(cell.source_languages) | {cell.target_language}))
+        trained = {lang for _, langs in self.training_pairs(cell) for lang in langs}
+        return tuple(sorted(set(cell.language_set) | trained | {cell.target_language}))
 
     def hypernetwork(self, cell: Cell) -> Piece:
-        return Piece(
-            self.name,
-            "hypernetwork",
-            cell.source_languages,
-            cell.task,
-            self._zero_shot_params(cell),
-            cell.seed,
-        )
+        """One per training set: the cells of every task of a multi-task setting share it."""
+        task, languages = self.training_pairs(cell)[0]
+        return Piece(self.name, "hypernetwork", languages, task, self._zero_shot_params(cell), cell.seed)
 
     def pieces(self, cell: Cell) -> list[Piece]:
         if cell.setting != "few-shot":
             return [self.hypernetwork(cell)]
         zero_shot = self.hypernetwork(dataclasses.replace(cell, setting="zero-shot", shots=0))
-        params = self.params.updated(shots=cell.shots, mlm_languages=self.mlm_languages(cell))
+        params = zero_shot.params.updated(shots=cell.shots, fs_epochs=self.params["fs_epochs"])
         return [
             Piece(
                 self.name,
@@ -114,7 +122,10 @@ class HyperX(Method):
     def other_data(self, piece: Piece) -> list[tuple[str, str]]:
         if piece.kind != "hypernetwork":
             return []
-        return [(MLM, lang) for lang in piece.params["mlm_languages"]]
+        others = [
+            (task, lang) for task, langs in piece.params["pairs"] if task != piece.task for lang in langs
+        ]
+        return others + [(MLM, lang) for lang in piece.params["mlm_languages"]]
 
     def planned_steps(self, piece: Piece) -> int | None:
         return self.params["steps"] if piece.kind == "hypernetwork" else None
@@ -129,50 +140,53 @@ class HyperX(Method):
 
     # -- model set-up -----------------------------------------------------------------------------
     @staticmethod
-    def _languages(piece_or_params) -> list[str]:
-        params = piece_or_params.params if isinstance(piece_or_params, Piece) else piece_or_params
-        return sorted(set(params["mlm_languages"]))
+    def _tables(params) -> tuple[list[str], list[str]]:
+        """The hypernetwork's task and language tables (fixed by the training set)."""
+        tasks = sorted({task for task, _ in params["pairs"]} | {MLM})
+        languages = sorted(
+            set(params["mlm_languages"]) | {lang for _, langs in params["pairs"] for lang in langs}
+        )
+        return tasks, languages
 
-    def _build(self, model, task: str, languages: list[str], tasks, typology_dim: int) -> None:
-        """The generated adapter slot, the task head, and the hypernetwork as a submodule."""
-        p = self.params
-        ad.add_bottleneck_adapter(model, SLOT, reduction_factor=1.0, bottleneck=p["bottleneck"])
-        head = ad.task_adapter_name(task)
-        if head not in model.heads:
-            tasks(task).add_head(model, head)
-        if not hasattr(model, "hyperx"):
-            shapes = {n: t.shape for n, t in gen.adapter_parameters(model, SLOT).items()}
-            model.hyperx = HyperNetwork(
-                shapes,
-                tasks=sorted({task, MLM}),
-                languages=languages,
-                embedding_dim=p["embedding_dim"],
-                projector=(p["projector_hidden"], p["projection_dim"]),
-                typology_dim=typology_dim if p["language_embeddings"] == "typology" else 0,
-            )
-        model.active_adapters = Stack(SLOT)
-        model.active_head = head
-
-    def prepare_model(self, model, piece: Piece, tasks) -> None:
+    def _build(self, model, params, active_task: str, tasks) -> None:
+        """The generated adapter slot, a head per trained task, and the hypernetwork as a submodule."""
         from xltransfer.languages import typology_dimensions
 
-        languages = sorted(set(self._languages(piece)) | set(piece.languages))
-        self._build(model, piece.task, languages, tasks, typology_dimensions(languages))
+        p = self.params
+        ad.add_bottleneck_adapter(model, SLOT, reduction_factor=1.0, bottleneck=p["bottleneck"])
+        task_table, languages = self._tables(params)
+        for task in task_table:
+            head = ad.task_adapter_name(task)
+            if task != MLM and head not in model.heads:
+                tasks(task).add_head(model, head)
+        if not hasattr(model, "hyperx"):
+            shapes = {n: t.shape for n, t in gen.adapter_parameters(model, SLOT).items()}
+            typology_dim = typology_dimensions(languages) if p["language_embeddings"] == "typology" else 0
+            model.hyperx = HyperNetwork(
+                shapes,
+                task_table,
+                languages,
+                p["embedding_dim"],
+                (p["projector_hidden"], p["projection_dim"]),
+                typology_dim,
+            )
+        model.active_adapters = Stack(SLOT)
+        model.active_head = ad.task_adapter_name(active_task)
+
+    def prepare_model(self, model, piece: Piece, tasks) -> None:
+        self._build(model, piece.params, piece.task, tasks)
         for param in model.parameters():
             param.requires_grad = False
+        heads = tuple(f"heads.{ad.task_adapter_name(t)}." for t in model.hyperx.tasks if t != MLM)
         for name, param in model.named_parameters():
-            # the hypernetwork, the task head, and the encoder's LayerNorms (§4, after Mahabadi et al.)
-            if name.startswith(("hyperx.", f"heads.{ad.task_adapter_name(piece.task)}.")) or (
+            # the hypernetwork, the task heads, and the encoder's LayerNorms (§4, after Mahabadi et al.)
+            if name.startswith(("hyperx.", *heads)) or (
                 "LayerNorm" in name and name.startswith(model.base_model_prefix + ".")
             ):
                 param.requires_grad = True
 
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
-        from xltransfer.languages import typology_dimensions
-
-        params = self._zero_shot_params(cell)
-        languages = sorted(set(self._languages(params)) | set(cell.source_languages))
-        self._build(model, cell.task, languages, tasks, typology_dimensions(languages))
+        self._build(model, self._zero_shot_params(cell), cell.task, tasks)
 
     def external_parameters(self, piece: Piece, model) -> int:
         return 0  # the hypernetwork is a submodule of the model: counted with it
@@ -192,26 +206,25 @@ class HyperX(Method):
         self.prepare_model(model, piece, ctx.task)
         model.to(ctx.device)
         p = self.params
-        task = ctx.task(piece.task)
-        tokenizer = ctx.tokenizer_for(piece.task)
-        languages = model.hyperx.languages
-        typology = self._typology(ctx, languages)
+        typology = self._typology(ctx, model.hyperx.languages)
         if piece.kind == "few-shot-hypernetwork":
             return self._few_shot(model, piece, ctx, typology)
 
-        def task_loss(m, batch):
-            return task.loss(m, batch)
-
         streams, sizes = [], {}
-        for i, lang in enumerate(piece.languages):
-            features = ctx.features(piece.task, lang, "train")
-            batches = batches_forever(
-                features, lambda f: task.collate(f, tokenizer), p["batch_size"], piece.seed + i
-            )
-            streams.append(
-                self._stream(f"{piece.task}/{lang}", batches, piece.task, lang, task_loss, typology)
-            )
-            sizes[f"{piece.task}/{lang}"] = len(features)
+        for task_name, langs in piece.params["pairs"]:
+            pair_task = ctx.task(task_name)
+            pair_tokenizer = ctx.tokenizer_for(task_name)
+            for i, lang in enumerate(langs):
+                features = ctx.features(task_name, lang, "train")
+                batches = batches_forever(
+                    features,
+                    lambda f, t=pair_task, k=pair_tokenizer: t.collate(f, k),
+                    p["batch_size"],
+                    piece.seed + i,
+                )
+                name = f"{task_name}/{lang}"
+                streams.append(self._stream(name, batches, task_name, lang, pair_task.loss, typology))
+                sizes[name] = len(features)
         mlm = ctx.task(MLM)
         for lang in piece.params["mlm_languages"]:
             inner = mlm_stream(
@@ -222,24 +235,25 @@ class HyperX(Method):
         shares = temperature_weights(sizes, p["temperature"])
         choose = sampled([shares.get(s.name, 0.0) for s in streams], piece.seed)
 
-        dev_sets = []
-        for lang in piece.languages:
-            split = "dev" if ctx.has_split(piece.task, lang, "dev") else "train"
-            feats = ctx.features(piece.task, lang, split)
-            dev_sets.append(
-                (
-                    lang,
-                    ctx.examples(piece.task, lang, split),
-                    fixed_batches(feats, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE),
+        dev_sets = []  # every trained (task, language) pair's dev set (its train set if it has none)
+        for task_name, langs in piece.params["pairs"]:
+            pair_task, pair_tokenizer = ctx.task(task_name), ctx.tokenizer_for(task_name)
+            for lang in langs:
+                split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
+                batches = fixed_batches(
+                    ctx.features(task_name, lang, split),
+                    lambda f, t=pair_task, k=pair_tokenizer: t.collate(f, k),
+                    EVAL_BATCH_SIZE,
                 )
-            )
+                dev_sets.append((pair_task, lang, ctx.examples(task_name, lang, split), batches))
 
         def evaluate() -> float:
+            """The average main metric over the pairs (all higher-is-better: accuracy, F1, LAS)."""
             scores = []
-            for lang, examples, batches in dev_sets:
-                self._install(model, piece.task, lang, typology)
-                predictions = predict_all(model, task.predict, batches)
-                scores.append(task.score(examples, predictions)[task.metadata.main_metric])
+            for pair_task, lang, examples, batches in dev_sets:
+                self._install(model, pair_task.name, lang, typology)
+                predictions = predict_all(model, pair_task.predict, batches)
+                scores.append(pair_task.score(examples, predictions)[pair_task.metadata.main_metric])
             return sum(scores) / len(scores)
 
         schedule = Schedule(
@@ -254,14 +268,14 @@ class HyperX(Method):
             streams,
             schedule,
             evaluate,
-            task.metadata.higher_is_better,
+            True,
             choose,
             piece.seed,
             ctx.progress,
-            f"{self.name} [{piece.task}: {'+'.join(piece.languages)}; +mlm]",
+            f"{self.name} [{' '.join(t + ':' + '+'.join(ls) for t, ls in piece.params['pairs'])}; +mlm]",
         )
         info = {
-            "dev_" + task.metadata.main_metric: result.best_score,
+            "dev_score": result.best_score,
             "best_step": result.best_step,
             "steps": result.steps,
             "train_seconds": result.seconds,

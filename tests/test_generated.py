@@ -186,3 +186,24 @@ def test_hyper_x_generates_adapters_for_task_language_pairs_it_never_trained(tmp
     # source sanity test (shared by its few-shot cells), each dev evaluation while training
     dev_checks = sum(len(workspace.artifacts.info(k)["history"]) for k in hypernetworks)
     assert len(calls) == len(records) + len(hypernetworks) + dev_checks
+
+
+def test_hyper_x_multi_task_trains_one_hypernetwork_for_every_task(tmp_path, tiny_prebuilt):
+    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]")
+    text = grid_file.read_text().replace("tasks: [pos]", "tasks: [pos, ner]")
+    text = text.replace(
+        "data: {pos: synthetic, mlm: synthetic}", "data: {pos: synthetic, ner: synthetic, mlm: synthetic}"
+    )
+    methods = HYPER_X.replace("variants: [default, typology]", "variants: [default]").replace(
+        "bottleneck: 16}", "bottleneck: 16, multi_task: true}"
+    )
+    grid_file.write_text(text[: text.index("methods:")] + methods + text[text.index("tasks:") :])
+    workspace = Workspace.at(seeded_workdir(tiny_prebuilt, tmp_path / "w"))
+    plan = build_plan(load_grid(grid_file, workspace.root))
+    summary = run_local(plan, workspace, SilentProgress())
+    assert not summary.failures, summary.failures
+    (key,) = [k for k, p in plan.pieces.items() if p.piece.kind == "hypernetwork"]
+    assert all(plan.cell_pieces[c.cell_id] == [key] for c in plan.cells)  # POS and NER cells share it
+    streams = workspace.artifacts.info(key)["batches_per_stream"]
+    assert streams.get("pos/qaa", 0) > 0 and streams.get("ner/qaa", 0) > 0
+    assert {r["task"] for r in workspace.results.records(status="ok")} == {"pos", "ner"}

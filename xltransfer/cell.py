@@ -28,6 +28,9 @@ class Cell:
     # grid's translation directions ("en>de"), all of which train one model.
     language_set: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
+    # every (task, training languages) of the cell's setting (for mixed: of its model's partition):
+    # what a multi-task method trains one model on
+    training_pairs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def method_label(self) -> str:

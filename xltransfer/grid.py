@@ -115,11 +115,12 @@ class Grid:
         from xltransfer.data.parallel import direction_unit
 
         mt_units = tuple(direction_unit(s, t) for s, t in self.mt_directions()) if "mt" in self.tasks else ()
+        mixed = self.mixed_partitions() if "mixed" in self.settings else None
         cells = []
         for spec in self.methods:
             params = registry.methods.get(spec.name).resolve_params(spec.variant, spec.overrides)
             for setting in self.settings:
-                for partition, task, sources, target, shots in self._evaluations(setting):
+                for partition, task, sources, target, shots in self._evaluations(setting, mixed):
                     for seed in self.seeds:
                         cells.append(
                             Cell(
@@ -135,14 +136,23 @@ class Grid:
                                 partition=partition,
                                 language_set=self.language_set(task),
                                 directions=mt_units if task == "mt" else (),
+                                training_pairs=self._training_pairs(setting, partition, mixed),
                             )
                         )
         return cells
 
-    def _evaluations(self, setting: str):
-        """(partition, task, sources, target, shots) of one setting."""
+    def _training_pairs(
+        self, setting: str, partition: str | None, mixed
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
         if setting == "mixed":
-            for partition, task, target, sources in self.mixed_partitions().evaluations():
+            trained = mixed.train[partition]
+            return tuple((task, tuple(trained[task])) for task in sorted(trained) if task in self.tasks)
+        return tuple((task, self.source_languages) for task in sorted(self.tasks) if task != "mt")
+
+    def _evaluations(self, setting: str, mixed=None):
+        """(partition, task, sources, target, shots) of one setting (``mixed``: the partitions)."""
+        if setting == "mixed":
+            for partition, task, target, sources in (mixed or self.mixed_partitions()).evaluations():
                 if task in self.tasks and sources:
                     yield partition, task, sources, target, 0
             return
