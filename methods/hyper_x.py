@@ -325,7 +325,7 @@ class HyperX(Method):
         self._install(model, cell.task, cell.target_language, self._typology(ctx, model.hyperx.languages))
 
 
-class HyperNetwork(torch.nn.Module):
+class HyperNetwork(gen.Generator):
     """Task, language and layer embeddings -> source projector -> one layer's adapter weights."""
 
     def __init__(

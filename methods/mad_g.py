@@ -264,7 +264,7 @@ class MadG(StackedAdapterMethod):
         return name
 
 
-class LanguageAdapterGenerator(torch.nn.Module):
+class LanguageAdapterGenerator(gen.Generator):
     """λ_l = V t_l, then the generator W: typology vector -> every parameter of the adapter."""
 
     def __init__(self, shapes, typology_dim: int, language_dim: int, layer_shared: bool, layer_dim: int):

@@ -141,3 +141,9 @@ def test_hyper_x_leaderboard_plans_offline_at_the_papers_sizes(tmp_path, monkeyp
     methods = json.loads(result.stdout)["methods"]
     assert methods["hyper-x:base"]["trainable_params"] == pytest.approx(76e6, rel=0.02)
     assert methods["hyper-x:small"]["trainable_params"] == pytest.approx(13e6, rel=0.04)
+    # deployed, both are mBERT plus the generated 256-bottleneck adapter and the head (as MAD-X's LA 256)
+    assert (
+        methods["hyper-x:base"]["extra_params"]
+        == methods["hyper-x:small"]["extra_params"]
+        == 4_730_880 + 13_073
+    )

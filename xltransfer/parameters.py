@@ -68,18 +68,26 @@ def piece_parameters(method: Method, piece: Piece, architecture) -> int:
 
 
 def inference_parameters(method: Method, cell: Cell, architecture) -> dict[str, int]:
-    """Backbone parameters and what the method adds to the deployed model."""
+    """Backbone parameters and what the method adds to the deployed model (generated adapters count
+    as the adapters they are; the generator itself is not deployed)."""
     import torch
 
     model = meta_model(architecture)
     base = count(model.base_model)
     with torch.device("meta"):
         method.prepare_inference(model, cell, _tasks)
-    extra = count(model) - base
+    extra = count(model) - base - _generators(model)
     heads = getattr(model, "heads", {})  # encoder–decoders have no flexible heads
     if "default" in heads:  # the backbone's own MLM head is not the method's
         extra -= count(model.heads["default"]) - _shared_with_base(model, model.heads["default"])
     return {"base_params": base, "extra_params": extra, "total_params": base + extra}
+
+
+def _generators(model) -> int:
+    """Parameters of weight generators: at inference their output is cached, they are not deployed."""
+    from xltransfer.modules.generator import Generator
+
+    return sum(count(module) for module in model.modules() if isinstance(module, Generator))
 
 
 def _shared_with_base(model, head) -> int:

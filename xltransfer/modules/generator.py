@@ -37,6 +37,11 @@ def layer_template(name: str) -> str:
     return _LAYER.sub(".layer.*.", name, count=1)
 
 
+class Generator(nn.Module):
+    """Marks a module that generates adapter weights: deployed models hold its output for their
+    conditions (cached), not the module itself, so parameter counts at inference leave it out."""
+
+
 class WeightGenerator(nn.Module):
     """Maps a condition vector to every parameter of an adapter, in one of two layouts.
 
