@@ -13,8 +13,6 @@ that language's text before testing), ``ls-ft``.
 
 from __future__ import annotations
 
-import random
-
 import torch
 from xltransfer.methods.stacked import ADAPTER_KEYS, STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
 
@@ -23,7 +21,7 @@ from xltransfer.method import TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
 from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
-from xltransfer.train import Schedule, Stream, fit
+from xltransfer.train import Schedule, Stream, fit, sampled
 
 GENERATOR_KEYS = (
     *ADAPTER_KEYS,
@@ -115,17 +113,6 @@ class MadG(StackedAdapterMethod):
         return super().planned_steps(piece)
 
     # -- the generator ----------------------------------------------------------------------------
-    def _add_slot(self, model, name: str) -> str:
-        p = self.params
-        return ad.add_bottleneck_adapter(
-            model,
-            name,
-            reduction_factor=p["la_reduction_factor"],
-            bottleneck=p["la_bottleneck"] or None,
-            invertible=p["la_invertible"],
-            leave_out_last_layer=p["la_leave_out_last_layer"],
-        )
-
     def new_generator(self, model, slot: str, typology_dim: int) -> LanguageAdapterGenerator:
         p = self.params
         shapes = {name: param.shape for name, param in gen.adapter_parameters(model, slot).items()}
@@ -143,7 +130,7 @@ class MadG(StackedAdapterMethod):
 
     def prepare_model(self, model, piece: Piece, tasks) -> None:
         if piece.kind == "generator":  # its parameters live outside the encoder: nothing to train here
-            self._add_slot(model, GENERATOR_ADAPTER)
+            self._prepare_for_mlm(model, GENERATOR_ADAPTER, tasks)
             ad.train_only(model)
             return
         super().prepare_model(model, piece, tasks)
@@ -163,12 +150,6 @@ class MadG(StackedAdapterMethod):
         p = self.params
         model = ctx.new_model()
         self.prepare_model(model, piece, ctx.task)
-        if "default" not in model.heads:
-            ctx.task("mlm").add_head(model, "default")
-        from adapters.composition import Stack
-
-        model.active_adapters = Stack(GENERATOR_ADAPTER)
-        model.active_head = "default"
         typology = {lang: ctx.typology(lang) for lang in piece.languages}
         generator = self.new_generator(model, GENERATOR_ADAPTER, len(next(iter(typology.values()))))
         generator.to(ctx.device)
@@ -187,8 +168,6 @@ class MadG(StackedAdapterMethod):
             streams.append(Stream(lang, inner.batches, loss))
         sizes = [len(ctx.features("mlm", lang, "train")) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
-        rng = random.Random(piece.seed)
-        population = list(range(len(streams)))
         dev = {
             lang: mlm_eval_batches(mlm, ctx.features("mlm", lang, "dev"), ctx.tokenizer)
             for lang in piece.languages
@@ -208,7 +187,7 @@ class MadG(StackedAdapterMethod):
             Schedule(p["generator_steps"], p["la_batch_size"], p["la_learning_rate"], p["la_eval_every"]),
             held_out_perplexity,
             higher_is_better=False,
-            choose_stream=lambda _step: rng.choices(population, weights=weights)[0],
+            choose_stream=sampled(weights, piece.seed),
             seed=piece.seed,
             progress=ctx.progress,
             description=f"{self.name} generator [{len(piece.languages)} languages]",

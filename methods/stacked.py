@@ -157,10 +157,14 @@ class StackedAdapterMethod(Method):
 
     # -- model set-up -----------------------------------------------------------------------------
     def _add_adapter(self, model, piece: Piece) -> str:
+        return self._add_language_side(model, self.adapter_name(piece))
+
+    def _add_language_side(self, model, name: str) -> str:
+        """A language-side adapter (the ``la_*`` architecture) under ``name``."""
         p = self.params
         return ad.add_bottleneck_adapter(
             model,
-            self.adapter_name(piece),
+            name,
             reduction_factor=p["la_reduction_factor"],
             bottleneck=p["la_bottleneck"] or None,
             invertible=p["la_invertible"],
@@ -181,18 +185,23 @@ class StackedAdapterMethod(Method):
 
     def prepare_model(self, model, piece: Piece, tasks) -> None:
         if piece.kind == self.adapter_kind:
-            name = self._add_adapter(model, piece)
-            if "default" not in model.heads:
-                tasks("mlm").add_head(model, "default")
-            ad.train_only(model, name)  # the pretrained MLM head stays frozen (MAD-X §3)
-            model.active_adapters = Stack(name)
-            model.active_head = "default"
+            self._prepare_for_mlm(model, self.adapter_name(piece), tasks)
             return
         under = [self._add_adapter(model, dep) for dep in piece.needs if dep.kind == self.adapter_kind]
         ta = self._add_task_adapter(model, piece.task, tasks)
         ad.train_only(model, ta, heads=[ta])
         model.active_adapters = Stack(under[0], ta)
         model.active_head = ta
+
+    def _prepare_for_mlm(self, model, name: str, tasks) -> None:
+        """A language-side adapter under ``name``, alone in the model, trained by MLM through the
+        backbone's own (frozen) MLM head."""
+        self._add_language_side(model, name)
+        if "default" not in model.heads:
+            tasks("mlm").add_head(model, "default")
+        ad.train_only(model, name)  # the pretrained MLM head stays frozen (MAD-X §3)
+        model.active_adapters = Stack(name)
+        model.active_head = "default"
 
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
         under = self._add_adapter(model, self.test_adapter(cell))
