@@ -16,7 +16,7 @@ from xltransfer.modules.seq2seq import train_everything
 from xltransfer.params import Params
 from xltransfer.train import Schedule, finetune_few_shot, train_on_task, trainable_state
 
-MT_PARAMS = ("mt_learning_rate", "mt_steps", "mt_warmup_steps", "mt_batch_tokens", "mt_eval_every")
+MT_PARAMS = tuple(translation.TRAINING_DEFAULTS)
 
 
 class FullFineTuning(Method):
@@ -34,14 +34,8 @@ class FullFineTuning(Method):
         "evals_per_epoch": 1,
         "warmup_ratio": 0.0,
         "fs_epochs": 50,  # few-shot: 50 epochs on the k examples, no decay (Hyper-X Appendix D)
-        # mt: the whole encoder–decoder, trained from scratch (Baziotis et al. 2022, §4 "Optimization"):
-        # Transformer-Base lr 0.004 for 360k steps (Big: 0.001 for 220k), 8k warm-up steps then
-        # inverse square root decay, batches of 256k tokens (8k x 32 GPUs)
-        "mt_learning_rate": 0.004,
-        "mt_steps": 360_000,
-        "mt_warmup_steps": 8_000,
-        "mt_batch_tokens": 256_000,
-        "mt_eval_every": 10_000,  # not stated in the paper: dev BLEU for checkpoint selection
+        # mt: the whole encoder–decoder, trained from scratch as in Baziotis et al. 2022, §4
+        **translation.TRAINING_DEFAULTS,
     }
 
     def pieces(self, cell: Cell) -> list[Piece]:
@@ -99,8 +93,9 @@ class FullFineTuning(Method):
         if piece.task == "mt":
             model = ctx.new_model("mt", seed=piece.seed)
             self.prepare_model(model, piece, ctx.task)
-            result = translation.train_model(model, ctx, piece, p, f"{self.name} mt")
-            return self._trained(model, result)
+            return translation.trained(
+                model, translation.train_model(model, ctx, piece, p, f"{self.name} mt")
+            )
         model = ctx.new_model()
         self.prepare_model(model, piece, ctx.task)
         if piece.kind == "few-shot-model":

@@ -228,9 +228,10 @@ class MadG(StackedAdapterMethod):
             )
         return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
 
-    def export_adapter(self, ctx, folder, language: str, seed: int) -> str:
+    def export_adapter(self, ctx, folder, language: str, seed: int, task: str | None = None) -> str:
         """Save ``language``'s generated adapter as a standard ``adapters`` folder (any language
-        with a typology vector, trained on or not); the generator must have been trained."""
+        with a typology vector, trained on or not); the generator must have been trained. A language
+        adapter serves every task: ``task`` is ignored."""
         from xltransfer.errors import XltError
 
         generator = self.generator_piece(seed)

@@ -95,19 +95,35 @@ def attachment_scores(gold: Sequence[UdSentence], predictions: Sequence[Parse]) 
     Every syntactic word counts (punctuation too); empty nodes are not words here; LAS compares
     relations without their subtypes on both sides.
     """
+    attached = labelled = total = 0
+    for sentence_attached, sentence_labelled, words in attachment_counts(gold, predictions):
+        attached += sentence_attached
+        labelled += sentence_labelled
+        total += words
+    return _attachment_fractions(attached, labelled, total)
+
+
+def attachment_counts(gold: Sequence[UdSentence], predictions: Sequence[Parse]) -> list[list[int]]:
+    """Per sentence, what ``attachment_scores`` sums: words with the gold HEAD, words with the gold
+    HEAD and universal relation, syntactic words."""
     if len(gold) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(gold)} sentences")
-    attached = labelled = total = 0
+    counts = []
     for sentence, parse in zip(gold, predictions, strict=True):
         if len(parse.heads) != len(sentence.heads) or len(parse.deprels) != len(sentence.deprels):
             words = f"{len(parse.heads)} predicted words, {len(sentence.heads)} in gold"
             raise ValueError(f"sentence {sentence.sent_id}: {words}")
+        attached = labelled = 0
         pairs = zip(sentence.heads, sentence.deprels, parse.heads, parse.deprels, strict=True)
         for gold_head, gold_rel, head, rel in pairs:
             if head == gold_head:
                 attached += 1
                 labelled += base_relation(rel) == base_relation(gold_rel)
-        total += len(sentence.heads)
+        counts.append([attached, labelled, len(sentence.heads)])
+    return counts
+
+
+def _attachment_fractions(attached: float, labelled: float, total: float) -> dict[str, float]:
     if not total:
         return {"uas": 0.0, "las": 0.0}
     return {"uas": attached / total, "las": labelled / total}
@@ -208,6 +224,7 @@ class DependencyParsing(Task):
             "Zeman et al. 2018, CoNLL 2018 Shared Task (evaluation)"
         ),
     )
+    statistics_names = ("attached", "labelled", "words")
 
     def read_file(self, path: Path) -> list[UdSentence]:
         sentences = read_conllu(path)
@@ -280,6 +297,14 @@ class DependencyParsing(Task):
 
     def score(self, gold: list[UdSentence], predictions: list[Parse]) -> dict[str, float]:
         return attachment_scores(gold, predictions)
+
+    def example_statistics(self, gold: list[UdSentence], predictions: list[Parse]) -> list[list[float]]:
+        """Per sentence: words attached to the gold HEAD, those with the gold relation too, words."""
+        return attachment_counts(gold, predictions)
+
+    def score_totals(self, totals) -> dict[str, float]:
+        attached, labelled, total = totals
+        return _attachment_fractions(attached, labelled, total)
 
     def predictions_from_file(self, gold: list[UdSentence], path: Path) -> list[Parse]:
         predicted = read_conllu(path)

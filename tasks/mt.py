@@ -13,6 +13,7 @@ is what ``xlt evaluate --gold`` takes. Line-aligned file pairs are read with
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,55 @@ def sacrebleu_scores(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Corpus BLEU and chrF (0-100) with their signatures. BLEU tokenises as sacrebleu does for
     the target language (``zh`` for Chinese, 13a by default, i.e. for an unknown language)."""
-    from sacrebleu.metrics import BLEU, CHRF
-
-    metrics = {"bleu": BLEU(trg_lang=target_lang or ""), "chrf": CHRF()}
+    metrics = _sacrebleu_metrics(target_lang)
     scores = {name: metric.corpus_score(hypotheses, [references]).score for name, metric in metrics.items()}
     return scores, {name: str(metric.get_signature()) for name, metric in metrics.items()}
+
+
+def _sacrebleu_metrics(target_lang: str | None) -> dict[str, Any]:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    return {"bleu": BLEU(trg_lang=target_lang or ""), "chrf": CHRF()}
+
+
+@functools.lru_cache(maxsize=1)
+def _scoring_metrics() -> dict[str, Any]:
+    """Metric objects for scoring summed statistics: tokenisation plays no part there."""
+    return _sacrebleu_metrics(None)
+
+
+def _statistics_widths() -> dict[str, int]:
+    """How many numbers each metric's sentence statistics have (sacrebleu's defaults: BLEU's
+    lengths and matches and totals for 1..4-grams, chrF's hyp/ref/match for 1..6-character grams)."""
+    metrics = _scoring_metrics()
+    chrf = metrics["chrf"]
+    return {"bleu": 2 + 2 * metrics["bleu"].max_ngram_order, "chrf": 3 * (chrf.char_order + chrf.word_order)}
+
+
+def sacrebleu_sentence_statistics(
+    references: list[str], hypotheses: list[str], target_lang: str | None = None
+) -> list[list[int]]:
+    """Per sentence, BLEU's then chrF's sufficient statistics as sacrebleu extracts them for a corpus
+    (``Metric._extract_corpus_statistics``, what its own paired bootstrap resamples); their column
+    sums give ``sacrebleu_scores``. Same tokenisation rule as ``sacrebleu_scores``."""
+    metrics = _sacrebleu_metrics(target_lang)
+    per_metric = [metric._extract_corpus_statistics(hypotheses, [references]) for metric in metrics.values()]
+    return [[int(x) for part in parts for x in part] for parts in zip(*per_metric, strict=True)]
+
+
+def sacrebleu_scores_from_totals(totals) -> dict[str, float]:
+    """Corpus BLEU and chrF from the column sums of ``sacrebleu_sentence_statistics``
+    (sacrebleu's ``Metric._compute_score_from_stats``)."""
+    widths = _statistics_widths()
+    if len(totals) != sum(widths.values()):
+        raise ValueError(f"{len(totals)} statistics, BLEU and chrF have {sum(widths.values())}")
+    counts = [int(round(x)) for x in totals]
+    scores, start = {}, 0
+    for name, metric in _scoring_metrics().items():
+        end = start + widths[name]
+        scores[name] = float(metric._compute_score_from_stats(counts[start:end]).score)
+        start = end
+    return scores
 
 
 class MachineTranslation(Task):
@@ -68,8 +113,18 @@ class MachineTranslation(Task):
         "Johnson et al. 2017, Google's multilingual NMT, TACL",
     )
 
+    statistics_names = (
+        ("bleu_hyp_len", "bleu_ref_len")
+        + tuple(f"bleu_match_{n}" for n in range(1, 5))
+        + tuple(f"bleu_total_{n}" for n in range(1, 5))
+        + tuple(f"chrf_{kind}_{n}" for n in range(1, 7) for kind in ("hyp", "ref", "match"))
+    )
+
     # beam search over a whole training set to pick a checkpoint costs more than it tells
     select_on_train = False
+    # Baziotis et al. 2022, §4 "Evaluation": the checkpoint with the best validation loss,
+    # aggregated across languages (no beam search during training)
+    select_by_loss = True
 
     def __init__(
         self,
@@ -221,10 +276,22 @@ class MachineTranslation(Task):
         ``self.signatures``. Chinese targets get sacrebleu's Chinese BLEU tokenisation."""
         if len(predictions) != len(gold):
             raise ValueError(f"{len(predictions)} translations, gold has {len(gold)} references")
-        languages = {e.target_lang for e in gold}
-        target_lang = languages.pop() if len(languages) == 1 else None
+        target_lang = _target_language(gold)
         scores, self.signatures = sacrebleu_scores([e.target for e in gold], list(predictions), target_lang)
         return scores
+
+    def example_statistics(self, gold: list[ParallelExample], predictions: list[str]) -> list[list[float]]:
+        """Per sentence: sacrebleu's BLEU statistics (hypothesis and reference length, matching and
+        total 1..4-grams) then chrF's (hypothesis, reference and matching character n-grams), with
+        the target-language tokenisation ``score`` uses."""
+        if len(predictions) != len(gold):
+            raise ValueError(f"{len(predictions)} translations, gold has {len(gold)} references")
+        return sacrebleu_sentence_statistics(
+            [e.target for e in gold], list(predictions), _target_language(gold)
+        )
+
+    def score_totals(self, totals) -> dict[str, float]:
+        return sacrebleu_scores_from_totals(totals)
 
     def predictions_from_file(self, gold: list[ParallelExample], path: Path) -> list[str]:
         """Hypotheses, one per line in gold's order; an empty line is an empty translation."""
@@ -235,6 +302,12 @@ class MachineTranslation(Task):
 
     def write_predictions(self, examples: list[ParallelExample], predictions: list[str], path: Path) -> None:
         write_lines(path, predictions)
+
+
+def _target_language(gold: list[ParallelExample]) -> str | None:
+    """The one target language of the references (BLEU tokenises for it), None when mixed."""
+    languages = {e.target_lang for e in gold}
+    return languages.pop() if len(languages) == 1 else None
 
 
 def _pair_names(source_lang: str, target_lang: str) -> tuple[str, str]:

@@ -30,6 +30,16 @@ def tags_outside_inventory(sentences: list[BioSentence]) -> Counter[str]:
     return Counter(tag for s in sentences for tag in s.tags if tag not in WIKIANN_TAGS)
 
 
+def _check_aligned(gold: list[BioSentence], predictions: list[list[str]]) -> None:
+    if len(predictions) != len(gold):
+        raise ValueError(f"{len(predictions)} predicted sentences, gold has {len(gold)}")
+    for sentence, predicted in zip(gold, predictions, strict=True):
+        if len(predicted) != len(sentence.tags):
+            raise ValueError(
+                f"sentence at line {sentence.line}: {len(predicted)} tags for {len(sentence.tags)} tokens"
+            )
+
+
 class NamedEntityRecognition(WordTaggingTask):
     untagged = "O"  # a word cut off by truncation is predicted outside any entity
     fallback_tag = "O"  # training sees a tag outside the inventory (e.g. DATE) as O
@@ -43,6 +53,7 @@ class NamedEntityRecognition(WordTaggingTask):
         citation="Pan et al. 2017, Cross-lingual Name Tagging and Linking for 282 Languages, ACL; "
         "Rahimi et al. 2019, Massively Multilingual Transfer for NER, ACL",
     )
+    statistics_names = ("correct_entities", "predicted_entities", "gold_entities")
 
     def read_file(self, path: Path) -> list[BioSentence]:
         return read_bio(path)
@@ -69,13 +80,7 @@ class NamedEntityRecognition(WordTaggingTask):
     def score(self, gold: list[BioSentence], predictions: list[list[str]]) -> dict[str, float]:
         from seqeval.metrics import f1_score, precision_score, recall_score
 
-        if len(predictions) != len(gold):
-            raise ValueError(f"{len(predictions)} predicted sentences, gold has {len(gold)}")
-        for sentence, predicted in zip(gold, predictions, strict=True):
-            if len(predicted) != len(sentence.tags):
-                raise ValueError(
-                    f"sentence at line {sentence.line}: {len(predicted)} tags for {len(sentence.tags)} tokens"
-                )
+        _check_aligned(gold, predictions)
         y_true = [list(s.tags) for s in gold]
         y_pred = [list(p) for p in predictions]
         # seqeval's default mode is conlleval's: an I- tag after O or another type opens an entity
@@ -84,6 +89,31 @@ class NamedEntityRecognition(WordTaggingTask):
             "precision": float(precision_score(y_true, y_pred, zero_division=0)),
             "recall": float(recall_score(y_true, y_pred, zero_division=0)),
         }
+
+    def example_statistics(self, gold: list[BioSentence], predictions: list[list[str]]) -> list[list[float]]:
+        """Per sentence: entities found exactly (type and span), entities predicted, gold entities.
+
+        seqeval reads a corpus as its sentences joined with an ``O`` after each, so no entity crosses
+        a sentence and its micro counts are the sums of these (same chunking, same entity types).
+        """
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        _check_aligned(gold, predictions)
+        rows = []
+        for sentence, predicted in zip(gold, predictions, strict=True):
+            true = set(get_entities([list(sentence.tags)]))
+            found = set(get_entities([list(predicted)]))
+            rows.append([len(true & found), len(found), len(true)])
+        return rows
+
+    def score_totals(self, totals) -> dict[str, float]:
+        """Micro precision, recall and F1 as seqeval computes them (``zero_division=0``)."""
+        correct, predicted, true = totals
+        precision = correct / predicted if predicted else 0.0
+        recall = correct / true if true else 0.0
+        denominator = precision + recall
+        f1 = 2.0 * precision * recall / denominator if denominator else 0.0
+        return {"f1": float(f1), "precision": float(precision), "recall": float(recall)}
 
     def write_predictions(
         self, examples: list[BioSentence], predictions: list[list[str]], path: Path

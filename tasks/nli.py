@@ -30,6 +30,7 @@ class NaturalLanguageInference(Task):
         citation="Conneau et al. 2018, XNLI, EMNLP; Williams et al. 2018, MultiNLI, NAACL; "
         "Ebrahimi et al. 2022, AmericasNLI, ACL",
     )
+    statistics_names = ("correct", "pairs")
 
     def read_file(self, path: Path) -> list[NliPair]:
         return read_nli(path)
@@ -67,6 +68,16 @@ class NaturalLanguageInference(Task):
             raise ValueError(f"{len(predictions)} predictions, gold has {len(gold)} pairs")
         correct = sum(p == g.label for p, g in zip(predictions, gold, strict=True))
         return {"accuracy": correct / len(gold) if gold else 0.0}
+
+    def example_statistics(self, gold: list[NliPair], predictions: list[str]) -> list[list[float]]:
+        """Per pair: 1 when the label is right, else 0; and 1 (the pair)."""
+        if len(predictions) != len(gold):
+            raise ValueError(f"{len(predictions)} predictions, gold has {len(gold)} pairs")
+        return [[int(p == g.label), 1] for p, g in zip(predictions, gold, strict=True)]
+
+    def score_totals(self, totals) -> dict[str, float]:
+        correct, pairs = totals
+        return {"accuracy": correct / pairs if pairs else 0.0}
 
     def predictions_from_file(self, gold: list[NliPair], path: Path) -> list[str]:
         """Predictions aligned to gold by row; rows must name the same pair (by id when both files

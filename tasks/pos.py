@@ -33,6 +33,14 @@ UPOS = (
 _UPOS_ID = {tag: i for i, tag in enumerate(UPOS)}
 
 
+def _correct_words(sentence: UdSentence, predicted: list[str]) -> int:
+    if len(predicted) != len(sentence.upos):
+        raise ValueError(
+            f"sentence {sentence.sent_id}: {len(predicted)} predictions, {len(sentence.upos)} words"
+        )
+    return sum(p == g for p, g in zip(predicted, sentence.upos, strict=True))
+
+
 class PosTagging(WordTaggingTask):
     untagged = "_"  # a word truncation removed is scored as wrong
     metadata = TaskMetadata(
@@ -44,6 +52,7 @@ class PosTagging(WordTaggingTask):
         labels=UPOS,
         citation="de Marneffe et al. 2021, Universal Dependencies, Computational Linguistics 47(2)",
     )
+    statistics_names = ("correct", "words")
 
     def read_file(self, path: Path) -> list[UdSentence]:
         sentences = read_conllu(path)
@@ -66,12 +75,19 @@ class PosTagging(WordTaggingTask):
     def score(self, gold: list[UdSentence], predictions: list[list[str]]) -> dict[str, float]:
         correct = total = 0
         for sentence, predicted in zip(gold, predictions, strict=True):
-            if len(predicted) != len(sentence.upos):
-                raise ValueError(
-                    f"sentence {sentence.sent_id}: {len(predicted)} predictions, {len(sentence.upos)} words"
-                )
-            correct += sum(p == g for p, g in zip(predicted, sentence.upos, strict=True))
+            correct += _correct_words(sentence, predicted)
             total += len(sentence.upos)
+        return {"accuracy": correct / total if total else 0.0}
+
+    def example_statistics(self, gold: list[UdSentence], predictions: list[list[str]]) -> list[list[float]]:
+        """Per sentence: words tagged correctly, words."""
+        return [
+            [_correct_words(sentence, predicted), len(sentence.upos)]
+            for sentence, predicted in zip(gold, predictions, strict=True)
+        ]
+
+    def score_totals(self, totals) -> dict[str, float]:
+        correct, total = totals
         return {"accuracy": correct / total if total else 0.0}
 
     def majority_predictions(self, train: list[UdSentence], test: list[UdSentence]) -> list[list[str]]:

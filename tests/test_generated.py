@@ -207,3 +207,68 @@ def test_hyper_x_multi_task_trains_one_hypernetwork_for_every_task(tmp_path, tin
     streams = workspace.artifacts.info(key)["batches_per_stream"]
     assert streams.get("pos/qaa", 0) > 0 and streams.get("ner/qaa", 0) > 0
     assert {r["task"] for r in workspace.results.records(status="ok")} == {"pos", "ner"}
+
+
+def test_hyper_x_export_gives_a_plain_model_the_pairs_outputs(tmp_path, tiny_prebuilt):
+    """`xlt export --task pos`: the adapter generated for (pos, qab) with its head as an `adapters`
+    folder, plus the LayerNorms trained with the hypernetwork, give a plain backbone the same logits
+    as the project's own model for that pair; missing or unknown inputs are clear errors (exit 2)."""
+    from adapters import AutoAdapterModel
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from xltransfer.cli import app
+    from xltransfer.context import RunContext
+
+    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]")
+    text = grid_file.read_text()
+    methods = HYPER_X.replace("variants: [default, typology]", "variants: [default]")
+    grid_file.write_text(text[: text.index("methods:")] + methods + text[text.index("tasks:") :])
+    workspace = Workspace.at(seeded_workdir(tiny_prebuilt, tmp_path / "w"))
+    out = tmp_path / "exported-pos-qab"
+
+    def export(*options: str):
+        args = ["export", str(grid_file), "--method", "hyper-x", "--out", str(out), *options]
+        return CliRunner().invoke(app, [*args, "--workdir", str(workspace.root)])
+
+    not_yet = export("--task", "pos", "--language", "qab")
+    assert not_yet.exit_code == 2 and "not trained yet" in not_yet.output, not_yet.output
+    plan = build_plan(load_grid(grid_file, workspace.root))
+    summary = run_local(plan, workspace, SilentProgress())
+    assert not summary.failures, summary.failures
+    no_task = export("--language", "qab")
+    assert no_task.exit_code == 2 and "--task" in no_task.output and "(one of pos)" in no_task.output
+    other_task = export("--task", "ner", "--language", "qab")
+    assert other_task.exit_code == 2 and "not a task of this grid (pos)" in other_task.output
+    no_embedding = export("--task", "pos", "--language", "qac")
+    assert no_embedding.exit_code == 2 and "no embedding for 'qac'" in no_embedding.output
+    assert not out.exists()
+
+    result = export("--task", "pos", "--language", "qab")
+    assert result.exit_code == 0, result.output
+    assert (out / "README.md").is_file()
+
+    # the project's own forward pass for (pos, qab): the cell's model as Method.predict sets it up
+    ctx = RunContext(plan, workspace)
+    (cell,) = plan.cells
+    method = plan.method_for(cell)
+    ours = ctx.new_model(cell.task)
+    method.prepare_inference(ours, cell, ctx.task)
+    ad.load_states(ours, (ctx.load_state(p) for p in method.pieces(cell)))
+    method.ready_for(ours, cell, ctx)
+
+    fresh = AutoAdapterModel.from_pretrained(ctx.backbone_dir)
+    name = fresh.load_adapter(str(out))
+    assert name == "hyperx_pos_qab"
+    fresh.set_active_adapters(name)
+    fresh.active_head = name
+    ids = torch.randint(5, 1500, (2, 11))
+    fresh.eval(), ours.eval()
+    with torch.no_grad():
+        expected = ours(input_ids=ids).logits
+        without_norms = fresh(input_ids=ids).logits
+        loaded = fresh.load_state_dict(load_file(out / "layer_norms.safetensors"), strict=False)
+        assert loaded.unexpected_keys == []
+        exported = fresh(input_ids=ids).logits
+    torch.testing.assert_close(exported, expected)
+    assert not torch.allclose(without_norms, expected)  # the trained LayerNorms are part of the adapter

@@ -179,3 +179,29 @@ def test_mt_is_a_zero_shot_task_and_its_options_are_checked(tmp_path):
     assert (
         result.returncode == 2 and "transformer-huge" in result.stderr and "transformer-big" in result.stderr
     )
+
+
+def test_a_group_language_must_be_a_target_of_the_grid(tmp_path):
+    # qaa is the tiny grid's source: zero-shot cells never test on it
+    grid = write_tiny_grid(tmp_path / "g", extra="groups: {near: [qab], far: [qac, qaa]}\n")
+    result = xlt("plan", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "groups.far[1]" in result.stderr and "'qaa' is not a target language" in result.stderr
+    assert "Traceback" not in result.stderr
+    grid.write_text(grid.read_text().replace("far: [qac, qaa]", "far: [qac, xx1]"))
+    result = xlt("plan", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2 and "groups.far[1]" in result.stderr and "xx1" in result.stderr
+
+
+def test_groups_are_parsed_normalised_and_in_order(tmp_path):
+    from xltransfer.grid import load_grid
+
+    grid = write_tiny_grid(tmp_path / "g", extra="groups: {near: [QAB], all: [qab, qac]}\n")
+    loaded = load_grid(grid, tmp_path / "w")
+    assert loaded.groups == {"near": ("qab",), "all": ("qab", "qac")}
+    assert list(loaded.groups) == ["near", "all"]
+    assert loaded.group_of("qab") == ["near", "all"] and loaded.group_of("QAC") == ["all"]
+    assert loaded.group_of("qaa") == []
+    # MT: any language of the grid's directions (here de -> en too)
+    mt = load_grid(_mt_grid(tmp_path, de_lines=5, extra="groups: {english: [eng]}\n"), tmp_path / "w")
+    assert mt.groups == {"english": ("en",)} and mt.group_of("en") == ["english"]

@@ -91,7 +91,12 @@ def test_plan_json_cli_without_weights(tmp_path, shared_data, monkeypatch):
     data = json.loads(result.stdout)
     assert set(data) >= {"cells", "pieces", "methods"}
     assert set(data["pieces"][0]) >= {"key", "method", "kind", "languages", "trainable_params", "steps"}
-    assert set(data["methods"]["mad-x"]) == {"trainable_params", "base_params", "extra_params"}
+    assert set(data["methods"]["mad-x"]) == {
+        "trainable_params",
+        "added_params",
+        "base_params",
+        "extra_params",
+    }
     assert not (tmp_path / "empty-hf-home").exists()
 
 
@@ -147,3 +152,94 @@ def test_hyper_x_leaderboard_plans_offline_at_the_papers_sizes(tmp_path, monkeyp
         == methods["hyper-x:small"]["extra_params"]
         == 4_730_880 + 13_073
     )
+
+
+def test_mad_g_leaderboard_plans_offline_with_one_generator_per_variant(tmp_path, monkeypatch):
+    """`xlt plan leaderboards/mad-g --json`, offline and without weights: each MAD-G variant's
+    generator is one piece that every cell of the variant shares (MAD-G-ft finetunes the adapters
+    the default generator generates, so the two share it; MAD-G-LS has its own), and every target
+    is in exactly one of the paper's three genus groups."""
+    from collections import Counter
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = Path(__file__).parent.parent / "leaderboards" / "mad-g"
+    result = CliRunner().invoke(app, ["plan", str(folder), "--json", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    grid = load_grid(folder, tmp_path / "w")
+    train_languages = next(s for s in grid.methods if s.name == "mad-g").overrides["train_languages"]
+
+    cells = Counter(c["variant"] for c in summary["cells"] if c["method"] == "mad-g")
+    per_variant = 2 * len(grid.target_languages)  # POS and DP, every target
+    assert cells == {"default": per_variant, "ls": per_variant, "ft": per_variant}
+    generators = [p for p in summary["pieces"] if p["method"] == "mad-g" and p["kind"] == "generator"]
+    assert len(generators) == 2
+    assert all(p["languages"] == train_languages for p in generators)
+    by_layer_sharing = {p["params"]["layer_shared"]: p for p in generators}
+    assert by_layer_sharing[True]["used_by_cells"] == cells["ls"]
+    assert by_layer_sharing[False]["used_by_cells"] == cells["default"] + cells["ft"]
+    # the generated adapters all hang off a generator; none is trained on its own
+    adapters = [p for p in summary["pieces"] if p["method"] == "mad-g" and p["kind"] == "language-adapter"]
+    generator_keys = {p["key"] for p in generators}
+    assert adapters and all(set(p["needs"]) & generator_keys for p in adapters)
+
+    assert list(grid.groups) == ["mbert-genus", "mad-g-genus", "unseen-genus"]
+    for target in grid.target_languages:
+        assert len(grid.group_of(target)) == 1, (target, grid.group_of(target))
+    assert sum(len(members) for members in grid.groups.values()) == len(grid.target_languages)
+    # the targets are unseen by the generator, as in the paper's grouping
+    assert not set(grid.target_languages) & set(train_languages)
+
+
+# Baziotis et al. 2022: base model and extra parameters (millions), Table 1 (Transformer-Base, bottleneck
+# 128) and Table 2 (Transformer-Big, bottleneck 256)
+HYPER_ADAPTER_TABLES = {
+    "grid.yaml": {
+        "full-ft": 90,
+        "lang-adapters": 81,
+        "pair-adapters": 159,
+        "hyper-adapters:tiny": 14,
+        "hyper-adapters:small": 27,
+        "hyper-adapters:base": 83,
+    },
+    "grid-big.yaml": {
+        "full-ft": 269,
+        "lang-adapters": 323,
+        "pair-adapters": 633,
+        "hyper-adapters:tiny": 54,
+        "hyper-adapters:small": 108,
+        "hyper-adapters:base": 325,
+    },
+}
+
+
+@pytest.mark.parametrize("grid_file", sorted(HYPER_ADAPTER_TABLES))
+def test_hyper_adapters_leaderboard_plans_offline_with_the_papers_parameter_counts(
+    grid_file, tmp_path, monkeypatch
+):
+    """`xlt plan leaderboards/hyper-adapters`, offline: ML50 (51 languages, 100 directions) with the
+    paper's model sizes; the base model and every method's added parameters within 3% of its tables."""
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    grid = Path(__file__).parent.parent / "leaderboards" / "hyper-adapters" / grid_file
+    result = CliRunner().invoke(app, ["plan", str(grid), "--json", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert len(summary["cells"]) == 6 * 100  # six methods, 50 languages to and from English
+    languages = {lang for c in summary["cells"] for lang in (*c["source_languages"], c["target_language"])}
+    assert len(languages) == 51
+    methods = summary["methods"]
+    table = HYPER_ADAPTER_TABLES[grid_file]
+    assert methods["full-ft"]["base_params"] / 1e6 == pytest.approx(table["full-ft"], rel=0.03)
+    for method, millions in table.items():
+        if method != "full-ft":
+            assert methods[method]["added_params"] / 1e6 == pytest.approx(millions, rel=0.03), method
+    # at test time every variant deploys the same adapters: one block per layer for one direction
+    assert len({m["extra_params"] for name, m in methods.items() if name != "full-ft"}) == 1
+    # one vocabulary for all methods; one model per method, shared by its 100 direction cells
+    kinds = [p["kind"] for p in summary["pieces"]]
+    assert kinds.count("vocabulary") == 1 and kinds.count("translation-model") == 6

@@ -70,4 +70,11 @@ def test_quickstart_end_to_end(tmp_path):
 
     report = xlt("report", "leaderboards/quickstart", "--workdir", str(workdir), workdir=workdir)
     assert report.returncode == 0
-    assert re.search(r"\| \*\*avg unseen\*\* \|", report.stdout) and "qad (unseen)" in report.stdout
+    assert re.search(r"\| \*\*avg unseen\*\* \(\d+\) \|", report.stdout) and "qad (unseen)" in report.stdout
+    board = tmp_path / "leaderboards" / "quickstart"
+    readme, page = (board / "README.md").read_bytes(), (board / "index.html").read_text()
+    assert (board / "figures" / "bars-pos-zero-shot.png").is_file()
+    assert 'src="data:image/png;base64,' in page and "<table" in page
+    assert "## Provenance" in readme.decode() and "xlt run leaderboards/quickstart" in readme.decode()
+    again = xlt("report", "leaderboards/quickstart", "--workdir", str(workdir), workdir=workdir)
+    assert again.returncode == 0 and (board / "README.md").read_bytes() == readme  # deterministic

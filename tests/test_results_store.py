@@ -88,3 +88,37 @@ def test_schema_rejects_ok_record_without_value():
     bad = _record("c1", value=None)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, json_schema())
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_results_export_for_pandas(tmp_path, fmt):
+    """`xlt results --format jsonl|csv|parquet --out FILE`: one row per record, read back by pandas
+    with the same values (nested fields as JSON text in the flat formats)."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from xltransfer.cli import app
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    store.write_cell("g", "c1", [_record("c1"), _record("c1", "f1", 0.25)])
+    store.write_cell("g", "c2", [_record("c2", value=None, status="failed")])
+    out = tmp_path / f"results.{fmt}"
+    args = ["results", "--results", str(tmp_path / "r.sqlite"), "--format", fmt, "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = {"jsonl": lambda p: pd.read_json(p, lines=True), "csv": pd.read_csv, "parquet": pd.read_parquet}[
+        fmt
+    ](out)
+    assert len(frame) == 3 and list(frame.columns) == list(FIELDS)
+    ok = frame[frame["status"] == "ok"].sort_values("metric")
+    assert ok["value"].tolist() == [0.5, 0.25] and ok["metric"].tolist() == ["accuracy", "f1"]
+    params = ok["method_params"].iloc[0]
+    assert (params if fmt == "jsonl" else json.loads(params)) == {"la_steps": 10}
+    if fmt != "parquet":  # text formats also go to standard output
+        printed = CliRunner().invoke(app, args[:-2])
+        assert printed.exit_code == 0 and printed.stdout == out.read_text()
+    else:
+        refused = CliRunner().invoke(app, args[:-2])
+        assert refused.exit_code == 2 and "--out" in refused.output

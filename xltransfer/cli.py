@@ -141,10 +141,11 @@ def plan(
         )
     out.print(table)
     methods = Table(title="parameters per method")
-    for column in ("method", "trainable per cell", "backbone", "extra at inference"):
+    for column in ("method", "trainable per cell", "added to backbone", "backbone", "extra at inference"):
         methods.add_column(column)
     for name, m in summary["methods"].items():
-        methods.add_row(name, f"{m['trainable_params']:,}", f"{m['base_params']:,}", f"{m['extra_params']:,}")
+        counts = ("trainable_params", "added_params", "base_params", "extra_params")
+        methods.add_row(name, *(f"{m[c]:,}" for c in counts))
     out.print(methods)
 
 
@@ -204,6 +205,10 @@ def export(
     seed: Annotated[
         int | None, typer.Option(help="the grid seed whose pieces to use (default: first)")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="the task to generate the adapter for (hyper-x: one per task and language)"),
+    ] = None,
     workdir: WorkdirOption = None,
 ) -> None:
     """Materialise a generated adapter as a standard `adapters` folder (load it with load_adapter)."""
@@ -219,42 +224,44 @@ def export(
         code = normalise(language)
     except ValueError as error:
         raise XltError(f"--language: {error}") from None
+    if task is not None and task not in the_grid.tasks:
+        raise XltError(f"--task {task!r}: not a task of this grid ({', '.join(the_grid.tasks)})")
     ctx = RunContext(the_plan, workspace)
     chosen_seed = seed if seed is not None else the_grid.seeds[0]
-    name = the_plan.method_for(cells[0]).export_adapter(ctx, out, code, chosen_seed)
-    err.print(f"wrote adapter '{name}' for {code} to {out}")
+    name = the_plan.method_for(cells[0]).export_adapter(ctx, out, code, chosen_seed, task=task)
+    err.print(f"wrote adapter '{name}' for {code}{f' ({task})' if task else ''} to {out}")
 
 
 @app.command()
 @user_errors
 def report(
     grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
+    baseline: Annotated[
+        str | None, typer.Option(help="method the significance marks compare with (default: full-ft)")
+    ] = None,
     workdir: WorkdirOption = None,
     results: ResultsOption = None,
 ) -> None:
-    """Render the leaderboard (README.md next to the grid) from the results store."""
-    from xltransfer.backbone import seen_languages
-    from xltransfer.grid import load_grid
-    from xltransfer.report.markdown import leaderboard_markdown
-    from xltransfer.util import atomic_write_text
+    """Render the leaderboard next to the grid: README.md, index.html and figures/*.png."""
+    from xltransfer.report.leaderboard import write_leaderboard
 
     workspace = _workspace(workdir, results)
-    the_grid = load_grid(grid, workspace.root)
-    current = {cell.cell_id for cell in the_grid.cells()}  # records of cells the grid no longer has stay out
-    records = [r for r in workspace.results.records(grid=the_grid.name) if r["cell_id"] in current]
-    text = leaderboard_markdown(
-        the_grid.name, records, seen_languages(the_grid, workspace), the_grid.description
-    )
-    target = the_grid.folder / "README.md"
-    atomic_write_text(target, text)
-    out.print(text, markup=False, highlight=False)
-    err.print(f"wrote {target}")
+    board = write_leaderboard(grid, workspace, baseline)
+    out.print(board.markdown, markup=False, highlight=False)
+    folder = grid if grid.is_dir() else grid.parent
+    err.print(f"wrote {folder / 'README.md'}, {folder / 'index.html'} and {len(board.figures)} figures")
 
 
 @app.command()
 @user_errors
 def results(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of records")] = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl | csv | parquet: one row per record, for pandas")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write to this file (required for parquet)")
+    ] = None,
     grid: Annotated[str | None, typer.Option(help="grid name")] = None,
     method: Annotated[str | None, typer.Option()] = None,
     task: Annotated[str | None, typer.Option()] = None,
@@ -273,6 +280,19 @@ def results(
     records = workspace.results.records(
         grid=grid, method=method, task=task, target_language=target, metric=metric, status=status
     )
+    if fmt is not None:
+        from xltransfer.report.tabular import FORMATS, records_text, write_records
+
+        if fmt not in FORMATS:
+            raise XltError(f"--format: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+        if out_file is not None:
+            write_records(records, fmt, out_file)
+            err.print(f"wrote {len(records)} records to {out_file}")
+        elif fmt == "parquet":
+            raise XltError("--format parquet is binary: pass --out FILE")
+        else:
+            sys.stdout.write(records_text(records, fmt))
+        return
     if as_json:
         print(json.dumps(records, indent=2, sort_keys=True))
         return

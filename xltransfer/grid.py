@@ -46,6 +46,7 @@ TOP_LEVEL_FIELDS = {
     "quickstart",
     "mt",
     "partitions",
+    "groups",
 }
 
 
@@ -55,6 +56,7 @@ class MethodSpec:
     variant: str
     overrides: dict[str, Any]
     field: str
+    tasks: tuple[str, ...] = ()  # the grid's tasks this method runs (``tasks:`` of its entry; all by default)
 
 
 @dataclass
@@ -77,6 +79,10 @@ class Grid:
     partitions: dict[str, Any] | None = None
     mt: Any = None  # MtModelOptions: the MT model every method of the grid trains
     task_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # when targets differ by task
+    # named groups of targets, as papers average by group (MAD-G's genus groups, HIGH/MED/LOW)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # mt.probe: source -> (similar, distant) for the relatedness probe (not part of any key)
+    mt_probe: dict[str, tuple[str, str]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,6 +98,30 @@ class Grid:
 
     def targets_for(self, task: str) -> tuple[str, ...]:
         return self.task_targets.get(task, self.target_languages)
+
+    def group_of(self, language: str) -> list[str]:
+        """The groups (``groups:``) that list this language, in the grid's order; a language may
+        be in several groups, or in none."""
+        known = languages.lookup(language)
+        code = known.code if known else language
+        return [name for name, members in self.groups.items() if code in members]
+
+    def evaluated_languages(self) -> tuple[str, ...]:
+        """Every language some cell is tested on: each task's targets (for MT, every language of
+        the grid's directions); with the mixed setting also the sources and the languages written
+        into the partitions, which its partitions test too."""
+        found: dict[str, None] = {}
+        for task in self.tasks:
+            if task == "mt":
+                found.update(dict.fromkeys(code for pair in self.mt_directions() for code in pair))
+            else:
+                found.update(dict.fromkeys(self.targets_for(task)))
+        if "mixed" in self.settings:
+            found.update(dict.fromkeys(self.source_languages))
+            for name, part in (self.partitions or {}).items():
+                if name not in ("by", "test_as_train"):
+                    found.update(dict.fromkeys(code for codes in part.values() for code in codes))
+        return tuple(found)
 
     def language_set(self, task: str) -> tuple[str, ...]:
         """The source languages and the task's targets: the set a multilingual adapter covers."""
@@ -121,6 +151,8 @@ class Grid:
             params = registry.methods.get(spec.name).resolve_params(spec.variant, spec.overrides)
             for setting in self.settings:
                 for partition, task, sources, target, shots in self._evaluations(setting, mixed):
+                    if task not in spec.tasks:
+                        continue
                     for seed in self.seeds:
                         cells.append(
                             Cell(
@@ -316,7 +348,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     for task in tasks:
         if task not in sources:
             raise GridError("data", f"no data source for task '{task}'")
-    return Grid(
+    grid = Grid(
         name=name,
         path=path,
         description=str(raw.get("description", "")),
@@ -337,6 +369,65 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         mt=mt,
         raw=raw,
     )
+    grid.groups = _groups(raw.get("groups"), grid.evaluated_languages())
+    if "mt" in tasks:
+        grid.mt_probe = _mt_probe(raw.get("mt", {}).get("probe"), grid.mt_directions())
+    return grid
+
+
+def _mt_probe(raw: Any, directions: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """``mt.probe: {source: {similar: L, distant: L}}``: the relatedness probe of Baziotis et al.
+    2022, §6.1 — every direction out of ``source`` is also translated with the modules of a
+    similar and of a distant source language instead of its own. Both must translate into the
+    same targets in the grid, or they have no modules to lend."""
+    if raw is None:
+        return {}
+    _expect(raw, dict, "mt.probe", "a mapping source language -> {similar: L, distant: L}")
+    probe: dict[str, tuple[str, str]] = {}
+    for key, spec in raw.items():
+        where = f"mt.probe.{key}"
+        source = _language(str(key), where)
+        _expect(spec, dict, where, "a mapping {similar: L, distant: L}")
+        if set(spec) != {"similar", "distant"}:
+            raise GridError(where, "needs exactly 'similar' and 'distant'")
+        pair = tuple(_language(str(spec[k]), f"{where}.{k}") for k in ("similar", "distant"))
+        targets = {t for s, t in directions if s == source}
+        if not targets:
+            raise GridError(where, f"'{source}' is not the source of any direction of the grid")
+        for kind, lang in zip(("similar", "distant"), pair, strict=True):
+            missing = sorted(targets - {t for s, t in directions if s == lang})
+            if lang == source or missing:
+                raise GridError(
+                    f"{where}.{kind}",
+                    f"'{lang}' must be another source language translating into {', '.join(sorted(targets))}",
+                )
+        probe[source] = pair  # type: ignore[assignment]
+    return probe
+
+
+def _groups(raw: Any, evaluated: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``groups: {name: [languages]}``: named groups of the grid's targets (a language may be in
+    several); each code normalised and checked against the languages the grid tests on."""
+    if raw is None:
+        return {}
+    _expect(raw, dict, "groups", "a mapping group name -> list of target languages")
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, codes in raw.items():
+        where = f"groups.{name}"
+        _expect(name, str, where, "a group name (a string)")
+        members: list[str] = []
+        for i, code in enumerate(_str_list(codes, where)):
+            language = _language(code, f"{where}[{i}]")
+            if language not in evaluated:
+                raise GridError(
+                    f"{where}[{i}]",
+                    f"'{code}' is not a target language of the grid (targets: {', '.join(evaluated)})",
+                )
+            if language in members:
+                raise GridError(f"{where}[{i}]", f"'{code}' is already in group '{name}'")
+            members.append(language)
+        groups[name] = tuple(members)
+    return groups
 
 
 def _targets(raw: Any, tasks: list[str]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -371,7 +462,8 @@ def _mt_options(raw: dict[str, Any], tasks: list[str], settings: list[str]):
                 f"task mt trains on every direction of the grid and is evaluated per direction: "
                 f"use the zero-shot setting only, not '{other[0]}' (or put mt in a grid of its own)",
             )
-    return _options("mt", raw.get("mt", {}), MtModelOptions)
+    options = {k: v for k, v in _expect(raw.get("mt", {}), dict, "mt", "a mapping").items() if k != "probe"}
+    return _options("mt", options, MtModelOptions)
 
 
 def _partitions(raw: Any, tasks: list[str], settings: list[str]) -> dict[str, Any] | None:
@@ -461,20 +553,34 @@ def _methods(raw: Any, tasks: list[str], settings: list[str]) -> list[MethodSpec
         if isinstance(entry, str):
             entry = {"name": entry}
         _expect(entry, dict, where, "a method name or a mapping")
-        extra = sorted(set(entry) - {"name", "variants", "params"})
+        extra = sorted(set(entry) - {"name", "variants", "params", "tasks"})
         if extra:
-            raise GridError(f"{where}.{extra[0]}", "unknown field (known: name, variants, params)")
+            raise GridError(f"{where}.{extra[0]}", "unknown field (known: name, variants, params, tasks)")
         name = _expect(entry.get("name"), str, f"{where}.name", "a method name")
         try:
             method_cls = registry.methods.get(name)
         except UnknownNameError as err:
             raise GridError(f"{where}.name", str(err)) from None
-        for j, task in enumerate(tasks):
-            if task not in method_cls.supported_tasks:
+        # a method runs the grid's tasks it supports, or those its entry names
+        supported = ", ".join(sorted(method_cls.supported_tasks))
+        if "tasks" in entry:
+            method_tasks = _str_list(entry["tasks"], f"{where}.tasks")
+            for j, task in enumerate(method_tasks):
+                if task not in tasks:
+                    raise GridError(
+                        f"{where}.tasks[{j}]", f"'{task}' is not a task of the grid ({', '.join(tasks)})"
+                    )
+                if task not in method_cls.supported_tasks:
+                    raise GridError(
+                        f"{where}.tasks[{j}]",
+                        f"{name} does not support task '{task}'; it supports {supported}",
+                    )
+        else:
+            method_tasks = [task for task in tasks if task in method_cls.supported_tasks]
+            if not method_tasks:
                 raise GridError(
                     f"{where}.name",
-                    f"{name} does not support task '{task}' (tasks[{j}]); "
-                    f"it supports {', '.join(sorted(method_cls.supported_tasks))}",
+                    f"{name} supports none of the grid's tasks ({', '.join(tasks)}); it supports {supported}",
                 )
         for j, setting in enumerate(settings):
             if setting not in method_cls.supported_settings:
@@ -507,7 +613,7 @@ def _methods(raw: Any, tasks: list[str], settings: list[str]) -> list[MethodSpec
                 method_cls.resolve_params(variant, dict(overrides))
             except ValueError as error:
                 raise GridError(f"{where}.params", str(error)) from None
-            specs.append(MethodSpec(name, variant, dict(overrides), where))
+            specs.append(MethodSpec(name, variant, dict(overrides), where, tuple(method_tasks)))
     if not specs:
         raise GridError("methods", "must not be empty")
     return specs

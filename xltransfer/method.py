@@ -76,13 +76,18 @@ class Method(ABC):
         model = ctx.new_model(cell.task)
         self.prepare_inference(model, cell, ctx.task)
         model.to(ctx.device)
-        load_states(model, (ctx.load_state(p) for p in self.pieces(cell)))
+        load_states(model, (self.deployed_state(cell, ctx.load_state(p)) for p in self.pieces(cell)))
         self.ready_for(model, cell, ctx)
         task = ctx.task(cell.task)
         tokenizer = ctx.tokenizer_for(cell.task)
         features = task.encode(examples, tokenizer, ctx.grid.max_length)
         batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
         return predict_all(model, task.predict, batches)
+
+    def deployed_state(self, cell: Cell, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The part of a trained piece's tensors the cell's inference model holds (e.g. one
+        direction's adapters out of every direction's). Default: all of them."""
+        return state
 
     def ready_for(self, model, cell: Cell, ctx: RunContext) -> None:
         """Last set-up once the pieces are loaded, before predicting (e.g. generate the cell's adapter)."""
@@ -94,12 +99,20 @@ class Method(ABC):
         Default: the cell itself, or its zero-shot model for a few-shot cell."""
         return dataclasses.replace(cell, setting="zero-shot", shots=0) if cell.setting == "few-shot" else cell
 
-    def export_adapter(self, ctx: RunContext, folder: Path, language: str, seed: int) -> str:
+    def export_adapter(
+        self, ctx: RunContext, folder: Path, language: str, seed: int, task: str | None = None
+    ) -> str:
         """Write the adapter the method uses for ``language`` as a standard ``adapters`` folder
-        (``model.load_adapter(folder)`` loads it without this project); returns its name."""
+        (``model.load_adapter(folder)`` loads it without this project); returns its name. ``task``:
+        for a method whose adapters depend on the task too (Hyper-X: one per task and language)."""
         from xltransfer.errors import XltError
 
         raise XltError(f"method {self.name} generates no adapters: nothing to export")
+
+    def language_embeddings(self, piece: Piece, state: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+        """The language embeddings a trained piece learned, by language (for the report's language
+        map); none by default."""
+        return {}
 
     def other_data(self, piece: Piece) -> list[tuple[str, str]]:
         """(task, language) data a piece trains on besides its own task's data for its languages

@@ -57,14 +57,20 @@ def count(module, trainable_only: bool = False) -> int:
     return total
 
 
-def piece_parameters(method: Method, piece: Piece, architecture) -> int:
+def piece_parameters(method: Method, piece: Piece, architecture) -> tuple[int, int]:
+    """(trainable, added): the parameters a piece trains, and of those the ones the method adds to
+    the backbone (adapters, generators, heads; what the papers call "extra" parameters), as
+    opposed to backbone parameters it trains too (full fine-tuning, Hyper-X's LayerNorms, an MT
+    model trained jointly with its adapters)."""
     import torch
 
     model = meta_model(architecture)
+    backbone = {id(p) for p in model.parameters()}
     with torch.device("meta"):
         method.prepare_model(model, piece, _tasks)
         external = method.external_parameters(piece, model)
-    return count(model, trainable_only=True) + external
+    added = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in backbone)
+    return count(model, trainable_only=True) + external, added + external
 
 
 def inference_parameters(method: Method, cell: Cell, architecture) -> dict[str, int]:

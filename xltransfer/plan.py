@@ -41,7 +41,7 @@ class Plan:
     )  # piece key -> the method instance that trains it
     _architecture: Any = None
     _counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
-    _piece_counts: dict[tuple, int] = field(default_factory=dict)
+    _piece_counts: dict[tuple, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def architecture(self):
@@ -71,13 +71,21 @@ class Plan:
         return self._counts[cache_key]
 
     def piece_parameters(self, key: str) -> int:
-        """Trainable parameters of a piece; pieces that differ only in language count alike, so the
-        weightless model is built once per (method, kind, task, parameters, number of languages)."""
+        """Trainable parameters of a piece."""
+        return self._piece_counts_of(key)[0]
+
+    def piece_added_parameters(self, key: str) -> int:
+        """Of those, the parameters the method adds to the backbone (``parameters.piece_parameters``)."""
+        return self._piece_counts_of(key)[1]
+
+    def _piece_counts_of(self, key: str) -> tuple[int, int]:
+        """Pieces that differ only in language count alike, so the weightless model is built once
+        per (method, kind, task, parameters, number of languages)."""
         from xltransfer.parameters import piece_parameters
 
         piece = self.pieces[key].piece
         if piece.task_owned:  # a vocabulary: no parameters
-            return 0
+            return 0, 0
         shape = (id(self.trainers[key]), piece.kind, piece.task, piece.params, len(piece.languages))
         if shape not in self._piece_counts:
             self._piece_counts[shape] = piece_parameters(

@@ -7,6 +7,7 @@ metric is its headline, in one validated metadata object.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,6 +38,10 @@ class Task(ABC):
     held_out_fraction: ClassVar[float] = 0.0
     # when a source has no dev split either, select checkpoints on its train split (else keep the last)
     select_on_train: ClassVar[bool] = True
+    # checkpoints are chosen on the dev loss (lower is better) instead of the main metric
+    select_by_loss: ClassVar[bool] = False
+    # the columns of ``example_statistics``; empty for a task without per-example statistics
+    statistics_names: ClassVar[tuple[str, ...]] = ()
 
     @property
     def name(self) -> str:
@@ -97,6 +102,33 @@ class Task(ABC):
     @abstractmethod
     def score(self, gold: list[Any], predictions: list[Any]) -> dict[str, float]:
         """The task's metrics, as the field's reference scorer computes them."""
+
+    # -- per-example sufficient statistics (paired bootstrap, Koehn 2004) ---------------------------
+    def example_statistics(self, gold: list[Any], predictions: list[Any]) -> list[list[float]]:
+        """One row of numbers per test example (columns: ``statistics_names``) whose column sums
+        determine every metric of ``score``: ``score_statistics(example_statistics(g, p))`` equals
+        ``score(g, p)``. Resampling rows is what a paired bootstrap needs."""
+        raise NotImplementedError(f"task {self.name} has no per-example statistics")
+
+    def score_totals(self, totals: Sequence[float]) -> dict[str, float]:
+        """The task's metrics from one row of statistics already summed over the examples (the fast
+        path of a bootstrap, which sums resampled rows itself)."""
+        raise NotImplementedError(f"task {self.name} has no per-example statistics")
+
+    def score_statistics(self, rows: Sequence[Sequence[float]]) -> dict[str, float]:
+        """The task's metrics from per-example statistics: their column sums, scored."""
+        width = len(rows[0]) if len(rows) else len(self.statistics_names)
+        totals = [0.0] * width
+        for row in rows:
+            if len(row) != width:
+                raise ValueError(f"task {self.name}: a statistics row of {len(row)} numbers, not {width}")
+            for column, value in enumerate(row):
+                totals[column] += value
+        return self.score_totals(totals)
+
+    @property
+    def has_example_statistics(self) -> bool:
+        return bool(self.statistics_names)
 
     @abstractmethod
     def predictions_from_file(self, gold: list[Any], path: Path) -> list[Any]:

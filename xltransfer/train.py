@@ -210,6 +210,17 @@ def fit(
 
 
 @torch.no_grad()
+def mean_loss(model, loss: Callable[[Any, Batch], torch.Tensor], batches: Sequence[Batch]) -> float:
+    """The average loss over fixed batches, in eval mode (no dropout)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = sum(loss(model, to_device(batch, device)).item() for batch in batches)
+    model.train(was_training)
+    return total / max(1, len(batches))
+
+
+@torch.no_grad()
 def predict_all(model, predict: Callable[[Any, Batch], list], batches: Sequence[Batch]) -> list:
     """Predictions over fixed batches, in order, in eval mode."""
     was_training = model.training
@@ -282,17 +293,25 @@ def train_on_task(
     description: str = "train",
     eval_batch_size: int = EVAL_BATCH_SIZE,
     temperature: float | None = None,
+    loss: Callable[[Any, Batch, str], torch.Tensor] | None = None,
 ) -> FitResult:
     """Supervised training on one task from one or more source languages (or MT directions).
 
     Each step draws one source language (multi-source training, one language per batch):
     uniformly, or with ``temperature`` in proportion to (n_l/N)^(1/T) of the training sizes;
     ``activate(model, language)`` switches language-specific modules (e.g. the source
-    language adapter) before that language's batch. Checkpoints are selected on the average
-    main metric of the sources' dev sets (train sets when a source has no dev split, if the task
-    selects on them; with nothing to select on, the last checkpoint is kept).
+    language adapter) before that language's batch; ``loss(model, batch, language)`` replaces
+    the task's loss (e.g. to run the model with weights generated for the language). Checkpoints
+    are selected on the average main metric of the sources' dev sets, or their average loss for a
+    task that selects by loss (train sets when a source has no dev split, if the task selects on
+    them; with nothing to select on, the last checkpoint is kept).
     """
     task = ctx.task(task_name)
+
+    def unit_loss(m, batch, lang):
+        if activate is not None:
+            activate(m, lang)
+        return loss(m, batch, lang) if loss is not None else task.loss(m, batch)
 
     def collate(features):
         return task.collate(features, ctx.tokenizer_for(task_name))
@@ -300,10 +319,8 @@ def train_on_task(
     streams = []
     for i, lang in enumerate(languages):
 
-        def loss(m, batch, lang=lang):
-            if activate is not None:
-                activate(m, lang)
-            return task.loss(m, batch)
+        def stream_loss(m, batch, lang=lang):
+            return unit_loss(m, batch, lang)
 
         streams.append(
             Stream(
@@ -315,7 +332,7 @@ def train_on_task(
                     seed + i,
                     max_tokens=schedule.batch_size if schedule.batch_unit == "tokens" else None,
                 ),
-                loss,
+                stream_loss,
             )
         )
     dev_sets = []
@@ -334,6 +351,9 @@ def train_on_task(
     def evaluate() -> float:
         scores = []
         for lang, examples, batches in dev_sets:
+            if task.select_by_loss:  # negated: fit keeps the highest score
+                scores.append(-mean_loss(model, lambda m, b, lang=lang: unit_loss(m, b, lang), batches))
+                continue
             if activate is not None:
                 activate(model, lang)
             scores.append(
@@ -355,7 +375,7 @@ def train_on_task(
         streams,
         schedule,
         evaluate if dev_sets else None,
-        task.metadata.higher_is_better,
+        True if task.select_by_loss else task.metadata.higher_is_better,
         choose,
         seed,
         ctx.progress,

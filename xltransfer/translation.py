@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from xltransfer.context import RunContext
 
 TASK = "mt"
+# Training the encoder–decoder, with or without adapters (Baziotis et al. 2022, §4 "Optimization"):
+# Transformer-Base lr 0.004 for 360k steps (Big: 0.001 for 220k), 8k warm-up steps then inverse
+# square root decay, batches of 256k tokens (8k x 32 GPUs); §4 "Evaluation": every 20k steps, the
+# checkpoint with the best validation loss
+TRAINING_DEFAULTS = {
+    "mt_learning_rate": 0.004,
+    "mt_steps": 360_000,
+    "mt_warmup_steps": 8_000,
+    "mt_batch_tokens": 256_000,
+    "mt_eval_every": 20_000,
+}
 VOCABULARY = "vocabulary"
 VOCABULARY_SEED = 0  # the vocabulary is a function of the data, the same for every seed of a grid
 
@@ -94,10 +105,14 @@ def new_model(ctx: RunContext, seed: int):
     return model
 
 
-def train_model(model, ctx: RunContext, piece: Piece, params: Params, description: str) -> Any:
+def train_model(
+    model, ctx: RunContext, piece: Piece, params: Params, description: str, activate=None, loss=None
+) -> Any:
     """Train on every direction of ``piece`` (Baziotis et al. 2022, §4): one direction per batch,
     sampled with temperature, Adam (0.9, 0.98, 1e-6), linear warm-up then inverse square root
-    decay, label smoothing in the task's loss; the best checkpoint by average dev BLEU."""
+    decay, label smoothing in the task's loss; the best checkpoint by average dev loss.
+    ``activate(model, direction)`` and ``loss(model, batch, direction)`` are how a method's
+    direction-specific modules (adapters, generated adapters) take part."""
     from xltransfer.data.parallel import TRAINING_TEMPERATURE
     from xltransfer.train import Schedule, train_on_task
 
@@ -122,4 +137,24 @@ def train_model(model, ctx: RunContext, piece: Piece, params: Params, descriptio
         piece.seed,
         description=description,
         temperature=TRAINING_TEMPERATURE,
+        activate=activate,
+        loss=loss,
+    )
+
+
+def trained(model, result) -> Any:
+    """The trained piece: every trainable tensor, and how training went (dev loss, not negated)."""
+    from xltransfer.method import TrainedPiece
+    from xltransfer.train import trainable_state
+
+    history = [{**h, "score": -h["score"]} for h in result.history]
+    return TrainedPiece(
+        trainable_state(model),
+        {
+            "dev_loss": -result.best_score if result.best_score is not None else None,
+            "best_step": result.best_step,
+            "steps": result.steps,
+            "train_seconds": result.seconds,
+            "history": history,
+        },
     )

@@ -6,6 +6,7 @@ not re-evaluated. A cell's records (or its one failure record) are written in on
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -14,7 +15,9 @@ from typing import Any
 from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
+from xltransfer.report.significance import example_statistics_path
 from xltransfer.results import SCHEMA_VERSION, now
+from xltransfer.util import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
     predictions = method.predict(cell, test, ctx)
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
+    statistics = _store_example_statistics(ctx, cell, run_id, task, test, predictions, scores)
     infos = [ctx.artifacts.info(key) for key in ctx.plan.closure(cell)]
     samples = [i["few_shot_sample"] for i in infos if "few_shot_sample" in i]
     trainable = sum(i["trainable_params"] for i in infos)
@@ -108,9 +112,11 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
                 i["key"]: [i["trainable_params"], round(i.get("train_seconds", 0.0), 3)] for i in infos
             },
             "test_examples": len(test),
+            **statistics,
             **task.record_extra(),
             **method.record_extra(cell),
             **_sanity_signals(ctx, cell, infos),
+            **_relatedness_probe(ctx, cell, test, scores),
             **({"few_shot_sample": samples[-1]} if samples else {}),
         },
     )
@@ -119,6 +125,55 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         {**base, "split": "test", "metric": metric, "value": float(value), "status": "ok", "error": None}
         for metric, value in scores.items()
     ]
+
+
+def _store_example_statistics(
+    ctx: RunContext, cell: Cell, run_id: str, task, test: list, predictions: list, scores: dict[str, float]
+) -> dict[str, Any]:
+    """Keep the evaluation's per-example statistics (``Task.example_statistics``) beside the results,
+    for paired significance tests: ``<workspace>/predictions/<sha1 of grid and cell id>.json``,
+    written atomically and overwritten by a re-evaluation; the record's ``extra`` names it."""
+    if not task.has_example_statistics:
+        return {}
+    rows = task.example_statistics(test, predictions)
+    relative = example_statistics_path(ctx.grid.name, cell.cell_id)
+    document = {
+        "grid": ctx.grid.name,
+        "cell_id": cell.cell_id,
+        "run_id": run_id,
+        "task": task.name,
+        "metrics": list(scores),
+        "columns": list(task.statistics_names),
+        "statistics": [[_compact(x) for x in row] for row in rows],
+    }
+    atomic_write_text(ctx.workspace.root / relative, json.dumps(document, separators=(",", ":")))
+    return {"example_statistics": relative}
+
+
+def _compact(value: float) -> float | int:
+    """Counts as integers (most statistics are): a smaller file, the same numbers."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _relatedness_probe(ctx: RunContext, cell: Cell, test: list, scores: dict[str, float]) -> dict[str, Any]:
+    """Baziotis et al. 2022, §6.1: the cell's test set translated again with the modules of a
+    similar and of a distant source language (``mt.probe``), for methods with source-specific
+    modules; BLEU for the original, similar and distant language and Sim/Org, the share of the
+    original BLEU a related language's modules recover."""
+    method = ctx.plan.method_for(cell)
+    source = cell.source_languages[0]
+    if source not in ctx.grid.mt_probe or not getattr(method, "swaps_source_modules", False):
+        return {}
+    task = ctx.task(cell.task)
+    main = task.metadata.main_metric
+    probe: dict[str, Any] = {"original": {"language": source, main: float(scores[main])}}
+    for kind, language in zip(("similar", "distant"), ctx.grid.mt_probe[source], strict=True):
+        swapped = task.score(test, method.predict(method.probe_cell(cell, language), test, ctx))
+        probe[kind] = {"language": language, main: float(swapped[main])}
+    original = probe["original"][main]
+    probe["sim_over_org"] = probe["similar"][main] / original if original else None
+    return {"relatedness_probe": probe}
 
 
 def _sanity_signals(ctx: RunContext, cell: Cell, infos: list[dict[str, Any]]) -> dict[str, Any]:

@@ -40,6 +40,8 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
         counts = plan.parameter_counts(cell)
         methods[cell.method_label] = {
             "trainable_params": sum(trainable[k] for k in plan.closure(cell)),
+            # trained parameters beyond the backbone's: the papers' "extra" parameters
+            "added_params": sum(plan.piece_added_parameters(k) for k in plan.closure(cell)),
             "base_params": counts["base_params"],
             "extra_params": counts["extra_params"],
         }
