@@ -22,6 +22,7 @@ from xltransfer.data.parallel import parse_direction
 from xltransfer.modules import generator as gen
 from xltransfer.modules import mt_adapters
 from xltransfer.modules.hyper_adapters import HyperAdapterNetwork
+from xltransfer.modules.seq2seq import train_everything
 
 SLOT = "hyper"  # the one block per layer whose weights are generated
 
@@ -80,8 +81,6 @@ class HyperAdapters(TranslationAdapterMethod):
     def prepare_model(self, model, piece: Piece, tasks) -> None:
         """The model, the slot blocks (placeholders: never trained themselves) and the hyper-network."""
         self._add_hypernetwork(model, translation.languages_of(piece.languages))
-        from xltransfer.modules.seq2seq import train_everything
-
         train_everything(model)
         mt_adapters.freeze_blocks(model, SLOT)
 

@@ -248,8 +248,9 @@ def report(
     workspace = _workspace(workdir, results)
     board = write_leaderboard(grid, workspace, baseline)
     out.print(board.markdown, markup=False, highlight=False)
-    folder = grid if grid.is_dir() else grid.parent
-    err.print(f"wrote {folder / 'README.md'}, {folder / 'index.html'} and {len(board.figures)} figures")
+    err.print(
+        f"wrote {board.folder / 'README.md'}, {board.folder / 'index.html'} and {len(board.figures)} figures"
+    )
 
 
 @app.command()

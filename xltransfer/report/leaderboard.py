@@ -22,6 +22,7 @@ class Leaderboard:
     markdown: str
     html: str
     figures: list[Path]
+    folder: Path  # the leaderboard's folder, where README.md and index.html go
 
 
 def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) -> Leaderboard:
@@ -35,9 +36,10 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
     from xltransfer.report.reference import load_reference, reference_markdown
 
     grid = load_grid(grid_path, workspace.root)
-    current = {cell.cell_id for cell in grid.cells()}  # records of cells the grid no longer has stay out
+    cells = grid.cells()
+    current = {cell.cell_id for cell in cells}  # records of cells the grid no longer has stay out
     records = [r for r in workspace.results.records(grid=grid.name) if r["cell_id"] in current]
-    labels = sorted({cell.method_label for cell in grid.cells()})
+    labels = sorted({cell.method_label for cell in cells})
     if baseline is None:
         baseline = "full-ft" if "full-ft" in labels else None
     elif baseline not in labels:
@@ -45,7 +47,7 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
 
         raise XltError(f"--baseline {baseline!r}: not a method of this grid ({', '.join(labels)})")
     marks = _significance_marks(records, workspace.root, baseline) if baseline else None
-    embeddings = _language_embeddings(grid, workspace) if records else {}
+    embeddings = _language_embeddings(grid, cells, workspace) if records else {}
     figures = render_figures(
         records,
         grid.folder,
@@ -86,18 +88,16 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
         marks=marks,
     )
     html = render_html(text, figures, f"Leaderboard: {grid.name}")
-    return Leaderboard(text, html, figures)
+    return Leaderboard(text, html, figures, grid.folder)
 
 
 def write_leaderboard(grid_path: Path, workspace, baseline: str | None = None) -> Leaderboard:
     """Render, then write README.md and index.html next to the grid (the figures are written already)."""
-    from xltransfer.grid import load_grid
     from xltransfer.util import atomic_write_text
 
     board = render_leaderboard(grid_path, workspace, baseline)
-    folder = load_grid(grid_path, workspace.root).folder
-    atomic_write_text(folder / "README.md", board.markdown)
-    atomic_write_text(folder / "index.html", board.html)
+    atomic_write_text(board.folder / "README.md", board.markdown)
+    atomic_write_text(board.folder / "index.html", board.html)
     return board
 
 
@@ -130,11 +130,11 @@ def _significance_marks(
     return mark
 
 
-def _language_embeddings(grid, workspace) -> dict[str, dict[str, list[float]]]:
+def _language_embeddings(grid, cells, workspace) -> dict[str, dict[str, list[float]]]:
     """Learned language embeddings of the grid's trained pieces, by method label (first seed)."""
     from xltransfer.plan import build_plan
 
-    plan = build_plan(grid)
+    plan = build_plan(grid, cells)
     found: dict[str, dict[str, list[float]]] = {}
     for cell in sorted(plan.cells, key=lambda c: (c.method_label, c.seed, c.cell_id)):
         if cell.method_label in found:
