@@ -201,6 +201,19 @@ class RunContext:
         return torch.device(self.grid.device)
 
     @cached_property
+    def precision(self):
+        """The run's numeric precision on this process's device (``precision:`` of the grid)."""
+        from xltransfer import precision
+
+        resolved = precision.resolve(self.grid.precision, self.device)
+        if resolved.name == "bf16" and resolved.device_type == "cuda":
+            import torch
+
+            if not torch.cuda.is_bf16_supported():
+                raise GridError("precision", "bf16 needs a GPU with bfloat16 support: use fp16 or auto")
+        return resolved
+
+    @cached_property
     def _pristine_model(self):
         from xltransfer.backbone import load_adapter_model
 
