@@ -56,6 +56,24 @@ def step_seconds(model, batch, all_positions: bool, steps: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def masked_batch(config, batch: int, length: int) -> dict[str, torch.Tensor]:
+    """Random token ids of the config's vocabulary, corrupted as MLM training corrupts them."""
+    from xltransfer.modules.mlm import mask_tokens
+
+    class Vocab:
+        all_special_ids = [0, 101, 102]
+        mask_token_id = 103
+
+        def __len__(self) -> int:
+            return config.vocab_size
+
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, config.vocab_size, (batch, length), generator=generator)
+    attention = torch.ones_like(ids)
+    corrupted, labels = mask_tokens(ids, attention, Vocab(), generator)
+    return {"input_ids": corrupted, "attention_mask": attention, "labels": labels}
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -68,26 +86,13 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=128)
     args = parser.parse_args()
 
-    from xltransfer.modules.mlm import mask_tokens
-
     model, config = build(args.preset)
     model.eval()  # no dropout: both heads must see identical encoder outputs for the loss check
     import logging
 
     logging.getLogger("adapters.model_mixin").setLevel(logging.ERROR)
-
-    class Vocab:
-        all_special_ids = [0, 101, 102]
-        mask_token_id = 103
-
-        def __len__(self) -> int:
-            return config.vocab_size
-
-    generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, config.vocab_size, (args.batch, args.length), generator=generator)
-    attention = torch.ones_like(ids)
-    corrupted, labels = mask_tokens(ids, attention, Vocab(), generator)
-    batch = {"input_ids": corrupted, "attention_mask": attention, "labels": labels}
+    batch = masked_batch(config, args.batch, args.length)
+    labels = batch["labels"]
 
     from xltransfer.modules.mlm import masked_lm_loss
 
