@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_adapter_model
+from conftest import character_tokenizer, tiny_adapter_model
 
 from xltransfer import registry
 from xltransfer.train import LengthGrouped, fixed_batches, predict_all
@@ -13,16 +13,11 @@ from xltransfer.train import LengthGrouped, fixed_batches, predict_all
 @pytest.fixture(scope="module")
 def tagger(tmp_path_factory, shared_data):
     """A random 1-layer BERT with character subwords and a POS head, and a real UD test file."""
-    from transformers import BertTokenizerFast
-
     task = registry.tasks.get("pos")()
     sentences = task.read_file(shared_data / "ud/UD_Turkish-IMST/tr_imst-ud-test.conllu")[:300]
-    characters = sorted({c for s in sentences for w in s.words for c in w})
     folder = tmp_path_factory.mktemp("tagger")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
-    model = tiny_adapter_model(folder, len(vocab))
+    tokenizer = character_tokenizer([w for s in sentences for w in s.words], folder)
+    model = tiny_adapter_model(folder, len(tokenizer))
     task.add_head(model, "task_pos")
     model.active_head = "task_pos"
     return task, model, tokenizer, sentences
