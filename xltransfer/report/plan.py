@@ -108,12 +108,16 @@ def grouped_pieces(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def uncosted_line(summary: dict[str, Any]) -> str | None:
-    """Which pieces have no estimate, and why (their steps are epochs over data not on disk)."""
+    """Which pieces have no estimate, and why: their steps are epochs over data the plan does not
+    read (hub datasets), or their method declares no ``planned_steps`` / ``planned_batch``."""
     missing = [p for p in summary["pieces"] if p["gpu_hours"] is None]
     if not missing:
         return None
-    kinds = sorted({f"{p['method_label']} {p['kind']}" for p in missing})
-    return (
-        f"not costed: {len(missing)} piece(s) ({', '.join(kinds)}) train for epochs over data the plan "
-        "cannot size offline (hub datasets are not read by `xlt plan`)"
-    )
+    epochs = sorted({f"{p['method_label']} {p['kind']}" for p in missing if p["batch"] is not None})
+    undeclared = sorted({f"{p['method_label']} {p['kind']}" for p in missing if p["batch"] is None})
+    reasons = []
+    if epochs:
+        reasons.append(f"{', '.join(epochs)}: epochs over data `xlt plan` does not read (hub datasets)")
+    if undeclared:
+        reasons.append(f"{', '.join(undeclared)}: the method declares no planned steps or batch")
+    return f"not costed: {len(missing)} piece(s) ({'; '.join(reasons)})"
