@@ -117,7 +117,10 @@ def uncosted_line(summary: dict[str, Any]) -> str | None:
     undeclared = sorted({f"{p['method_label']} {p['kind']}" for p in missing if p["batch"] is None})
     reasons = []
     if epochs:
-        reasons.append(f"{', '.join(epochs)}: epochs over data `xlt plan` does not read (hub datasets)")
+        reasons.append(
+            f"{', '.join(epochs)}: epochs over data `xlt plan` does not read (hub datasets, "
+            "a synthetic suite not generated yet)"
+        )
     if undeclared:
         reasons.append(f"{', '.join(undeclared)}: the method declares no planned steps or batch")
     return f"not costed: {len(missing)} piece(s) ({'; '.join(reasons)})"
