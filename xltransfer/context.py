@@ -147,6 +147,7 @@ class RunContext:
     def prepare(self) -> Path | None:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
+        self.precision  # noqa: B018 - a precision this device cannot run fails before anything trains
         if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
             self.preflight()
             return None
@@ -210,7 +211,8 @@ class RunContext:
             import torch
 
             if not torch.cuda.is_bf16_supported():
-                raise GridError("precision", "bf16 needs a GPU with bfloat16 support: use fp16 or auto")
+                message = "bf16 needs a GPU with bfloat16 support: use fp16 or auto"
+                raise GridError("precision", message, self.grid.path)
         return resolved
 
     @cached_property
