@@ -186,12 +186,13 @@ def _print_plan(summary: dict, verbose: bool) -> None:
                 str(p["used_by_cells"]),
                 "yes" if p["stored"] else "no",
             )
-        (out if out.is_terminal else Console(width=200)).print(table)
-    groups = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title="pieces by method and kind")
+        (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+    compact = {"box": box.SIMPLE_HEAD, "show_edge": False, "pad_edge": False, "padding": (0, 1)}
+    groups = Table(title="pieces by method and kind", **compact)
     groups.add_column("method", no_wrap=True)
     groups.add_column("kind", no_wrap=True)
     for column in ("pieces", "trainable", "steps", "GPU-h"):
-        groups.add_column(column, justify="right", no_wrap=True)
+        groups.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for g in grouped_pieces(summary):
         low, high = (_count(n) for n in g["trainable_params"])
         groups.add_row(
@@ -202,8 +203,10 @@ def _print_plan(summary: dict, verbose: bool) -> None:
             _count(g["steps"]) if g["steps"] is not None else "?",
             _hours(g["gpu_hours"]),
         )
-    out.print(groups)
-    methods = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title="per method (one cell)")
+    # a log or a pipe gets whole rows (rich would cut them at 80 columns)
+    console = out if out.is_terminal else Console(width=110)
+    console.print(groups)
+    methods = Table(title="per method (one cell)", **compact)
     methods.add_column("method", no_wrap=True)
     for column in ("trainable", "added", "backbone", "deployed extra", "GPU-h"):
         methods.add_column(column, justify="right", no_wrap=True)
@@ -211,7 +214,7 @@ def _print_plan(summary: dict, verbose: bool) -> None:
         counts = ("trainable_params", "added_params", "base_params", "extra_params")
         hours = _hours(m["gpu_hours"]) + ("+?" if m["uncosted_pieces"] else "")
         methods.add_row(name, *(_count(m[c]) for c in counts), hours)
-    out.print(methods)
+    console.print(methods)
     total = summary["cost"]
     remaining = f" ({_hours(total['gpu_hours_to_train'])} still to train)" if stored else ""
     out.print(f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}", highlight=False)
