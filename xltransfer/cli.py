@@ -195,13 +195,14 @@ def _print_plan(summary: dict, verbose: bool) -> None:
         groups.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for g in grouped_pieces(summary):
         low, high = (_count(n) for n in g["trainable_params"])
+        unknown = "+?" if g["uncosted"] else ""  # some pieces' steps are not known offline
         groups.add_row(
             g["method"],
             g["kind"],
             str(g["pieces"]),
             low if low == high else f"{low}-{high}",
-            _count(g["steps"]) if g["steps"] is not None else "?",
-            _hours(g["gpu_hours"]),
+            (_count(g["steps"]) if g["steps"] else "") + unknown,
+            (_hours(g["gpu_hours"]) if g["steps"] else "") + unknown,
         )
     # a log or a pipe gets whole rows (rich would cut them at 80 columns)
     console = out if out.is_terminal else Console(width=110)

@@ -83,7 +83,8 @@ def _compute(pieces) -> dict[str, Any]:
 
 def grouped_pieces(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """Pieces by (method, kind), in plan order: how many (and how many stored), trainable
-    parameters per piece, total steps and estimated compute (None where some piece's is unknown)."""
+    parameters per piece, total steps and estimated compute of the pieces whose are known, and how
+    many pieces have none (``uncosted``)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for piece in summary["pieces"]:
         groups.setdefault((piece["method_label"], piece["kind"]), []).append(piece)
@@ -99,8 +100,8 @@ def grouped_pieces(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "pieces": len(members),
                 "stored": sum(p["stored"] for p in members),
                 "trainable_params": (sizes[0], sizes[-1]),
-                "steps": None if None in steps else sum(steps),
-                "gpu_hours": None if None in hours else sum(hours),
+                "steps": sum(s for s in steps if s is not None),
+                "gpu_hours": sum(h for h in hours if h is not None),
                 "uncosted": sum(h is None for h in hours),
             }
         )
