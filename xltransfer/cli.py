@@ -168,6 +168,9 @@ def run(
     if executor not in EXECUTORS:
         raise XltError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     _, the_plan, workspace = _load(grid, workdir, results, only)
+    if not the_plan.cells:
+        chosen = " ".join(f"--only {item}" for item in only) if only else "the grid"
+        raise XltError(f"{chosen}: selects no cell of {grid}, nothing to run")
     progress = SilentProgress() if quiet or not sys.stderr.isatty() else RichProgress(err)
     if isinstance(progress, RichProgress):
         with progress:
