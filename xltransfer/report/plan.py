@@ -10,6 +10,7 @@ from xltransfer.plan import Plan
 
 def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
     store = workspace.artifacts
+    finished = finished_cell_ids(plan, workspace)
     used_by: Counter[str] = Counter()
     for cell in plan.cells:
         for key in plan.closure(cell):
@@ -48,7 +49,18 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
     return {
         "grid": plan.grid.name,
         "backbone": plan.grid.backbone.name,
-        "cells": [cell.to_dict() for cell in plan.cells],
+        "cells": [{**cell.to_dict(), "finished": cell.cell_id in finished} for cell in plan.cells],
         "pieces": pieces,
         "methods": methods,
     }
+
+
+def finished_cell_ids(plan: Plan, workspace) -> set[str]:
+    """Cells with current records, as `xlt run` decides it (a stale record does not count); the
+    store is only read, and a workdir without one has none."""
+    from xltransfer.execute.local import unfinished_cells
+
+    if not workspace.results_path.exists():
+        return set()
+    pending = {cell.cell_id for cell in unfinished_cells(plan, workspace.read_results())}
+    return {cell.cell_id for cell in plan.cells} - pending
