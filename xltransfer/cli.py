@@ -277,11 +277,7 @@ def results(
 ) -> None:
     """Query the results store."""
     workspace = _workspace(workdir, results_path)
-    if not workspace.results_path.exists():
-        raise XltError(
-            f"no results store at {workspace.results_path} (run `xlt run` first, or pass --results)"
-        )
-    records = workspace.results.records(
+    records = workspace.read_results().records(
         grid=grid, method=method, task=task, target_language=target, metric=metric, status=status
     )
     if fmt is not None:
