@@ -42,7 +42,7 @@ class MaskedLanguageModelling(Task):
 
             return [s.tokenlist.metadata.get("text") or " ".join(s.words) for s in read_conllu(path)]
         try:
-            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines()]
         except UnicodeDecodeError as err:
             raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
         lines = [line for line in lines if line]

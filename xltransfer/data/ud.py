@@ -104,15 +104,42 @@ def _blocks(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
 def _words(path: Path, start: int, block: list[str]) -> list[tuple[int, list[str]]]:
     """(line number, columns) of each syntactic word, every token line checked on the way."""
     words = []
+    ranges: list[tuple[int, int, int]] = []  # (line number, first word, last word) of multiword tokens
     for k, line in enumerate(block):
         if line.startswith("#"):
             continue
         columns = _token_columns(path, start + k, line)
         if _WORD_ID.match(columns[0]):
             words.append((start + k, columns))
+        elif _RANGE_ID.match(columns[0]):
+            ranges.append(_multiword_range(path, start + k, columns[0], len(words), ranges))
     if not words:
         raise DataFormatError(path, start, "sentence has no syntactic words")
+    for line_no, _, last in ranges:
+        if last > len(words):
+            raise DataFormatError(
+                path, line_no, f"multiword token ends at word {last}, past the sentence's {len(words)}"
+            )
     return words
+
+
+def _multiword_range(
+    path: Path, line_no: int, token_id: str, words_before: int, earlier: list[tuple[int, int, int]]
+) -> tuple[int, int, int]:
+    """A multiword token's range as the CoNLL 2018 scorer reads it: the words right after its line,
+    at least two of them, and none of another token's."""
+    first, last = (int(part) for part in token_id.split("-"))
+    if last <= first:
+        raise DataFormatError(path, line_no, f"multiword token '{token_id}' must span two words or more")
+    if earlier and first <= earlier[-1][2]:
+        raise DataFormatError(
+            path, line_no, f"multiword token '{token_id}' overlaps the one on line {earlier[-1][0]}"
+        )
+    if first != words_before + 1:
+        raise DataFormatError(
+            path, line_no, f"multiword token '{token_id}' must come right before word {first}, its first"
+        )
+    return line_no, first, last
 
 
 def _heads(path: Path, words: list[tuple[int, list[str]]]) -> tuple[int, ...]:
@@ -161,7 +188,7 @@ def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
 def read_conllu(path: Path | str) -> list[UdSentence]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first line
     except UnicodeDecodeError as err:
         raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
     sentences = [_sentence(path, start, block) for start, block in _blocks(path, text)]
