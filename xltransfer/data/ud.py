@@ -71,9 +71,9 @@ def _token_columns(path: Path, line_no: int, line: str) -> list[str]:
         raise DataFormatError(path, line_no, f"invalid ID '{token_id}'")
     if not form:
         raise DataFormatError(path, line_no, "empty FORM")
+    if not (head == "_" or head.isdecimal() and head.isascii()):  # on every token line, as conllu parses it
+        raise DataFormatError(path, line_no, f"HEAD must be an integer, found '{head}'")
     if _WORD_ID.match(token_id):
-        if not (head == "_" or head.isdigit()):
-            raise DataFormatError(path, line_no, f"HEAD must be an integer, found '{head}'")
         if not upos:
             raise DataFormatError(path, line_no, "empty UPOS")
     return columns
@@ -157,13 +157,21 @@ def _heads(path: Path, words: list[tuple[int, list[str]]]) -> tuple[int, ...]:
     return tuple(heads)
 
 
-def _sent_id(block: list[str]) -> str | None:
-    for line in block:
+def _comment(lines: Sequence[str], name: str) -> str | None:
+    """A ``# name = value`` comment of the sentence (its ``sent_id``, its ``text``)."""
+    for line in lines:
         if line.startswith("#"):
             for key, value in parse_comment_line(line):
-                if key == "sent_id":
+                if key == name:
                     return value
     return None
+
+
+def sentence_text(sentence: UdSentence) -> str:
+    """The sentence's ``# text``, else its words joined by spaces (read from the lines as read, so a
+    file needs no full ``conllu`` parse to give its text)."""
+    found = _comment(sentence.lines, "text") if sentence.lines else sentence.tokenlist.metadata.get("text")
+    return found or " ".join(sentence.words)
 
 
 def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
@@ -173,7 +181,7 @@ def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
     if cycle is not None:  # several roots or none are left to the task: some treebanks have them
         raise DataFormatError(path, start, f"HEAD cycle through words {', '.join(map(str, sorted(cycle)))}")
     return UdSentence(
-        sent_id=_sent_id(block) or f"{path.name}:{start}",
+        sent_id=_comment(block, "sent_id") or f"{path.name}:{start}",
         words=tuple(columns[1] for _, columns in words),
         upos=tuple(columns[3] for _, columns in words),
         heads=heads,
