@@ -13,9 +13,10 @@ from xltransfer.cli import app
 
 # case -> (text replaced in the tiny grid, or YAML appended to it; the field the error names)
 FULL_FT = "methods[1].params"
+FEW_SHOT = "settings: [zero-shot, few-shot]\n"  # (without the majority baseline, which has no few-shot)
 CASES = {
-    "shots 0": ({"+": "settings: [zero-shot, few-shot]\nshots: [5, 0]\n"}, "shots[1]"),
-    "shots < 0": ({"+": "settings: [zero-shot, few-shot]\nshots: [-5]\n"}, "shots[0]"),
+    "shots 0": ({"+": f"{FEW_SHOT}shots: [5, 0]\n", "  - majority\n": ""}, "shots[1]"),
+    "shots < 0": ({"+": f"{FEW_SHOT}shots: [-5]\n", "  - majority\n": ""}, "shots[0]"),
     "batch_size 0": ({"batch_size: 16}": "batch_size: 0}"}, f"{FULL_FT}.batch_size"),
     "learning_rate < 0": ({"rate: 5.0e-4": "rate: -5.0e-4"}, f"{FULL_FT}.learning_rate"),
     "epochs < 0": ({"epochs: 1.0": "epochs: -1.0"}, f"{FULL_FT}.epochs"),
@@ -87,4 +88,15 @@ def test_the_majority_baselines_train_file_is_read_before_anything_runs(tmp_path
     result = _run(grid, tmp_path / "w")
     assert result.exit_code == 2, result.output
     assert "train.conllu:3" in result.output and "NOUNY" in result.output
+    assert _nothing_written(tmp_path / "w")
+
+
+def test_a_device_the_machine_lacks_stops_the_run_before_training(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _run(_grid(tmp_path, {"+": "device: cuda:0\n"}), tmp_path / "w")
+    assert result.exit_code == 2, result.output
+    assert "field 'device'" in result.output and "not on this machine" in result.output
     assert _nothing_written(tmp_path / "w")

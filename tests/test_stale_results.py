@@ -13,6 +13,7 @@ from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
 from xltransfer.plan import build_plan
 from xltransfer.progress import SilentProgress
+from xltransfer.report.leaderboard import render_leaderboard
 from xltransfer.report.plan import plan_summary
 from xltransfer.workspace import Workspace
 
@@ -56,6 +57,7 @@ def test_changed_test_data_or_backbone_re_evaluates_the_cell(tmp_path, tiny_preb
     # the test file loses its last sentence: the old score is stale
     blocks = test.read_text(encoding="utf-8").strip("\n").split("\n\n")
     test.write_text("\n\n".join(blocks[:-1]) + "\n\n", encoding="utf-8")
+    assert render_leaderboard(grid, workspace).records == 0  # a stale score is not reported
     assert _run(grid, workspace) == ([False], _counts(evaluated=1))
     assert _examples(workspace) == before - 1 == len(blocks) - 1
 

@@ -201,6 +201,7 @@ def test_a_truncated_predictions_file_is_one_line(finished, tmp_path):
     other = next(c for c in load_grid(both, workdir).cells() if c.method == "full-ft")
     (record,) = Workspace.at(workdir).read_results().records()
     record.update(cell_id=other.cell_id, method="full-ft", method_params=other.params.to_dict())
+    record["extra"]["fingerprint"] = build_plan(load_grid(both, workdir)).cell_fingerprint(other)
     Workspace.at(workdir).results.write_cell("faults", other.cell_id, [record])
     result = xlt("report", str(both), "--baseline", "majority", "--workdir", str(workdir))
     assert_one_line(result, statistics, "truncated or corrupt")

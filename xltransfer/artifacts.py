@@ -83,9 +83,12 @@ class ArtifactStore:
 
     def write(self, key: str, fill: Callable[[Path], None], info: dict[str, Any]) -> Path:
         """Run ``fill(tmpdir)``, add info.json (with every file's checksum), and move the folder into
-        place in one rename, holding the key's lock."""
+        place in one rename, holding the key's lock; a key another process stored meanwhile (e.g. the
+        quickstart backbone, built by two runs at once) is not filled again."""
         final = self.path(key)
         with self.lock(key):
+            if self.has(key):
+                return final
             staging = self.root / STAGING_DIR / f"{key}.{uuid.uuid4().hex}"
             staging.mkdir(parents=True)
             try:

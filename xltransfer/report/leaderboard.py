@@ -7,12 +7,15 @@ provenance; the HTML page is the same Markdown with the figures embedded (``html
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xltransfer import registry
+
+log = logging.getLogger(__name__)
 
 SIGNIFICANCE_MARK = "*"
 
@@ -38,10 +41,7 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
 
     grid = load_grid(grid_path, workspace.root)
     cells = grid.cells()
-    current = {cell.cell_id for cell in cells}  # records of cells the grid no longer has stay out
-    # read-only (a report never writes the store); no store at all is no results yet
-    stored = workspace.read_results().records(grid=grid.name) if workspace.results_path.exists() else []
-    records = [r for r in stored if r["cell_id"] in current]
+    records = _current_records(grid, cells, workspace)
     labels = sorted({cell.method_label for cell in cells})
     if baseline is None:
         baseline = "full-ft" if "full-ft" in labels else None
@@ -92,6 +92,30 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
     )
     html = render_html(text, figures, f"Leaderboard: {grid.name}")
     return Leaderboard(text, html, figures, grid.folder, len(records))
+
+
+def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
+    """The store's records of the grid as it is now: of its cells (records of cells the grid no
+    longer has stay out), and no stale score (computed from other data, pieces or backbone than the
+    grid's now: `xlt run` evaluates those cells again). The store is only read; none is no results."""
+    from xltransfer.execute.local import unfinished_cells
+    from xltransfer.plan import build_plan
+
+    if not workspace.results_path.exists():
+        return []
+    store = workspace.read_results()
+    current = {cell.cell_id for cell in cells}
+    stale = {cell.cell_id for cell in unfinished_cells(build_plan(grid, cells), store)}
+    records = [r for r in store.records(grid=grid.name) if r["cell_id"] in current]
+    kept = [r for r in records if r["status"] != "ok" or r["cell_id"] not in stale]
+    if len(kept) < len(records):
+        log.warning(
+            "left out %d stale records of %s (their cells' data, pieces or backbone changed: "
+            "run `xlt run` again)",
+            len(records) - len(kept),
+            grid.name,
+        )
+    return kept
 
 
 def write_leaderboard(grid_path: Path, workspace, baseline: str | None = None) -> Leaderboard:
