@@ -18,6 +18,10 @@ from xltransfer.errors import GridError
 SPLITS = ("train", "dev", "test")
 
 
+class DeclaredSplitMissing(GridError):
+    """A split the grid declares for a dataset that the dataset does not have (always an error)."""
+
+
 @lru_cache(maxsize=4096)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
@@ -172,9 +176,24 @@ class HubSource(DataSource):
         return self.config.format(lang=language) if self.config else None
 
     def read(self, task, language: str, split: str) -> list[Any]:
-        return task.read_hub(
-            self.dataset, self._config(language), self.split_names.get(split, split), self.revision
-        )
+        """A split the grid's ``splits`` does not declare is not read; one it declares but the
+        dataset lacks is a DeclaredSplitMissing naming the field."""
+        from xltransfer.data.hub import MissingSplit
+
+        if not self.has(task.metadata.data_format, language, split):
+            raise GridError(
+                f"{self.field}.splits",
+                f"no {split} split declared for '{language}' (declared: {', '.join(self.split_names)})",
+            )
+        try:
+            return task.read_hub(
+                self.dataset, self._config(language), self.split_names.get(split, split), self.revision
+            )
+        except MissingSplit as error:
+            raise DeclaredSplitMissing(
+                f"{self.field}.splits.{split}",
+                f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
+            ) from None
 
     def describe(self) -> dict[str, Any]:
         return {"type": "hub", "dataset": self.dataset, "config": self.config, "revision": self.revision}

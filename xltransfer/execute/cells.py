@@ -34,10 +34,11 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
     try:
-        if planned.piece.task_owned:
-            trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
-        else:
-            trained = method.train(planned.piece, ctx)
+        with ctx.reading_for_mixed(planned.piece.mixed):
+            if planned.piece.task_owned:
+                trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
+            else:
+                trained = method.train(planned.piece, ctx)
     except Exception as error:
         ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
         raise
@@ -90,7 +91,8 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
     task = ctx.task(cell.task)
     test = ctx.test_examples(cell)
     started = time.perf_counter()
-    predictions = method.predict(cell, test, ctx)
+    with ctx.reading_for_mixed(cell.setting == "mixed"):  # e.g. the majority floor reads its sources
+        predictions = method.predict(cell, test, ctx)
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
     statistics = _store_example_statistics(ctx, cell, run_id, task, test, predictions, scores)
