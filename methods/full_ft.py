@@ -142,7 +142,10 @@ class FullFineTuning(Method):
                 {"train_seconds": result.seconds, "steps": result.steps, "few_shot_sample": sample},
             )
         if piece.kind == "multi-task-model":
-            return self._trained(model, self._train_multi_task(model, piece, ctx))
+            result = self._train_multi_task(model, piece, ctx)
+            trained = self._trained(model, result)
+            trained.info["batches_per_stream"] = result.stream_counts
+            return trained
         n_train = sum(len(ctx.examples(piece.task, lang, "train")) for lang in piece.languages)
         result = train_on_task(
             model,

@@ -216,7 +216,7 @@ class HyperX(Method):
     def _typology(self, ctx, languages: list[str]) -> dict[str, torch.Tensor] | None:
         if self.params["language_embeddings"] != "typology":
             return None
-        return {lang: torch.tensor(ctx.typology(lang)) for lang in languages}
+        return {lang: torch.tensor(vector) for lang, vector in ctx.typologies(languages).items()}
 
     def _weights(self, model, task: str, language: str, typology) -> dict[str, torch.Tensor]:
         vector = typology[language].to(next(model.parameters()).device) if typology else None

@@ -197,21 +197,29 @@ class RunContext:
     def typology(self, language: str) -> list[float]:
         """A language's typology vector: URIEL's 289 dimensions (MAD-G), or for a synthetic
         language the suite's own typology features."""
+        return self.typologies([language])[language]
+
+    def typologies(self, codes) -> dict[str, list[float]]:
+        """The typology vectors of many languages, URIEL's read with one lang2vec call."""
         from xltransfer import languages
 
-        if not languages.is_local_use(language):
-            try:
-                return languages.typology_vector(language)
-            except ValueError as error:
-                raise GridError("languages", str(error)) from None
-        from xltransfer.data.sources import SyntheticSource
-        from xltransfer.data.synthetic import load_languages
+        real = [code for code in codes if not languages.is_local_use(code)]
+        try:
+            vectors = languages.typology_vectors(real) if real else {}
+        except ValueError as error:
+            raise GridError("languages", str(error)) from None
+        synthetic = [code for code in codes if code not in vectors]
+        if synthetic:
+            from xltransfer.data.sources import SyntheticSource
+            from xltransfer.data.synthetic import load_languages
 
-        suite = SyntheticSource(self.grid.synthetic, self.workspace.cache).materialise()
-        for lang in load_languages(suite):
-            if lang.code == language:
-                return lang.typology_vector
-        raise GridError("languages", f"'{language}' is not a language of the synthetic suite")
+            suite = SyntheticSource(self.grid.synthetic, self.workspace.cache).materialise()
+            found = {lang.code: lang.typology_vector for lang in load_languages(suite)}
+            for code in synthetic:
+                if code not in found:
+                    raise GridError("languages", f"'{code}' is not a language of the synthetic suite")
+                vectors[code] = found[code]
+        return {code: vectors[code] for code in codes}
 
     # -- backbone -----------------------------------------------------------------------------
     @cached_property

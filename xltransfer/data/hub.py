@@ -20,7 +20,8 @@ class MissingSplit(XltError):
 
     def __init__(self, dataset: str, config: str | None, split: str, available: str):
         self.available = available
-        super().__init__(f"dataset '{dataset}' ({config or 'default'}) has no split '{split}' (has {available})")
+        where = f"dataset '{dataset}' ({config or 'default'})"
+        super().__init__(f"{where} has no split '{split}' (it has {available})")
 
 
 # how `datasets` says a split does not exist (arrow_reader: "Unknown split"; builder: "Bad split")
