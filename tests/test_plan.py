@@ -100,19 +100,25 @@ def test_plan_json_cli_without_weights(tmp_path, shared_data, monkeypatch):
     assert not (tmp_path / "empty-hf-home").exists()
 
 
-def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monkeypatch):
-    """`xlt plan leaderboards/bad-x --json`, offline and without weights: MAD-X trains 1 English LA
-    and 20 target LAs (POS and DP share theirs), BAD-X 100 BAs (20 pairs x 5 ratios), the
-    multilingual adapter one per language set; counts as in the papers (±1%)."""
+def _plan_offline(tmp_path, monkeypatch, leaderboard: str, *options: str) -> dict:
+    """`xlt plan leaderboards/<leaderboard> --json`, offline, with an empty Hugging Face cache."""
     from pathlib import Path
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    grid = Path(__file__).parent.parent / "leaderboards" / "bad-x"
-    result = CliRunner().invoke(app, ["plan", str(grid), "--json", "--workdir", str(tmp_path / "w")])
+    grid = Path(__file__).parent.parent / "leaderboards" / leaderboard
+    result = CliRunner().invoke(
+        app, ["plan", str(grid), "--json", *options, "--workdir", str(tmp_path / "w")]
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    pieces = summary["pieces"]
+    return json.loads(result.stdout)
+
+
+def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monkeypatch):
+    """`xlt plan leaderboards/bad-x --json`, offline and without weights: MAD-X trains 1 English LA
+    and 20 target LAs (POS and DP share theirs), BAD-X 100 BAs (20 pairs x 5 ratios), the
+    multilingual adapter one per language set; counts as in the papers (±1%)."""
+    pieces = _plan_offline(tmp_path, monkeypatch, "bad-x")["pieces"]
 
     def of(method, kind):
         return [p for p in pieces if p["method"] == method and p["kind"] == kind]
@@ -160,14 +166,8 @@ def test_hyper_x_plan_json_mixed_pieces_once_english_in_both_few_shot_on_five(tm
     partition), English trained in both partitions and never a mixed target, few-shot only on the
     five languages of Appendix D / Table 5."""
     from collections import Counter
-    from pathlib import Path
 
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    grid = Path(__file__).parent.parent / "leaderboards" / "hyper-x"
-    result = CliRunner().invoke(app, ["plan", str(grid), "--json", "--workdir", str(tmp_path / "w")])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+    summary = _plan_offline(tmp_path, monkeypatch, "hyper-x")
     mixed_cells = [c for c in summary["cells"] if c["setting"] == "mixed"]
     assert mixed_cells and all(c["target_language"] != "en" for c in mixed_cells)
     assert all(c["source_languages"][0] == "en" for c in mixed_cells)
@@ -254,15 +254,10 @@ def test_mad_g_leaderboard_plans_the_authors_98_language_generator(tmp_path, mon
 
     from xltransfer import languages
 
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    folder = Path(__file__).parent.parent / "leaderboards" / "mad-g"
-    result = CliRunner().invoke(app, ["plan", str(folder), "--workdir", str(tmp_path / "w")])
-    assert result.exit_code == 0, result.output
-    grid = load_grid(folder, tmp_path / "w")
-    plan = build_plan(grid, [c for c in grid.cells() if c.method == "mad-g"])
-    generators = [p.piece for p in plan.pieces.values() if p.piece.kind == "generator"]
-    assert len(generators) == 2 and all(list(p.languages) == CPG_LANGUAGES for p in generators)
+    summary = _plan_offline(tmp_path, monkeypatch, "mad-g", "--only", "method=mad-g")
+    generators = [p for p in summary["pieces"] if p["kind"] == "generator"]
+    assert len(generators) == 2 and all(p["languages"] == CPG_LANGUAGES for p in generators)
+    grid = load_grid(Path(__file__).parent.parent / "leaderboards" / "mad-g", tmp_path / "w")
     assert len(languages.typology_vectors(CPG_LANGUAGES)) == 98
     mlm = grid.source_for("mlm")
     configs = {lang: mlm.source(lang).config.format(lang=lang) for lang in CPG_LANGUAGES}
