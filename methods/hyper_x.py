@@ -30,7 +30,7 @@ from xltransfer.modules import generator as gen
 from xltransfer.modules.mlm import mlm_stream
 from xltransfer.multitask import average_dev_score, pair_dev_sets, pair_streams, temperature_sampler
 from xltransfer.params import Params
-from xltransfer.train import Schedule, Stream, fit, trainable_state
+from xltransfer.train import Schedule, Stream, few_shot_steps, fit, trainable_state
 
 SLOT = "hyperx"  # the adapter every layer gets; its weights are always generated
 MLM = "mlm"
@@ -144,7 +144,12 @@ class HyperX(Method):
         return others + [(MLM, lang) for lang in piece.params["mlm_languages"]]
 
     def planned_steps(self, piece: Piece) -> int | None:
+        if piece.kind == "few-shot-hypernetwork":
+            return few_shot_steps(piece.params["shots"], self.params["batch_size"], self.params["fs_epochs"])
         return self.params["steps"] if piece.kind == "hypernetwork" else None
+
+    def planned_batch(self, piece: Piece) -> int:
+        return self.params["batch_size"]
 
     def record_extra(self, cell: Cell) -> dict:
         """Whether the tested (task, language) pair had task data in training (never, zero-shot)."""

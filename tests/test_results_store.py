@@ -42,7 +42,7 @@ def _record(cell: str, metric: str = "accuracy", value: float | None = 0.5, stat
         "created_at": now(),
         "status": status,
         "error": None if status == "ok" else "boom",
-        "extra": {},
+        "extra": {"fingerprint": "fp1"} if status == "ok" else {},
     }
 
 
@@ -53,7 +53,8 @@ def test_roundtrip_validates(tmp_path):
     assert len(records) == 2 and set(records[0]) == set(FIELDS)
     for r in records:
         jsonschema.validate(r, json_schema())
-    assert store.finished_cells("g") == {"c1"}
+    assert store.finished_cells("g", {"c1": "fp1"}) == {"c1"}
+    assert store.finished_cells("g", {"c1": "another"}) == set()
 
 
 def test_a_failing_write_leaves_nothing_of_the_cell(tmp_path):
@@ -79,7 +80,7 @@ def test_failed_cell_is_replaced_by_its_retry(tmp_path):
     failed["split"] = "-"
     jsonschema.validate(failed, json_schema())
     store.write_cell("g", "c1", [failed])
-    assert store.finished_cells("g") == set()
+    assert store.finished_cells("g", {"c1": "fp1"}) == set()
     store.write_cell("g", "c1", [_record("c1")])
     assert [r["status"] for r in store.records()] == ["ok"]
 
