@@ -36,7 +36,7 @@ class FullFineTuning(Method):
     summary = "finetune the whole encoder and a task head on the source language(s)"
     citation = "Devlin et al. 2019, BERT; as the mBERT baseline of Üstün et al. 2022 (Hyper-X)"
     supported_tasks = frozenset({"pos", "dp", "ner", "nli", "mt"})
-    # mixed: the multi-source model of the other partition (every language training the task there)
+    # mixed: the other partition's multi-task model (one encoder, a head per task: Hyper-X's mBERT)
     supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     defaults = {
         # Hyper-X §4 (Baselines): mBERT finetuned with learning rate 1e-5 for 20 epochs, batch 32
@@ -47,7 +47,9 @@ class FullFineTuning(Method):
         "warmup_ratio": 0.0,
         "fs_epochs": 50,  # few-shot: 50 epochs on the k examples, no decay (Hyper-X Appendix D)
         # mixed: each step one (task, language) batch, sampled with T = 5 as Hyper-X's own multi-task
-        # training (App. B.1); the paper does not say how its mBERT baseline mixes batches
+        # training (App. B.1). The paper does not say how its mBERT baseline mixes batches; the released
+        # trainer, which also runs without the hypernetwork (ahmetustun/hyperx arguments.py: --no_hypernet),
+        # samples so by default (--sampling_strategy temperature, --temperature 5)
         "mixed_temperature": 5.0,
         # mt: the whole encoder–decoder, trained from scratch as in Baziotis et al. 2022, §4
         **translation.TRAINING_DEFAULTS,

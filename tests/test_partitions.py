@@ -240,3 +240,44 @@ def test_full_ft_mixed_trains_one_multi_task_model_per_partition(tmp_path, tiny_
         ("ner", "A"),
         ("ner", "B"),
     }
+
+
+def _conllu(prefix: str, sentences: int) -> str:
+    return "".join(
+        f"# sent_id = {prefix}-{i}\n1\tqa\t_\tNOUN\t_\t_\t0\troot\t_\t_\n\n" for i in range(sentences)
+    )
+
+
+def test_mixed_checkpoints_are_selected_on_real_dev_splits_only(tmp_path):
+    """As ahmetustun/hyperx scores a checkpoint: the dev sets of pairs that have one and train on their
+    own train split. A test-only treebank trained on its test split (br_keb) and one without dev
+    (kk_ktb) are not scored; before, the first was scored on its test split, the second on its train."""
+    from xltransfer.context import RunContext
+    from xltransfer.multitask import selection_splits
+    from xltransfer.plan import build_plan
+    from xltransfer.workspace import Workspace
+
+    folder = tmp_path / "g"
+    grid_file = write_tiny_grid(
+        folder, targets="[qab, qad]", extra="settings: [mixed]\npartitions: {test_as_train: true}\n"
+    )
+    (folder / "qab-test.conllu").write_text(_conllu("qab-test", 2), encoding="utf-8")
+    (folder / "qad-train.conllu").write_text(_conllu("qad-train", 3), encoding="utf-8")
+    (folder / "qad-test.conllu").write_text(_conllu("qad-test", 2), encoding="utf-8")
+    source = (
+        "pos: {type: per-language, default: synthetic, languages: {"
+        "qab: {type: files, files: {qab: {test: qab-test.conllu}}}, "
+        "qad: {type: files, files: {qad: {train: qad-train.conllu, test: qad-test.conllu}}}}}"
+    )
+    grid_file.write_text(grid_file.read_text().replace("data: {pos: synthetic,", f"data: {{{source},"))
+    workspace = Workspace.at(tmp_path / "w")
+    ctx = RunContext(build_plan(load_grid(grid_file, workspace.root)), workspace)
+    pairs = (("pos", ("qaa", "qab", "qad")),)
+    with ctx.reading_for_mixed(True):
+        assert ctx.resolve_split("pos", "qab", "train") == "test"  # qab trains on its test split
+        assert selection_splits(ctx, pairs) == [("pos", "qaa", "dev")]
+        # no pair with a dev split: their train splits stand in (the single-task trainers' rule)
+        assert selection_splits(ctx, (("pos", ("qab", "qad")),)) == [
+            ("pos", "qab", "train"),
+            ("pos", "qad", "train"),
+        ]

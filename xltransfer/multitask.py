@@ -62,19 +62,32 @@ def temperature_sampler(streams: Sequence[Stream], sizes: dict, temperature: flo
     return sampled([shares.get(stream.name, 0.0) for stream in streams], seed)
 
 
+def selection_splits(ctx, pairs: Pairs) -> list[tuple[str, str, str]]:
+    """(task, language, split) a checkpoint is scored on, as ahmetustun/hyperx (train.py) scores it: the
+    dev split of each pair that has one and trains on its own train split. A pair without a dev split
+    (kk_ktb, hsb_ufal) or trained on its test split (``test_as_train``) is not scored: selecting on the
+    data a model trains on rewards memorising it. Only when no pair has a dev split do the pairs' train
+    splits stand in, as single-task training selects without one."""
+    every = [(task, language) for task, languages in pairs for language in languages]
+    scored = [
+        (task, language, "dev")
+        for task, language in every
+        if ctx.has_split(task, language, "dev") and ctx.has_split(task, language, "train")
+    ]
+    return scored or [(task, language, "train") for task, language in every]
+
+
 def pair_dev_sets(ctx, pairs: Pairs) -> list[PairDevSet]:
-    """Every trained pair's dev set (its train set when it has none, as Hyper-X's code selects)."""
+    """The sets a checkpoint is scored on (``selection_splits``), encoded once."""
     dev_sets = []
-    for task_name, languages in pairs:
+    for task_name, language, split in selection_splits(ctx, pairs):
         task, tokenizer = ctx.task(task_name), ctx.tokenizer_for(task_name)
-        for language in languages:
-            split = "dev" if ctx.has_split(task_name, language, "dev") else "train"
-            batches = fixed_batches(
-                ctx.features(task_name, language, split),
-                lambda f, t=task, k=tokenizer: t.collate(f, k),
-                EVAL_BATCH_SIZE,
-            )
-            dev_sets.append(PairDevSet(task, language, ctx.examples(task_name, language, split), batches))
+        batches = fixed_batches(
+            ctx.features(task_name, language, split),
+            lambda f, t=task, k=tokenizer: t.collate(f, k),
+            EVAL_BATCH_SIZE,
+        )
+        dev_sets.append(PairDevSet(task, language, ctx.examples(task_name, language, split), batches))
     return dev_sets
 
 
