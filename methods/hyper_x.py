@@ -23,25 +23,14 @@ import torch
 from adapters.composition import Stack
 
 from xltransfer.cell import Cell, Piece
-from xltransfer.data.parallel import temperature_weights
 from xltransfer.errors import XltError
 from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
 from xltransfer.modules.mlm import mlm_stream
+from xltransfer.multitask import average_dev_score, pair_dev_sets, pair_streams, temperature_sampler
 from xltransfer.params import Params
-from xltransfer.train import (
-    EVAL_BATCH_SIZE,
-    Schedule,
-    Stream,
-    batches_forever,
-    few_shot_steps,
-    fit,
-    fixed_batches,
-    predict_all,
-    sampled,
-    trainable_state,
-)
+from xltransfer.train import Schedule, Stream, few_shot_steps, fit, trainable_state
 
 SLOT = "hyperx"  # the adapter every layer gets; its weights are always generated
 MLM = "mlm"
@@ -111,7 +100,10 @@ class HyperX(Method):
         return ((cell.task, cell.source_languages),)
 
     def _zero_shot_params(self, cell: Cell) -> Params:
-        keep = {k: v for k, v in self.params.items() if k != "fs_epochs"}
+        # the mixed setting is multi-task whatever `multi_task` says (§4): leaving it out lets base and
+        # multi-task (small and small-multi-task) share one mixed hypernetwork per partition
+        left_out = {"fs_epochs", "multi_task"} if cell.setting == "mixed" else {"fs_epochs"}
+        keep = {k: v for k, v in self.params.items() if k not in left_out}
         return Params({**keep, "mlm_languages": self.mlm_languages(cell), "pairs": self.training_pairs(cell)})
 
     def mlm_languages(self, cell: Cell) -> tuple[str, ...]:
@@ -123,7 +115,8 @@ class HyperX(Method):
     def hypernetwork(self, cell: Cell) -> Piece:
         """One per training set: the cells of every task of a multi-task setting share it."""
         task, languages = self.training_pairs(cell)[0]
-        return Piece(self.name, "hypernetwork", languages, task, self._zero_shot_params(cell), cell.seed)
+        params, mixed = self._zero_shot_params(cell), cell.setting == "mixed"
+        return Piece(self.name, "hypernetwork", languages, task, params, cell.seed, mixed=mixed)
 
     def pieces(self, cell: Cell) -> list[Piece]:
         if cell.setting != "few-shot":
@@ -228,7 +221,7 @@ class HyperX(Method):
     def _typology(self, ctx, languages: list[str]) -> dict[str, torch.Tensor] | None:
         if self.params["language_embeddings"] != "typology":
             return None
-        return {lang: torch.tensor(ctx.typology(lang)) for lang in languages}
+        return {lang: torch.tensor(vector) for lang, vector in ctx.typologies(languages).items()}
 
     def _weights(self, model, task: str, language: str, typology) -> dict[str, torch.Tensor]:
         vector = typology[language].to(next(model.parameters()).device) if typology else None
@@ -243,51 +236,25 @@ class HyperX(Method):
         if piece.kind == "few-shot-hypernetwork":
             return self._few_shot(model, piece, ctx, typology)
 
-        streams, sizes = [], {}
-        for task_name, langs in piece.params["pairs"]:
-            pair_task = ctx.task(task_name)
-            pair_tokenizer = ctx.tokenizer_for(task_name)
-            for i, lang in enumerate(langs):
-                features = ctx.features(task_name, lang, "train")
-                batches = batches_forever(
-                    features,
-                    lambda f, t=pair_task, k=pair_tokenizer: t.collate(f, k),
-                    p["batch_size"],
-                    piece.seed + i,
-                )
-                name = f"{task_name}/{lang}"
-                streams.append(self._stream(name, batches, task_name, lang, pair_task.loss, typology))
-                sizes[name] = len(features)
+        def loss_for(task_name: str, language: str, loss):
+            return self._generated_loss(task_name, language, loss, typology)
+
+        streams, sizes = pair_streams(ctx, piece.params["pairs"], p["batch_size"], piece.seed, loss_for)
         mlm = ctx.task(MLM)
         for lang in piece.params["mlm_languages"]:
             inner = mlm_stream(
                 lang, mlm, ctx.features(MLM, lang, "train"), ctx.tokenizer, p["batch_size"], piece.seed
             )
-            streams.append(self._stream(f"{MLM}/{lang}", inner.batches, MLM, lang, inner.loss, typology))
+            streams.append(Stream(f"{MLM}/{lang}", inner.batches, loss_for(MLM, lang, inner.loss)))
             sizes[f"{MLM}/{lang}"] = len(ctx.features(MLM, lang, "train"))
-        shares = temperature_weights(sizes, p["temperature"])
-        choose = sampled([shares.get(s.name, 0.0) for s in streams], piece.seed)
+        choose = temperature_sampler(streams, sizes, p["temperature"], piece.seed)
+        dev_sets = pair_dev_sets(ctx, piece.params["pairs"])
 
-        dev_sets = []  # every trained (task, language) pair's dev set (its train set if it has none)
-        for task_name, langs in piece.params["pairs"]:
-            pair_task, pair_tokenizer = ctx.task(task_name), ctx.tokenizer_for(task_name)
-            for lang in langs:
-                split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
-                batches = fixed_batches(
-                    ctx.features(task_name, lang, split),
-                    lambda f, t=pair_task, k=pair_tokenizer: t.collate(f, k),
-                    EVAL_BATCH_SIZE,
-                )
-                dev_sets.append((pair_task, lang, ctx.examples(task_name, lang, split), batches))
+        def ready(m, task_name: str, language: str) -> None:
+            self._install(m, task_name, language, typology)
 
         def evaluate() -> float:
-            """The average main metric over the pairs (all higher-is-better: accuracy, F1, LAS)."""
-            scores = []
-            for pair_task, lang, examples, batches in dev_sets:
-                self._install(model, pair_task.name, lang, typology)
-                predictions = predict_all(model, pair_task.predict, batches)
-                scores.append(pair_task.score(examples, predictions)[pair_task.metadata.main_metric])
-            return sum(scores) / len(scores)
+            return average_dev_score(model, dev_sets, ready)
 
         schedule = Schedule(
             p["steps"],
@@ -317,15 +284,15 @@ class HyperX(Method):
         }
         return TrainedPiece(trainable_state(model), info)
 
-    def _stream(self, name, batches, task_name: str, language: str, loss, typology) -> Stream:
-        """One (task, language) stream: its batches run with the adapter generated for the pair."""
+    def _generated_loss(self, task_name: str, language: str, loss, typology):
+        """A (task, language) stream's loss: its batches run with the adapter generated for the pair."""
 
         def generated_loss(model, batch):
             model.active_head = "default" if task_name == MLM else ad.task_adapter_name(task_name)
             weights = self._weights(model, task_name, language, typology)
             return gen.call_with(model, weights, loss, batch)
 
-        return Stream(name, batches, generated_loss)
+        return generated_loss
 
     @torch.no_grad()
     def _install(self, model, task: str, language: str, typology) -> None:

@@ -150,7 +150,7 @@ class MadG(StackedAdapterMethod):
         p = self.params
         model = ctx.new_model()
         self.prepare_model(model, piece, ctx.task)
-        typology = {lang: ctx.typology(lang) for lang in piece.languages}
+        typology = ctx.typologies(piece.languages)
         generator = self.new_generator(model, GENERATOR_ADAPTER, len(next(iter(typology.values()))))
         generator.to(ctx.device)
         vectors = {lang: torch.tensor(v, device=ctx.device) for lang, v in typology.items()}

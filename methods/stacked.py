@@ -127,6 +127,7 @@ class StackedAdapterMethod(Method):
             self._params(self._ta_keys(cell.task)),
             cell.seed,
             under,
+            mixed=cell.setting == "mixed",
         )
 
     def few_shot_task_adapter(self, cell: Cell) -> Piece:

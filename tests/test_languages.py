@@ -42,3 +42,37 @@ def test_uriel_families_and_typology():
     vector = languages.typology_vector("wo")
     assert len(vector) == languages.TYPOLOGY_DIMENSIONS == 289
     assert vector != languages.typology_vector("en")
+
+
+# Codes `lang2vec.LANGUAGES` leaves out although lang2vec has their features (issue 11 §2);
+# macrolanguages resolve as lang2vec resolves them (ar -> ara, kv -> kom, gn -> grn, ...)
+URIEL_BUT_NOT_IN_LANGUAGES = {
+    "ar": "Afro-Asiatic",
+    "fa": "Indo-European",
+    "sw": "Atlantic-Congo",
+    "qu": None,  # URIEL lists Quechua (que) without a Glottolog classification: no family node
+    "gn": "Tupian",
+    "mn": "Mongolic",
+    "uz": "Turkic",
+    "sq": "Indo-European",
+    "om": "Afro-Asiatic",
+    "za": "Tai-Kadai",
+    "kv": "Uralic",
+    "smn": "Uralic",
+    "olo": "Uralic",
+}
+
+
+def test_every_code_uriel_knows_gets_its_typology_vector_and_family():
+    codes = list(URIEL_BUT_NOT_IN_LANGUAGES)
+    vectors = languages.typology_vectors(codes)
+    assert {code: len(vector) for code, vector in vectors.items()} == dict.fromkeys(codes, 289)
+    assert len({tuple(vector) for vector in vectors.values()}) == len(codes)  # each its own
+    lineage = languages.lineages(codes)
+    assert {
+        code: (nodes[0] if nodes else None) for code, nodes in lineage.items()
+    } == URIEL_BUT_NOT_IN_LANGUAGES
+    assert languages.genus("ar") == languages.genus("mt") == "Semitic"
+    assert languages.uriel_code("ar") == "ara" and languages.uriel_code("kv") == "kom"
+    with pytest.raises(ValueError, match="no typology vector for 'qaa'"):
+        languages.typology_vector("qaa")  # a local-use code: not in URIEL

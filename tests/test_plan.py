@@ -104,19 +104,25 @@ def test_plan_json_cli_without_weights(tmp_path, shared_data, monkeypatch):
     assert not (tmp_path / "empty-hf-home").exists()
 
 
-def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monkeypatch):
-    """`xlt plan leaderboards/bad-x --json`, offline and without weights: MAD-X trains 1 English LA
-    and 20 target LAs (POS and DP share theirs), BAD-X 100 BAs (20 pairs x 5 ratios), the
-    multilingual adapter one per language set; counts as in the papers (±1%)."""
+def _plan_offline(tmp_path, monkeypatch, leaderboard: str, *options: str) -> dict:
+    """`xlt plan leaderboards/<leaderboard> --json`, offline, with an empty Hugging Face cache."""
     from pathlib import Path
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    grid = Path(__file__).parent.parent / "leaderboards" / "bad-x"
-    result = CliRunner().invoke(app, ["plan", str(grid), "--json", "--workdir", str(tmp_path / "w")])
+    grid = Path(__file__).parent.parent / "leaderboards" / leaderboard
+    result = CliRunner().invoke(
+        app, ["plan", str(grid), "--json", *options, "--workdir", str(tmp_path / "w")]
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    pieces = summary["pieces"]
+    return json.loads(result.stdout)
+
+
+def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monkeypatch):
+    """`xlt plan leaderboards/bad-x --json`, offline and without weights: MAD-X trains 1 English LA
+    and 20 target LAs (POS and DP share theirs), BAD-X 100 BAs (20 pairs x 5 ratios), the
+    multilingual adapter one per language set; counts as in the papers (±1%)."""
+    pieces = _plan_offline(tmp_path, monkeypatch, "bad-x")["pieces"]
 
     def of(method, kind):
         return [p for p in pieces if p["method"] == method and p["kind"] == kind]
@@ -158,6 +164,45 @@ def test_hyper_x_leaderboard_plans_offline_at_the_papers_sizes(tmp_path, monkeyp
     )
 
 
+def test_hyper_x_plan_json_mixed_pieces_once_english_in_both_few_shot_on_five(tmp_path, monkeypatch):
+    """`xlt plan leaderboards/hyper-x --json`: each mixed piece once (Hyper-X base and multi-task share
+    a partition's hypernetwork, so do small and small-multi-task; full-ft has one multi-task model per
+    partition), English trained in both partitions and never a mixed target, few-shot only on the
+    five languages of Appendix D / Table 5."""
+    from collections import Counter
+
+    summary = _plan_offline(tmp_path, monkeypatch, "hyper-x")
+    mixed_cells = [c for c in summary["cells"] if c["setting"] == "mixed"]
+    assert mixed_cells and all(c["target_language"] != "en" for c in mixed_cells)
+    assert all(c["source_languages"][0] == "en" for c in mixed_cells)
+    few_shot = {c["target_language"] for c in summary["cells"] if c["setting"] == "few-shot"}
+    assert few_shot == {"ar", "tr", "zh", "mt", "ug"}
+
+    def trained_for_mixed(piece) -> bool:  # trains on other languages than the source
+        if piece["kind"] in ("hypernetwork", "multi-task-model"):
+            return any(langs != ["en"] for _, langs in piece["params"]["pairs"])
+        return piece["kind"] == "task-adapter" and piece["languages"] != ["en"]
+
+    mixed = [p for p in summary["pieces"] if trained_for_mixed(p)]
+    kinds = Counter((p["method"], p["kind"]) for p in mixed)
+    assert kinds == {
+        ("hyper-x", "hypernetwork"): 4,  # 2 partitions x (d_p 192, d_p 32)
+        ("full-ft", "multi-task-model"): 2,  # one model per partition
+        ("mad-x", "task-adapter"): 4,  # MAD-X MS: per partition and task
+    }
+    for piece in mixed:
+        if piece["kind"] != "task-adapter":  # both tasks, English first in each (Table 6: en^{a,b})
+            assert [task for task, _ in piece["params"]["pairs"]] == ["ner", "pos"]
+            assert all(langs[0] == "en" for _, langs in piece["params"]["pairs"])
+    cells = Counter((c["variant"], c["partition"]) for c in mixed_cells if c["method"] == "hyper-x")
+    shared_by = sorted(
+        cells[(one, part)] + cells[(other, part)]
+        for one, other in (("base", "multi-task"), ("small", "small-multi-task"))
+        for part in ("A", "B")
+    )
+    assert sorted(p["used_by_cells"] for p in mixed if p["kind"] == "hypernetwork") == shared_by
+
+
 def test_mad_g_leaderboard_plans_offline_with_one_generator_per_variant(tmp_path, monkeypatch):
     """`xlt plan leaderboards/mad-g --json`, offline and without weights: each MAD-G variant's
     generator is one piece that every cell of the variant shares (MAD-G-ft finetunes the adapters
@@ -189,12 +234,39 @@ def test_mad_g_leaderboard_plans_offline_with_one_generator_per_variant(tmp_path
     generator_keys = {p["key"] for p in generators}
     assert adapters and all(set(p["needs"]) & generator_keys for p in adapters)
 
-    assert list(grid.groups) == ["mbert-genus", "mad-g-genus", "unseen-genus"]
+    assert list(grid.groups) == ["mad-g-seen", "mbert-genus", "mad-g-genus", "unseen-genus"]
     for target in grid.target_languages:
         assert len(grid.group_of(target)) == 1, (target, grid.group_of(target))
     assert sum(len(members) for members in grid.groups.values()) == len(grid.target_languages)
-    # the targets are unseen by the generator, as in the paper's grouping
-    assert not set(grid.target_languages) & set(train_languages)
+    # MAD-G-seen: exactly the targets among the generator's training languages, as in the paper
+    assert set(grid.groups["mad-g-seen"]) == set(grid.target_languages) & set(train_languages)
+    assert "olo" in grid.target_languages  # URIEL has Livvi's vector
+
+
+# The authors' generator languages: adapter-hub/CPGAdapters, src/transformers/adapter_config.py,
+# UrielCpgConfig.languages (98 languages, in their order)
+CPG_LANGUAGES = """en ceb vi ja arz zh ko fi tr eu ce ka th ta ht sw qu mn nv nci ab ay gn atj fr km ha new
+    hu tt lez xmf shn te yo bxr kbd ru war sat kab my mrj uz av lo tcy nso xal fa id so bo se cv lbe za ml sn
+    hy ms ar nan myv sah inh kn zu el min om kv azb ln la mg he wuu et kk ig cy tl am cdo mhr ug rw sq jv mt
+    hak smn tyv kbp sv su ary""".split()
+
+
+def test_mad_g_leaderboard_plans_the_authors_98_language_generator(tmp_path, monkeypatch):
+    """`xlt plan leaderboards/mad-g`, offline: the generator trains on CPGAdapters' 98 languages, each
+    with a URIEL typology vector and MLM text in the grid (Wikipedia)."""
+    from pathlib import Path
+
+    from xltransfer import languages
+
+    summary = _plan_offline(tmp_path, monkeypatch, "mad-g", "--only", "method=mad-g")
+    generators = [p for p in summary["pieces"] if p["kind"] == "generator"]
+    assert len(generators) == 2 and all(p["languages"] == CPG_LANGUAGES for p in generators)
+    grid = load_grid(Path(__file__).parent.parent / "leaderboards" / "mad-g", tmp_path / "w")
+    assert len(languages.typology_vectors(CPG_LANGUAGES)) == 98
+    mlm = grid.source_for("mlm")
+    configs = {lang: mlm.source(lang).config.format(lang=lang) for lang in CPG_LANGUAGES}
+    assert configs["nan"] == "20231101.zh-min-nan" and configs["ar"] == "20231101.ar"
+    assert all(mlm.source(lang).split_names == {"train": "train"} for lang in CPG_LANGUAGES)
 
 
 # Baziotis et al. 2022: base model and extra parameters (millions), Table 1 (Transformer-Base, bottleneck

@@ -77,6 +77,9 @@ class Piece:
     params: Params
     seed: int
     needs: tuple[Piece, ...] = field(default=())
+    # trained for the mixed setting: with the grid's ``partitions: {test_as_train: true}`` (Hyper-X
+    # Appendix A) it trains a language that has no train split on its test split; no other piece does
+    mixed: bool = False
 
     @property
     def label(self) -> str:

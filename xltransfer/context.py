@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from xltransfer import registry
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.cell import Piece
+from xltransfer.data.sources import DeclaredSplitMissing
 from xltransfer.errors import GridError
 from xltransfer.plan import Plan
 from xltransfer.progress import Progress, SilentProgress
@@ -38,6 +41,7 @@ class RunContext:
         self._tokenizers: dict[str, Any] = {}
         self._tokenizer_keys: dict[str, str] = {}
         self.failed_pieces: dict[str, str] = {}
+        self._test_as_train = False  # reading for a mixed-setting piece or cell (``reading_for_mixed``)
         self.memo: dict[Any, Any] = {}  # results computed once per run (e.g. a model's source score)
         self.counters = {
             "pieces_trained": 0,
@@ -72,10 +76,22 @@ class RunContext:
 
     def resolve_split(self, task: str, language: str, split: str) -> str:
         """The split actually read: with ``partitions: {test_as_train: true}`` a language without a
-        train split trains on its test split (Hyper-X, Appendix A), in the other partition."""
-        if split == "train" and self.grid.test_as_train() and not self.has_split(task, language, "train"):
+        train split trains on its test split (Hyper-X, Appendix A), in the other partition — only
+        while reading for the mixed setting (``reading_for_mixed``): a few-shot sample never comes
+        from the test set it is scored on."""
+        if split == "train" and self._test_as_train and not self.has_split(task, language, "train"):
             return "test"
         return split
+
+    @contextmanager
+    def reading_for_mixed(self, mixed: bool) -> Iterator[None]:
+        """Reads inside are for a mixed-setting piece or cell when ``mixed`` (and the grid allows
+        test-as-train), for anything else otherwise."""
+        saved, self._test_as_train = self._test_as_train, mixed and self.grid.test_as_train()
+        try:
+            yield
+        finally:
+            self._test_as_train = saved
 
     def examples(self, task: str, language: str, split: str) -> list[Any]:
         split = self.resolve_split(task, language, split)
@@ -98,7 +114,7 @@ class RunContext:
     def training_examples(self, task: str, language: str) -> list[Any]:
         """The train split as trained on: what the task keeps of it (MT filters pairs by length)."""
         tokenizer = self.tokenizer_for(task)
-        key = (task, language, "train", self._tokenizer_keys.get(task))
+        key = (task, language, self.resolve_split(task, language, "train"), self._tokenizer_keys.get(task))
         if key not in self._training:
             self._training[key] = self.task(task).training_examples(
                 self.examples(task, language, "train"), tokenizer
@@ -136,13 +152,31 @@ class RunContext:
 
     def preflight(self) -> None:
         """Read every file the grid needs before anything trains: bad data fails the run up front."""
-        for task, language, split, required in self.plan.data_needs():
-            if required or self.has_split(task, language, split):
-                try:
-                    self.examples(task, language, split)
-                except GridError as error:
-                    if required:
-                        raise GridError(error.field, str(error).split(": ", 1)[-1], self.grid.path) from None
+        self.check_few_shot_targets()
+        for task, language, split, required, mixed in self.plan.data_needs():
+            with self.reading_for_mixed(mixed):
+                if required or self.has_split(task, language, split):
+                    try:
+                        self.examples(task, language, split)
+                    except GridError as error:
+                        if required or isinstance(error, DeclaredSplitMissing):
+                            raise GridError(
+                                error.field, str(error).split(": ", 1)[-1], self.grid.path
+                            ) from None
+
+    def check_few_shot_targets(self) -> None:
+        """Few-shot samples come from a target's train split only: a grid asking for few-shot on a
+        target without one is refused before anything trains (never the test split it is scored on)."""
+        few_shot = [(c.task, c.target_language) for c in self.plan.cells if c.setting == "few-shot"]
+        for task, target in dict.fromkeys(few_shot):
+            if not self.has_split(task, target, "train"):
+                raise GridError(
+                    "languages.few_shot",
+                    f"few-shot on '{target}' ({task}): its data has no train split to "
+                    "sample the k shots from, and they never come from the test split the cell is scored on; "
+                    "list the targets with a train split in `languages: {few_shot: [...]}`",
+                    self.grid.path,
+                )
 
     def prepare(self) -> Path | None:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
@@ -180,21 +214,29 @@ class RunContext:
     def typology(self, language: str) -> list[float]:
         """A language's typology vector: URIEL's 289 dimensions (MAD-G), or for a synthetic
         language the suite's own typology features."""
+        return self.typologies([language])[language]
+
+    def typologies(self, codes) -> dict[str, list[float]]:
+        """The typology vectors of many languages, URIEL's read with one lang2vec call."""
         from xltransfer import languages
 
-        if not languages.is_local_use(language):
-            try:
-                return languages.typology_vector(language)
-            except ValueError as error:
-                raise GridError("languages", str(error)) from None
-        from xltransfer.data.sources import SyntheticSource
-        from xltransfer.data.synthetic import load_languages
+        real = [code for code in codes if not languages.is_local_use(code)]
+        try:
+            vectors = languages.typology_vectors(real) if real else {}
+        except ValueError as error:
+            raise GridError("languages", str(error)) from None
+        synthetic = [code for code in codes if code not in vectors]
+        if synthetic:
+            from xltransfer.data.sources import SyntheticSource
+            from xltransfer.data.synthetic import load_languages
 
-        suite = SyntheticSource(self.grid.synthetic, self.workspace.cache).materialise()
-        for lang in load_languages(suite):
-            if lang.code == language:
-                return lang.typology_vector
-        raise GridError("languages", f"'{language}' is not a language of the synthetic suite")
+            suite = SyntheticSource(self.grid.synthetic, self.workspace.cache).materialise()
+            found = {lang.code: lang.typology_vector for lang in load_languages(suite)}
+            for code in synthetic:
+                if code not in found:
+                    raise GridError("languages", f"'{code}' is not a language of the synthetic suite")
+                vectors[code] = found[code]
+        return {code: vectors[code] for code in codes}
 
     # -- backbone -----------------------------------------------------------------------------
     @cached_property

@@ -31,6 +31,8 @@ from xltransfer.errors import GridError, UnknownNameError, XltError
 from xltransfer.util import load_yaml
 
 GRID_FILE = "grid.yaml"
+# the options of ``partitions:``; its other keys name the two partitions
+PARTITION_OPTIONS = ("by", "test_as_train", "shared")
 TOP_LEVEL_FIELDS = {
     "name",
     "description",
@@ -82,6 +84,8 @@ class Grid:
     device: str = "auto"
     precision: str = "auto"  # xltransfer.precision.CHOICES; "auto": bf16 on a GPU, fp32 on a CPU
     partitions: dict[str, Any] | None = None
+    # the few-shot setting's targets (``languages.few_shot``); empty: every target
+    few_shot_targets: tuple[str, ...] = ()
     mt: Any = None  # MtModelOptions: the MT model every method of the grid trains
     task_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # when targets differ by task
     # named groups of targets, as papers average by group (MAD-G's genus groups, HIGH/MED/LOW)
@@ -124,7 +128,7 @@ class Grid:
         if "mixed" in self.settings:
             found.update(dict.fromkeys(self.source_languages))
             for name, part in (self.partitions or {}).items():
-                if name not in ("by", "test_as_train"):
+                if name not in PARTITION_OPTIONS:
                     found.update(dict.fromkeys(code for codes in part.values() for code in codes))
         return tuple(found)
 
@@ -198,23 +202,34 @@ class Grid:
                 for source, target in self.mt_directions():
                     yield None, task, (source,), target, 0
                 continue
-            for target in self.targets_for(task):
+            targets = self.few_shot_targets_for(task) if setting == "few-shot" else self.targets_for(task)
+            for target in targets:
                 for shots in self.shots if setting == "few-shot" else [0]:
                     yield None, task, self.source_languages, target, shots
 
+    def few_shot_targets_for(self, task: str) -> tuple[str, ...]:
+        """The task's targets the few-shot setting continues on (``languages.few_shot``, e.g. Hyper-X's
+        five of Appendix D / Table 5), every target by default."""
+        targets = self.targets_for(task)
+        if not self.few_shot_targets:
+            return targets
+        return tuple(t for t in targets if t in self.few_shot_targets)
+
     def mixed_partitions(self):
-        """The grid's partitions: written out, or computed from language families."""
+        """The grid's partitions: written out, or computed from language families. The source
+        languages (and ``shared:``) are trained on every task in both (Hyper-X Table 6: en^{a,b})."""
         from xltransfer.data import partitions as parts
 
         spec = self.partitions or {}
         test_as_train = bool(spec.get("test_as_train", False))
-        explicit = {k: v for k, v in spec.items() if k not in ("by", "test_as_train")}
+        shared = tuple(dict.fromkeys((*self.source_languages, *spec.get("shared", ()))))
+        explicit = {k: v for k, v in spec.items() if k not in PARTITION_OPTIONS}
         if explicit:
-            return parts.explicit_partitions(explicit, test_as_train)
-        codes = sorted(set(self.source_languages) | set(self.target_languages))
+            return parts.explicit_partitions(explicit, test_as_train, shared)
+        codes = sorted(set(self.target_languages) - set(shared))
         # one URIEL lookup for all real languages (each lang2vec call reloads its feature file)
         languages.lineages([code for code in codes if not languages.is_local_use(code)])
-        return parts.compute_partitions(self.tasks, codes, self.family_of, test_as_train)
+        return parts.compute_partitions(self.tasks, codes, self.family_of, test_as_train, shared)
 
     def family_of(self, language: str) -> str | None:
         from xltransfer.data.synthetic import family_members
@@ -231,6 +246,8 @@ class Grid:
         return languages.family(language)
 
     def test_as_train(self) -> bool:
+        """Whether the mixed setting's pieces may train on the test split of a language without a
+        train split (``partitions: {test_as_train: true}``); no other piece ever does."""
         return bool((self.partitions or {}).get("test_as_train", False)) and "mixed" in self.settings
 
 
@@ -407,9 +424,9 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
             raise GridError(f"settings[{i}]", f"unknown setting '{setting}' (known: {', '.join(SETTINGS)})")
 
     langs = _expect(raw.get("languages"), dict, "languages", "a mapping with 'source' and 'target'")
-    extra = sorted(set(langs) - {"source", "target"})
+    extra = sorted(set(langs) - {"source", "target", "few_shot"})
     if extra:
-        raise GridError(f"languages.{extra[0]}", "unknown field (known: source, target)")
+        raise GridError(f"languages.{extra[0]}", "unknown field (known: source, target, few_shot)")
     sources_langs = _distinct(
         tuple(
             _language(c, f"languages.source[{i}]")
@@ -418,6 +435,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         "languages.source",
     )
     targets, task_targets = _targets(langs.get("target"), tasks)
+    few_shot_targets = _few_shot_targets(langs.get("few_shot"), targets, settings)
     seeds = _distinct(_int_list(raw.get("seeds", [1]), "seeds"), "seeds")
     for i, seed in enumerate(seeds):
         _check_range(seed, f"seeds[{i}]", 0, MAX_SEED, "a seed")
@@ -468,9 +486,11 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         device=device,
         precision=precision,
         partitions=_partitions(raw.get("partitions"), tasks, settings),
+        few_shot_targets=few_shot_targets,
         mt=mt,
         raw=raw,
     )
+    _check_partitions(grid)
     grid.groups = _groups(raw.get("groups"), grid.evaluated_languages())
     if "mt" in tasks:
         grid.mt_probe = _mt_probe(raw.get("mt", {}).get("probe"), grid.mt_directions())
@@ -567,6 +587,25 @@ def _targets(raw: Any, tasks: list[str]) -> tuple[tuple[str, ...], dict[str, tup
     return every, per_task
 
 
+def _few_shot_targets(raw: Any, targets: tuple[str, ...], settings: list[str]) -> tuple[str, ...]:
+    """``languages.few_shot: [..]``: the targets the few-shot setting continues on (Hyper-X App. D
+    fine-tunes on five of its targets), each a target of the grid; absent: every target."""
+    if raw is None:
+        return ()
+    if "few-shot" not in settings:
+        raise GridError("languages.few_shot", "few-shot targets, but the grid's settings have no 'few-shot'")
+    codes = []
+    for i, code in enumerate(_str_list(raw, "languages.few_shot")):
+        language = _language(code, f"languages.few_shot[{i}]")
+        if language not in targets:
+            raise GridError(
+                f"languages.few_shot[{i}]",
+                f"'{code}' is not a target language of the grid (targets: {', '.join(targets)})",
+            )
+        codes.append(language)
+    return tuple(dict.fromkeys(codes))
+
+
 def _mt_options(raw: dict[str, Any], tasks: list[str], settings: list[str]):
     from xltransfer.modules.seq2seq import MtModelOptions
 
@@ -586,7 +625,9 @@ def _mt_options(raw: dict[str, Any], tasks: list[str], settings: list[str]):
 
 def _partitions(raw: Any, tasks: list[str], settings: list[str]) -> dict[str, Any] | None:
     """``partitions: family`` (computed), ``{by: family, test_as_train: true}``, or two explicit
-    partitions ``{A: {task: [languages]}, B: {...}}``."""
+    partitions ``{A: {task: [languages]}, B: {...}}``. The grid's source languages are trained on
+    every task in both partitions; ``shared: [..]`` names more languages trained so (the sources
+    may be listed there too), and no partition may list a shared language."""
     if raw is None:
         return {"by": "family"} if "mixed" in settings else None
     if "mixed" not in settings:
@@ -599,7 +640,14 @@ def _partitions(raw: Any, tasks: list[str], settings: list[str]) -> dict[str, An
         _expect(spec["test_as_train"], bool, "partitions.test_as_train", "true or false")
     if spec.get("by", "family") != "family":
         raise GridError("partitions.by", "partitions are computed 'by: family' (or written out)")
-    explicit = {k: v for k, v in spec.items() if k not in ("by", "test_as_train")}
+    if "shared" in spec:
+        spec["shared"] = [
+            _language(c, f"partitions.shared[{i}]")
+            for i, c in enumerate(_str_list(spec["shared"], "partitions.shared"))
+        ]
+    explicit = {k: v for k, v in spec.items() if k not in PARTITION_OPTIONS}
+    if explicit and "by" in spec:
+        raise GridError("partitions.by", "partitions are computed 'by: family' or written out, not both")
     for name, part in explicit.items():
         _expect(part, dict, f"partitions.{name}", "a mapping task -> languages")
         for task, langs in part.items():
@@ -609,14 +657,20 @@ def _partitions(raw: Any, tasks: list[str], settings: list[str]) -> dict[str, An
                 _language(c, f"partitions.{name}.{task}[{i}]")
                 for i, c in enumerate(_str_list(langs, f"partitions.{name}.{task}"))
             ]
-    if explicit:
-        from xltransfer.data.partitions import explicit_partitions
-
-        try:
-            explicit_partitions(explicit)
-        except ValueError as error:
-            raise GridError("partitions", str(error)) from None
     return spec
+
+
+def _check_partitions(grid: Grid) -> None:
+    """Explicit partitions against the grid's sources: two of them, each pair in one, no shared
+    language (a source included) listed in either; the error names the entry."""
+    from xltransfer.data.partitions import PartitionError
+
+    if not any(name not in PARTITION_OPTIONS for name in grid.partitions or {}):
+        return  # computed from families (it needs URIEL: done when the cells are)
+    try:
+        grid.mixed_partitions()
+    except PartitionError as error:
+        raise GridError(f"partitions.{error.where}" if error.where else "partitions", str(error)) from None
 
 
 def _missing(field_name: str):

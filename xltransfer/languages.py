@@ -124,27 +124,67 @@ def _lang2vec():
     return l2v
 
 
-_LINEAGES: dict[str, tuple[str, ...]] = {}
+MISSING = "--"  # lang2vec's marker for a value URIEL does not have
+
+
+def uriel_code(code: str) -> str:
+    """The ISO 639-3 code lang2vec looks a language up by. It maps two-letter codes with its own
+    table, so a macrolanguage resolves as lang2vec resolves it ("ar" -> "ara", "kv" -> "kom");
+    other codes are taken as they are."""
+    known = lookup(code)
+    if known is None:
+        return code
+    return _lang2vec().LETTER_CODES.get(known.code, known.iso3)
+
+
+@cache
+def _uriel_languages(feature_set: str) -> frozenset[str]:
+    """The languages of the URIEL file behind a feature set. ``lang2vec.LANGUAGES`` cannot stand in
+    for it: it misses languages lang2vec has features for (ar, fa, sw, qu, gn, ...). Only the
+    file's language list is read, not its features."""
+    import os
+
+    import numpy as np
+
+    l2v = _lang2vec()
+    filename = l2v.FEATURE_SETS_DICT[feature_set][0]
+    with np.load(os.path.join(os.path.dirname(l2v.__file__), "data", filename)) as database:
+        return frozenset(str(code) for code in database["langs"])
+
+
+_FEATURES: dict[tuple[str, str], tuple[tuple[str, ...], tuple | None]] = {}
+
+
+def _features(codes: list[str], feature_sets: str) -> dict[str, tuple[tuple[str, ...], tuple | None]]:
+    """(feature names, values) per code from lang2vec, values None where URIEL lacks the language;
+    a value URIEL lacks stays lang2vec's MISSING marker. One lang2vec call serves every code not
+    seen before (each call reloads its feature files)."""
+    l2v = _lang2vec()
+    queried = {code: uriel_code(code) for code in codes}
+    new = sorted({u for u in queried.values() if (feature_sets, u) not in _FEATURES})
+    if new:
+        # every file of a "+"-joined set must know the language (an unknown one makes lang2vec raise)
+        known = set.intersection(*(set(_uriel_languages(part)) for part in feature_sets.split("+")))
+        asked = [u for u in new if u in known]
+        found = l2v.get_features(asked, feature_sets, header=True) if asked else {"CODE": []}
+        names = tuple(str(name) for name in found["CODE"])
+        for u in new:
+            values = found.get(u)
+            _FEATURES[(feature_sets, u)] = (names, None if values is None else tuple(values))
+    return {code: _FEATURES[(feature_sets, u)] for code, u in queried.items()}
 
 
 def lineages(codes: list[str]) -> dict[str, tuple[str, ...]]:
     """Glottolog classification nodes (root first) from URIEL's ``fam`` features, per code.
 
     URIEL lists the nodes in tree order, so the first is the family and the second the level
-    below it. One lang2vec call serves the whole list (each call reloads the feature file)."""
-    iso3 = {code: (lookup(code).iso3 if lookup(code) else code) for code in codes}
-    missing = sorted({i for i in iso3.values() if i not in _LINEAGES})
-    if missing:
-        l2v = _lang2vec()
-        known = [i for i in missing if i in l2v.LANGUAGES]
-        features = l2v.get_features(known, "fam", header=True) if known else {"CODE": []}
-        names = features["CODE"]
-        for i in missing:
-            values = features.get(i)
-            _LINEAGES[i] = (
-                () if values is None else tuple(str(names[j])[2:] for j, v in enumerate(values) if v == 1.0)
-            )
-    return {code: _LINEAGES[iso3[code]] for code in codes}
+    below it. A language URIEL lacks, or lists without a classification (Quechua, ``que``), has
+    none. One lang2vec call serves the whole list."""
+    lineage = {}
+    for code, (names, values) in _features(codes, "fam").items():
+        nodes = () if values is None else (names[j][2:] for j, v in enumerate(values) if v == 1.0)
+        lineage[code] = tuple(nodes)
+    return lineage
 
 
 def family(code: str) -> str | None:
@@ -159,16 +199,22 @@ def genus(code: str) -> str | None:
     return lineage[1] if len(lineage) > 1 else (lineage[0] if lineage else None)
 
 
+def typology_vectors(codes: list[str]) -> dict[str, list[float]]:
+    """The 289-dimensional URIEL vectors MAD-G generates adapters from, for many languages with one
+    lang2vec call; a language without one (unknown to URIEL, or a value missing) is an error."""
+    vectors = {}
+    for code, (_, values) in _features(codes, TYPOLOGY_FEATURE_SETS).items():
+        if values is None or MISSING in values:
+            why = "has no typology vector" if values is None else "lacks some of the 289 typology features"
+            raise ValueError(f"URIEL {why} for '{code}' (lang2vec code {uriel_code(code)})")
+        vectors[code] = [float(x) for x in values]
+        assert len(vectors[code]) == TYPOLOGY_DIMENSIONS
+    return vectors
+
+
 def typology_vector(code: str) -> list[float]:
     """The 289-dimensional URIEL vector MAD-G generates adapters from."""
-    language = lookup(code)
-    iso3 = language.iso3 if language else code
-    l2v = _lang2vec()
-    if iso3 not in l2v.LANGUAGES:
-        raise ValueError(f"URIEL has no typology vector for '{code}' ({iso3})")
-    vector = [float(x) for x in l2v.get_features([iso3], TYPOLOGY_FEATURE_SETS)[iso3]]
-    assert len(vector) == TYPOLOGY_DIMENSIONS
-    return vector
+    return typology_vectors([code])[code]
 
 
 def typology_dimensions(codes) -> int:

@@ -113,19 +113,27 @@ class Plan:
             visit(key)
         return list(seen)
 
-    def data_needs(self) -> list[tuple[str, str, str, bool]]:
-        """(task, language, split, required) for everything the grid reads."""
-        needs: dict[tuple[str, str, str], bool] = {}
+    def data_needs(self) -> list[tuple[str, str, str, bool, bool]]:
+        """(task, language, split, required, mixed) for everything the grid reads; ``mixed``: read
+        for a piece of the mixed setting (its train split may be the test split, ``Piece.mixed``)."""
+        needs: dict[tuple[str, str, str, bool], bool] = {}
         for key, planned in self.pieces.items():
-            pairs = [(planned.piece.task, lang) for lang in planned.piece.languages]
-            for task, lang in pairs + self.trainers[key].other_data(planned.piece):
-                needs[(task, lang, "train")] = True
-                needs.setdefault((task, lang, "dev"), False)
+            piece = planned.piece
+            pairs = [(piece.task, lang) for lang in piece.languages]
+            for task, lang in pairs + self.trainers[key].other_data(piece):
+                needs[(task, lang, "train", piece.mixed)] = True
+                needs.setdefault((task, lang, "dev", piece.mixed), False)
         for cell in self.cells:
-            needs[(cell.task, registry.tasks.get(cell.task)().test_unit(cell), "test")] = True
+            mixed = cell.setting == "mixed"
+            needs[(cell.task, registry.tasks.get(cell.task)().test_unit(cell), "test", False)] = True
             for task, lang in self.method_for(cell).evaluation_data(cell):
-                needs[(task, lang, "train")] = True
-        return [(t, lang, s, r) for (t, lang, s), r in sorted(needs.items())]
+                needs[(task, lang, "train", mixed)] = True
+        return [(t, lang, s, r, m) for (t, lang, s, m), r in sorted(needs.items())]
+
+    def trains_on_test(self, piece: Piece) -> bool:
+        """Whether the piece may read a test split as its train split: a mixed-setting piece in a grid
+        whose partitions allow it (Hyper-X Appendix A); never a zero- or few-shot piece."""
+        return piece.mixed and self.grid.test_as_train()
 
     def cell_fingerprint(self, cell: Cell) -> str:
         """What a cell's records are computed from: the keys of every piece it uses (each keyed by
@@ -170,7 +178,8 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
         needs = [add(dep, method) for dep in piece.needs]
         source = grid.source_for(piece.task)
         task = tasks.setdefault(piece.task, registry.tasks.get(piece.task)())
-        splits = (*TRAIN_SPLITS, "test") if grid.test_as_train() else TRAIN_SPLITS
+        # a piece that may train on test splits is keyed by them too (mixed-setting pieces only)
+        splits = (*TRAIN_SPLITS, "test") if plan.trains_on_test(piece) else TRAIN_SPLITS
         data = {
             f"{lang}/{split}": task.data_fingerprint(source, lang, split)
             for lang in piece.languages
@@ -178,7 +187,7 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
         }
         for other_task, lang in method.other_data(piece):
             other = tasks.setdefault(other_task, registry.tasks.get(other_task)())
-            for split in TRAIN_SPLITS:
+            for split in splits:
                 data[f"{other_task}:{lang}/{split}"] = other.data_fingerprint(
                     grid.source_for(other_task), lang, split
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,6 +13,21 @@ from xltransfer.errors import XltError
 
 class DatasetUnavailable(XltError):
     pass
+
+
+class MissingSplit(XltError):
+    """The dataset has no split of that name; ``available`` lists those it has."""
+
+    def __init__(self, dataset: str, config: str | None, split: str, available: str):
+        self.available = available
+        where = f"dataset '{dataset}' ({config or 'default'})"
+        super().__init__(f"{where} has no split '{split}' (it has {available})")
+
+
+# how `datasets` says a split does not exist (arrow_reader: "Unknown split"; builder: "Bad split")
+_UNKNOWN_SPLIT = re.compile(
+    r"(?:Unknown split \"[^\"]*\"\. Should be one of|Bad split: .*\. Available splits:) (\[.*\])"
+)
 
 
 @contextmanager
@@ -34,14 +50,26 @@ def _offline_mode():
 
 
 def load_hub_split(dataset: str, config: str | None, split: str, revision: str | None):
-    """A split of a hub dataset; offline, only a cached copy will do, and failing says what to do."""
+    """A split of a hub dataset; offline, only a cached copy will do, and failing says what to do.
+    A split the dataset does not have is a MissingSplit, online or cached."""
     import datasets
 
+    def load():
+        try:
+            return datasets.load_dataset(dataset, config, split=split, revision=revision)
+        except ValueError as error:
+            unknown = _UNKNOWN_SPLIT.search(str(error))
+            if unknown is None:
+                raise
+            raise MissingSplit(dataset, config, split, unknown.group(1)) from error
+
     if hub.hub_reachable():
-        return datasets.load_dataset(dataset, config, split=split, revision=revision)
+        return load()
     try:
         with _offline_mode():
-            return datasets.load_dataset(dataset, config, split=split, revision=revision)
+            return load()
+    except MissingSplit:
+        raise
     except Exception as cached_error:
         raise DatasetUnavailable(
             f"cannot load dataset '{dataset}' ({config or 'default'}, {split}): the Hugging Face Hub is not "

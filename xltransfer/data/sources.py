@@ -17,6 +17,10 @@ from xltransfer.util import file_sha256
 SPLITS = ("train", "dev", "test")
 
 
+class DeclaredSplitMissing(GridError):
+    """A split the grid declares for a dataset that the dataset does not have (always an error)."""
+
+
 def file_fingerprint(path: Path) -> str:
     return file_sha256(path)
 
@@ -161,9 +165,24 @@ class HubSource(DataSource):
         return self.config.format(lang=language) if self.config else None
 
     def read(self, task, language: str, split: str) -> list[Any]:
-        return task.read_hub(
-            self.dataset, self._config(language), self.split_names.get(split, split), self.revision
-        )
+        """A split the grid's ``splits`` does not declare is not read; one it declares but the
+        dataset lacks is a DeclaredSplitMissing naming the field."""
+        from xltransfer.data.hub import MissingSplit
+
+        if not self.has(task.metadata.data_format, language, split):
+            raise GridError(
+                f"{self.field}.splits",
+                f"no {split} split declared for '{language}' (declared: {', '.join(self.split_names)})",
+            )
+        try:
+            return task.read_hub(
+                self.dataset, self._config(language), self.split_names.get(split, split), self.revision
+            )
+        except MissingSplit as error:
+            raise DeclaredSplitMissing(
+                f"{self.field}.splits.{split}",
+                f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
+            ) from None
 
     def describe(self) -> dict[str, Any]:
         return {"type": "hub", "dataset": self.dataset, "config": self.config, "revision": self.revision}

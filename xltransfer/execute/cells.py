@@ -57,7 +57,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
 def _train_and_save(ctx: RunContext, key: str) -> None:
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
-    with using(ctx.precision):
+    with using(ctx.precision), ctx.reading_for_mixed(planned.piece.mixed):
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
         else:
@@ -116,7 +116,8 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
     task = ctx.task(cell.task)
     test = ctx.test_examples(cell)
     started = time.perf_counter()
-    predictions = method.predict(cell, test, ctx)
+    with ctx.reading_for_mixed(cell.setting == "mixed"):  # e.g. the majority floor reads its sources
+        predictions = method.predict(cell, test, ctx)
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
     statistics = _store_example_statistics(ctx, cell, run_id, task, test, predictions, scores)
