@@ -15,6 +15,7 @@ from typing import Any
 from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
+from xltransfer.convergence import convergence
 from xltransfer.report.significance import example_statistics_path
 from xltransfer.results import SCHEMA_VERSION, now
 from xltransfer.util import atomic_write_text
@@ -116,6 +117,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
             **task.record_extra(),
             **method.record_extra(cell),
             **_sanity_signals(ctx, cell, infos),
+            "convergence": convergence(infos),  # a piece that did not train flags the record
             **_relatedness_probe(ctx, cell, test, scores),
             **({"few_shot_sample": samples[-1]} if samples else {}),
         },
