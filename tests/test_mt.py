@@ -433,6 +433,16 @@ def test_one_tsv_of_pairs_serves_both_directions_of_a_grid(tmp_path):
     assert task.has_data(source, "de>en", "test") and not task.has_data(source, "de>fr", "test")
 
 
+def test_the_japanese_and_korean_tokenisers_are_dependencies():
+    """An installation of xltransfer can score every ML50 target: sacrebleu comes with its ja/ko extras."""
+    import re
+    from importlib.metadata import requires
+
+    declared = [re.match(r"sacrebleu\s*(?:\[([^\]]*)\])?", r) for r in requires("xltransfer")]
+    (extras,) = [match.group(1) or "" for match in declared if match is not None]
+    assert {"ja", "ko"} <= {extra.strip() for extra in extras.split(",")}
+
+
 # Sentences written for this test (no Japanese or Korean data ships in ../shared/data)
 JAPANESE = ["私は毎朝コーヒーを飲みます。", "この本はとても面白かったです。", "駅までバスで行きましょう。"]
 KOREAN = ["저는 매일 아침 커피를 마십니다.", "이 책은 정말 재미있었어요.", "역까지 버스로 갑시다."]
