@@ -123,6 +123,17 @@ def tiny_adapter_model(folder: Path, vocab_size: int, seed: int = 0):
     return load_adapter_model(folder)
 
 
+def character_tokenizer(words, folder: Path):
+    """A BERT WordPiece tokenizer whose vocabulary is the characters of ``words`` (each also as a
+    ``##`` continuation), saved in ``folder``: every word tokenizes, offline, in few subwords."""
+    from transformers import BertTokenizerFast
+
+    characters = sorted({c for w in words for c in w})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
+
+
 def overfit_one_batch(model, task, batch, learning_rate: float, steps: int = 60) -> tuple[float, float]:
     """Train on one batch with dropout off; (loss before, loss after). A head, loss and encoding that
     fit together drive it close to zero."""

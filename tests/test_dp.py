@@ -395,19 +395,15 @@ def test_hub_rows_drop_multiword_surfaces(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_parser(tmp_path_factory):
     """A random 1-layer BERT (hidden 32) with character subwords, and Tamil sentences to parse."""
-    from conftest import SHARED_DATA, tiny_adapter_model
-    from transformers import BertTokenizerFast
+    from conftest import SHARED_DATA, character_tokenizer, tiny_adapter_model
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA}")
     task = DependencyParsing()
     sentences = task.read_file(SHARED_DATA / "ud/UD_Tamil-TTB/ta_ttb-ud-dev.conllu")[:12]
-    characters = sorted({c for s in sentences for w in s.words for c in w})
     folder = tmp_path_factory.mktemp("tiny-parser")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
-    model = tiny_adapter_model(folder, len(vocab))
+    tokenizer = character_tokenizer([w for s in sentences for w in s.words], folder)
+    model = tiny_adapter_model(folder, len(tokenizer))
     task.add_head(model, "task_dp")
     model.active_head = "task_dp"
     head = model.heads["task_dp"]

@@ -147,6 +147,7 @@ class RunContext:
     def prepare(self) -> Path | None:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
+        self.precision  # noqa: B018 - a precision this device cannot run fails before anything trains
         if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
             self.preflight()
             return None
@@ -199,6 +200,20 @@ class RunContext:
         if self.grid.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.grid.device)
+
+    @cached_property
+    def precision(self):
+        """The run's numeric precision on this process's device (``precision:`` of the grid)."""
+        from xltransfer import precision
+
+        resolved = precision.resolve(self.grid.precision, self.device)
+        if resolved.name == "bf16" and resolved.device_type == "cuda":
+            import torch
+
+            if not torch.cuda.is_bf16_supported():
+                message = "bf16 needs a GPU with bfloat16 support: use fp16 or auto"
+                raise GridError("precision", message, self.grid.path)
+        return resolved
 
     @cached_property
     def _pristine_model(self):

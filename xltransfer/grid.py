@@ -43,6 +43,7 @@ TOP_LEVEL_FIELDS = {
     "shots",
     "max_length",
     "device",
+    "precision",
     "quickstart",
     "mt",
     "partitions",
@@ -76,6 +77,7 @@ class Grid:
     shots: list[int]
     max_length: int = 128
     device: str = "auto"
+    precision: str = "auto"  # xltransfer.precision.CHOICES; "auto": bf16 on a GPU, fp32 on a CPU
     partitions: dict[str, Any] | None = None
     mt: Any = None  # MtModelOptions: the MT model every method of the grid trains
     task_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # when targets differ by task
@@ -329,6 +331,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         raise GridError("shots", "the few-shot setting needs a list of shots, e.g. [5, 10, 20, 50]")
     max_length = _expect(raw.get("max_length", 128), int, "max_length", "an integer")
     device = _expect(raw.get("device", "auto"), str, "device", "'auto', 'cpu' or a torch device string")
+    precision = _precision(raw.get("precision", "auto"))
 
     methods = _methods(raw.get("methods"), tasks, settings)
     mt = _mt_options(raw, tasks, settings)
@@ -365,6 +368,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         shots=shots,
         max_length=max_length,
         device=device,
+        precision=precision,
         partitions=_partitions(raw.get("partitions"), tasks, settings),
         mt=mt,
         raw=raw,
@@ -373,6 +377,19 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     if "mt" in tasks:
         grid.mt_probe = _mt_probe(raw.get("mt", {}).get("probe"), grid.mt_directions())
     return grid
+
+
+def _precision(raw: Any) -> str:
+    from xltransfer.precision import CHOICES
+
+    value = _expect(raw, str, "precision", f"one of {', '.join(CHOICES)}")
+    if value not in CHOICES:
+        raise GridError(
+            "precision",
+            f"unknown precision '{value}' (choose {', '.join(CHOICES)}: auto is bf16 autocast on a GPU "
+            "that supports it, fp16 on one that does not, fp32 on a CPU)",
+        )
+    return value
 
 
 def _mt_probe(raw: Any, directions: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:

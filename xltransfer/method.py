@@ -134,6 +134,16 @@ class Method(ABC):
         """Optimiser steps the piece will take, when known before reading data."""
         return None
 
+    def planned_batch(self, piece: Piece) -> int | None:
+        """Examples per optimiser step (for MT: the padded-token budget of a step), so ``xlt plan``
+        can estimate the compute of a step; None when unknown."""
+        return None
+
+    def planned_epochs(self, piece: Piece) -> float | None:
+        """For a piece trained for a number of passes over its data (``planned_steps`` None): how
+        many; ``xlt plan`` turns them into steps when it can size the data offline."""
+        return None
+
     def training_batch_size(self, cell: Cell) -> int | None:
         """The batch size the cell's task training used (recorded: scores move with it)."""
         return None

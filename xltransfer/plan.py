@@ -175,6 +175,8 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
                 "backbone": identity,
                 "needs": needs,
                 "max_length": grid.max_length,
+                # a named precision keys its pieces; "auto" follows the machine, as ``device`` does
+                **({"precision": grid.precision} if grid.precision != "auto" else {}),
             },
             40,
         )

@@ -16,6 +16,7 @@ from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.convergence import convergence
+from xltransfer.precision import using
 from xltransfer.report.significance import example_statistics_path
 from xltransfer.results import SCHEMA_VERSION, now
 from xltransfer.util import atomic_write_text
@@ -35,10 +36,11 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
     try:
-        if planned.piece.task_owned:
-            trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
-        else:
-            trained = method.train(planned.piece, ctx)
+        with using(ctx.precision):
+            if planned.piece.task_owned:
+                trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
+            else:
+                trained = method.train(planned.piece, ctx)
     except Exception as error:
         ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
         raise
@@ -52,6 +54,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         "seed": planned.piece.seed,
         "needs": planned.needs,
         "trainable_params": sum(t.numel() for t in trained.state.values()),
+        "dtype": ctx.precision.dtype_name,
         "created_at": now(),
         "xltransfer_version": __version__,
         **trained.info,
@@ -77,14 +80,20 @@ def _base_record(ctx: RunContext, cell: Cell, run_id: str) -> dict[str, Any]:
         "train_seconds": None,
         "eval_seconds": None,
         "batch_size": None,
-        "dtype": "float32",
+        "dtype": ctx.precision.dtype_name,
         "device": str(ctx.device),
         "extra": {},
     }
 
 
 def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, Any]]:
-    """Train what the cell needs, predict the target's test split, and score it."""
+    """Train what the cell needs, predict the target's test split, and score it (in the run's
+    precision: predictions and the per-example statistics kept with them come from one pass)."""
+    with using(ctx.precision):
+        return _evaluate_cell(ctx, cell, run_id)
+
+
+def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, Any]]:
     for key in ctx.plan.closure(cell):
         ensure_piece(ctx, key)
     method = ctx.plan.method_for(cell)
