@@ -288,7 +288,8 @@ def bert2bert(backbone, tokenizer=None, languages: Iterable[str] = (), seed: int
     """(model, tokenizer): BERT2BERT from a local folder (the mBERT snapshot or any BERT saved with
     ``save_pretrained``; a hub id or preset name goes through ``xltransfer.backbone``, which fails
     fast offline), or randomly initialised from a BERT config (then pass the tokenizer).
-    The tokenizer gains the language tags; [CLS] starts decoding and [SEP] ends it."""
+    The tokenizer gains the language tags; [SEP] ends decoding. The target's tag starts it (the
+    MT task passes it, Baziotis et al. 2022, §2), [CLS] where none is given."""
     from transformers import AutoTokenizer, EncoderDecoderModel, PretrainedConfig
 
     with torch.random.fork_rng(devices=[]):
