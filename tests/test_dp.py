@@ -318,9 +318,12 @@ def test_cycle_names_the_sentence_line(tmp_path):
     assert error.value.line == 4 and "data.conllu:4" in str(error.value)
 
 
-def test_several_roots_are_read(tmp_path):
+def test_several_roots_are_refused(tmp_path):
+    """As by the CoNLL 2018 scorer (tests/test_conllu_strict.py compares with it)."""
     path = _write(tmp_path, _conllu([("1", "A", "0", "root"), ("2", "b", "0", "parataxis")]))
-    assert DependencyParsing().read_file(path)[0].heads == (0, 0)
+    with pytest.raises(DataFormatError, match="several roots") as error:
+        DependencyParsing().read_file(path)
+    assert error.value.line == 3
 
 
 @pytest.mark.parametrize(

@@ -244,6 +244,9 @@ def run(
     if executor not in EXECUTORS:
         raise XltError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     _, the_plan, workspace = _load(grid, workdir, results, only)
+    if not the_plan.cells:
+        chosen = " ".join(f"--only {item}" for item in only) if only else "the grid"
+        raise XltError(f"{chosen}: selects no cell of {grid}, nothing to run")
     progress = SilentProgress() if quiet or not sys.stderr.isatty() else RichProgress(err)
     if isinstance(progress, RichProgress):
         with progress:
@@ -350,11 +353,7 @@ def results(
 ) -> None:
     """Query the results store."""
     workspace = _workspace(workdir, results_path)
-    if not workspace.results_path.exists():
-        raise XltError(
-            f"no results store at {workspace.results_path} (run `xlt run` first, or pass --results)"
-        )
-    records = workspace.results.records(
+    records = workspace.read_results().records(
         grid=grid, method=method, task=task, target_language=target, metric=metric, status=status
     )
     if fmt is not None:

@@ -147,6 +147,7 @@ class RunContext:
     def prepare(self) -> Path | None:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
+        self._check_device()
         self.precision  # noqa: B018 - a precision this device cannot run fails before anything trains
         if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
             self.preflight()
@@ -155,6 +156,21 @@ class RunContext:
             self.backbone_dir  # noqa: B018 - fetch (or fail) first: it is cheap to check
         self.preflight()
         return self.backbone_dir
+
+    def _check_device(self) -> None:
+        """The grid's ``device`` exists on this machine (the grid only checks that it is a device)."""
+        if self.grid.device == "auto":
+            return
+        import torch
+
+        device = torch.device(self.grid.device)
+        available = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+            "mps": torch.backends.mps.is_available(),
+        }.get(device.type, True)
+        if not available:
+            raise GridError("device", f"'{self.grid.device}' is not on this machine", self.grid.path)
 
     @property
     def needs_backbone(self) -> bool:

@@ -120,6 +120,12 @@ class Method(ABC):
         of the piece's key."""
         return []
 
+    def evaluation_data(self, cell: Cell) -> list[tuple[str, str]]:
+        """(task, language) training data a method reads when it predicts, not through a piece (the
+        majority baseline counts its source labels): read up front like every input, and part of
+        the cell's fingerprint, so a changed file re-evaluates the cell."""
+        return []
+
     def record_extra(self, cell: Cell) -> dict[str, Any]:
         """Facts about the cell the method knows and a reader of the results needs (e.g. whether a
         generated adapter's language was among the generator's training languages)."""

@@ -18,32 +18,51 @@ from xltransfer.context import RunContext
 from xltransfer.convergence import convergence
 from xltransfer.precision import using
 from xltransfer.report.significance import example_statistics_path
-from xltransfer.results import SCHEMA_VERSION, now
+from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
 from xltransfer.util import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 
 def ensure_piece(ctx: RunContext, key: str) -> bool:
-    """Train the piece unless stored; True if it was trained now."""
-    if ctx.artifacts.has(key):
+    """Train the piece unless stored intact; True if it was trained now.
+
+    Under the piece's OS lock, checked again once the lock is held: a second process (another
+    ``xlt run`` on the workdir, a run split by ``--only``, a Ray worker) waits for the piece instead
+    of training it too. A stored piece whose files no longer match their checksums is moved aside
+    and trained again. A piece that failed to train or to be saved is not tried again in this run.
+    """
+    store = ctx.artifacts
+    if store.problem(key) is None:
         ctx.counters["pieces_reused"] += 1
         return False
     if key in ctx.failed_pieces:  # do not retrain a failed piece for every cell that needs it
         raise RuntimeError(
             f"needed piece {ctx.plan.pieces[key].piece.label} failed: {ctx.failed_pieces[key]}"
         )
+    with store.lock(key):
+        problem = store.problem(key)
+        if problem is None:  # trained by another process while this one waited
+            ctx.counters["pieces_reused"] += 1
+            return False
+        store.set_aside(key, problem)
+        try:
+            _train_and_save(ctx, key)
+        except Exception as error:
+            ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
+            raise
+    ctx.counters["pieces_trained"] += 1
+    return True
+
+
+def _train_and_save(ctx: RunContext, key: str) -> None:
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
-    try:
-        with using(ctx.precision):
-            if planned.piece.task_owned:
-                trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
-            else:
-                trained = method.train(planned.piece, ctx)
-    except Exception as error:
-        ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
-        raise
+    with using(ctx.precision):
+        if planned.piece.task_owned:
+            trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
+        else:
+            trained = method.train(planned.piece, ctx)
     info = {
         "piece": planned.piece.label,
         "method": planned.piece.method,
@@ -60,8 +79,6 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         **trained.info,
     }
     ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
-    ctx.counters["pieces_trained"] += 1
-    return True
 
 
 def _base_record(ctx: RunContext, cell: Cell, run_id: str) -> dict[str, Any]:
@@ -116,6 +133,7 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
         eval_seconds=round(eval_seconds, 3),
         batch_size=method.training_batch_size(cell),
         extra={
+            FINGERPRINT: ctx.plan.cell_fingerprint(cell),
             "pieces": [i["key"] for i in infos],
             # per piece, so a report can count a piece shared by many cells once
             "piece_costs": {

@@ -12,6 +12,7 @@ from xltransfer.plan import Plan
 
 def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
     store = workspace.artifacts
+    finished = finished_cell_ids(plan, workspace)
     used_by: Counter[str] = Counter()
     owner: dict[str, str] = {}  # piece key -> the method label of the first cell that uses it
     for cell in plan.cells:
@@ -58,7 +59,7 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
     return {
         "grid": plan.grid.name,
         "backbone": plan.grid.backbone.name,
-        "cells": [cell.to_dict() for cell in plan.cells],
+        "cells": [{**cell.to_dict(), "finished": cell.cell_id in finished} for cell in plan.cells],
         "pieces": pieces,
         "methods": methods,
         "cost": {
@@ -125,3 +126,14 @@ def uncosted_line(summary: dict[str, Any]) -> str | None:
     if undeclared:
         reasons.append(f"{', '.join(undeclared)}: the method declares no planned steps or batch")
     return f"not costed: {len(missing)} piece(s) ({'; '.join(reasons)})"
+
+
+def finished_cell_ids(plan: Plan, workspace) -> set[str]:
+    """Cells with current records, as `xlt run` decides it (a stale record does not count); the
+    store is only read, and a workdir without one has none."""
+    from xltransfer.execute.local import unfinished_cells
+
+    if not workspace.results_path.exists():
+        return set()
+    pending = {cell.cell_id for cell in unfinished_cells(plan, workspace.read_results())}
+    return {cell.cell_id for cell in plan.cells} - pending
