@@ -577,3 +577,16 @@ def test_a_translation_step_holds_several_directions_and_is_not_clipped(en_de_10
     assert (
         info["first_steps"] == result.first_streams and info["batches_per_direction"] == result.stream_counts
     )
+
+
+def test_a_step_of_no_batches_is_refused_when_the_grid_is_read(tmp_path):
+    """``mt_batches_per_step: 0`` would divide the step's token budget by zero once training began."""
+    from xltransfer.errors import GridError
+    from xltransfer.grid import load_grid
+
+    grid = Path(__file__).parents[1] / "leaderboards" / "generated-synthetic" / "grid.yaml"
+    text = grid.read_text(encoding="utf-8")
+    assert "mt_batches_per_step: 4" in text
+    (tmp_path / "grid.yaml").write_text(text.replace("mt_batches_per_step: 4", "mt_batches_per_step: 0"))
+    with pytest.raises(GridError, match=r"methods\[4\]\.params\.mt_batches_per_step.*must be positive"):
+        load_grid(tmp_path / "grid.yaml", tmp_path / "w")
