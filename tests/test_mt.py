@@ -320,8 +320,14 @@ def test_bert2bert_from_a_local_folder_trains_and_decodes(en_de_100, tmp_path):
     loss.backward()
     assert torch.isfinite(loss)
     model.eval()
+    starts = []  # the decoder's first token at each beam-search step's first call
+    hook = model.decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: starts.append(kwargs["input_ids"][:, 0].tolist()), with_kwargs=True
+    )
     predictions = task.predict(model, batch)
+    hook.remove()
     assert len(predictions) == 4 and all(isinstance(p, str) for p in predictions)
+    assert set(starts[0]) == {tokenizer.convert_tokens_to_ids("<2de>")}  # generation starts from the tag
     # the same architecture from a config, without weights on disk
     config_model, _ = s2s.bert2bert(model.config.encoder, tokenizer=tokenizer, languages=["de"])
     assert s2s.count_parameters(config_model.config) == sum(p.numel() for p in config_model.parameters())
