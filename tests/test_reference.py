@@ -99,6 +99,32 @@ def test_paper_files_load_and_match_their_grids(name):
         assert entry.line is not None
 
 
+def test_table_2_is_paired_with_the_transformer_big_grid():
+    """Table 2 (Transformer-Big) belongs to grid-big.yaml: its own paper file, validated against that
+    grid; the Transformer-Base grid (the folder's grid.yaml) keeps Tables 1 and 3."""
+    folder = LEADERBOARDS / "hyper-adapters"
+    big = load_reference(folder / "grid-big.yaml")
+    assert big.path == folder / "paper-big.yaml" and {e.table for e in big.entries} == {"Table 2"}
+    assert big.grid is not None and set(big.grid.methods) == {e.method for e in big.entries}
+    assert len(big.entries) == 6 * 8  # six models, All/High/Med/Low in both directions
+    base = load_reference(folder / "grid.yaml")
+    assert base.path == folder / "paper.yaml" and {e.table for e in base.entries} == {"Table 1", "Table 3"}
+    assert load_reference(folder).path == base.path
+
+    def value(method, group, direction):
+        (entry,) = [e for e in big.entries if (e.method, e.group, e.direction) == (method, group, direction)]
+        return entry.value
+
+    # checked by hand against Table 2 of the paper
+    assert value("full-ft", "all", "en-x") == 18.5 and value("full-ft", "low", "x-en") == 25.7
+    assert value("lang-adapters", "med", "en-x") == 17.0 and value("pair-adapters", "high", "x-en") == 28.2
+    assert value("hyper-adapters:tiny", "low", "x-en") == 27.6
+    assert (
+        value("hyper-adapters:base", "all", "en-x") == 20.3
+        and value("hyper-adapters:base", "med", "x-en") == 27.1
+    )
+
+
 def test_paper_figures_are_the_papers():
     """A few figures checked by hand against the papers' tables."""
 

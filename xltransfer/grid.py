@@ -376,6 +376,7 @@ _POSITIVE_ENDINGS = (
     "max_length_ratio",
     "temperature",
     "reduction_factor",
+    "_per_step",
 )
 NUMBER_RULES: tuple[tuple[Callable[[str], bool], Callable[[float], bool], str], ...] = (
     (lambda name: True, lambda v: math.isfinite(v) and v >= 0, "must be a finite, non-negative number"),

@@ -95,6 +95,13 @@ class Task(ABC):
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(**batch).loss
 
+    def mismatched_inputs(self, features: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The features with every example's input taken from another example (outputs kept), or
+        None. A model's dev loss on them, beside its loss on the real features, shows whether it
+        uses its input at all: a sequence-to-sequence model that learned only the output language
+        scores both alike (``xltransfer.convergence``). None: the task has no such check."""
+        return None
+
     @abstractmethod
     def predict(self, model, batch: dict[str, torch.Tensor]) -> list[Any]:
         """One prediction per example of the batch, in the format ``score`` takes."""

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from xltransfer import precision
+from xltransfer.data.subwords import IGNORE
 from xltransfer.progress import Progress, SilentProgress
 
 Batch = dict[str, torch.Tensor]
@@ -35,7 +36,7 @@ class Schedule:
     # the warm-up, the rate falls as 1/sqrt(step), the fairseq schedule of the NMT papers)
     decay: str = "linear"
     weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0  # 0: no clipping
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     batch_unit: str = "examples"  # or "tokens": batch_size is a padded-token budget (fairseq --max-tokens)
@@ -58,6 +59,51 @@ class Stream:
     name: str
     batches: Iterator[Batch]
     loss: Callable[[Any, Batch], torch.Tensor]
+
+
+class MicroBatches(list):
+    """One optimiser step's batches from several streams, as ``(stream name, batch, loss)``: ``fit``
+    sums their gradients (gradient accumulation), each loss weighted by its share of the step's
+    target tokens, so the step's loss is the mean over all its tokens as in one large batch."""
+
+
+def accumulated_stream(
+    streams: Sequence[Stream], choose: Callable[[int], int], per_step: int, name: str = "mixed"
+) -> Stream:
+    """One stream whose every batch is ``per_step`` batches of the streams ``choose`` picks, one
+    draw after another (a multilingual step that holds several languages or directions)."""
+
+    def steps() -> Iterator[Batch]:
+        draw = 0
+        while True:
+            parts = MicroBatches()
+            for _ in range(per_step):
+                stream = streams[choose(draw)]
+                parts.append((stream.name, next(stream.batches), stream.loss))
+                draw += 1
+            yield parts
+
+    return Stream(name, steps(), _unused_loss)
+
+
+def _unused_loss(model, batch):
+    raise TypeError("an accumulated stream's batches carry their own losses")
+
+
+def _step_parts(stream: Stream, batch) -> list[tuple[str, Batch, Callable, float]]:
+    """(stream name, batch, loss, weight) for each part of one optimiser step."""
+    if not isinstance(batch, MicroBatches):
+        return [(stream.name, batch, stream.loss, 1.0)]
+    tokens = [_target_tokens(part) for _, part, _ in batch]
+    return [(name, part, loss, n / sum(tokens)) for (name, part, loss), n in zip(batch, tokens, strict=True)]
+
+
+def _target_tokens(batch: Batch) -> int:
+    """Labelled positions of a batch (examples when it has no token labels): its weight in a step."""
+    labels = batch.get("labels")
+    if labels is None or labels.dim() < 2:
+        return len(next(iter(batch.values())))
+    return max(1, int((labels != IGNORE).sum()))
 
 
 @dataclass
@@ -150,14 +196,18 @@ def fit(
     model,
     streams: Sequence[Stream],
     schedule: Schedule,
-    evaluate: Callable[[], float] | None = None,
+    evaluate: Callable[[], float | tuple[float, dict[str, float]]] | None = None,
     higher_is_better: bool = True,
     choose_stream: Callable[[int], int] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
     description: str = "train",
 ) -> FitResult:
-    """Train the parameters that require grad; leave the model holding the best checkpoint."""
+    """Train the parameters that require grad; leave the model holding the best checkpoint.
+
+    ``evaluate`` returns the dev score, or (score, other dev figures kept in the history). The
+    untrained model is evaluated too (history step 0, never selected): how far a run got from
+    where it started is what ``xltransfer.convergence`` reads."""
     progress = progress or SilentProgress()
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -182,35 +232,43 @@ def fit(
     best_state = None
     started = time.perf_counter()
     running = 0.0
+    if evaluate is not None:
+        result.history.append({"step": 0, **_evaluation(evaluate), "loss": None})
     with progress.bar(description, schedule.steps) as advance:
         for step in range(schedule.steps):
             model.train()
             stream = streams[choose_stream(step)]
-            result.stream_counts[stream.name] = result.stream_counts.get(stream.name, 0) + 1
+            parts = _step_parts(stream, next(stream.batches))
+            for name, *_ in parts:
+                result.stream_counts[name] = result.stream_counts.get(name, 0) + 1
             if step < FIRST_STREAMS:
-                result.first_streams.append(stream.name)
-            with mixed.autocast():
-                loss = stream.loss(model, to_device(next(stream.batches), device))
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"{description}: loss is {value} at step {step}")
+                result.first_streams.append("+".join(name for name, *_ in parts))
             optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
-                optimizer.step()
-            else:  # fp16: scaled backward, clipping on the true gradients, skipped on overflow
-                scaler.scale(loss).backward()
+            value = 0.0
+            for _, batch, part_loss, weight in parts:  # one part, or micro-batches whose gradients add up
+                with mixed.autocast():
+                    loss = part_loss(model, to_device(batch, device)) * weight
+                part_value = loss.item()
+                if not math.isfinite(part_value):
+                    raise FloatingPointError(f"{description}: loss is {part_value} at step {step}")
+                (loss if scaler is None else scaler.scale(loss)).backward()
+                value += part_value
+            if scaler is not None:  # fp16: clipping on the true gradients, the step skipped on overflow
                 scaler.unscale_(optimizer)
+            if schedule.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
+            if scaler is None:
+                optimizer.step()
+            else:
                 scaler.step(optimizer)
                 scaler.update()
             scheduler.step()
             running = 0.9 * running + 0.1 * value if step else value
             last = step + 1 == schedule.steps
             if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
-                score = evaluate()
-                result.history.append({"step": step + 1, "score": score, "loss": running})
+                evaluation = _evaluation(evaluate)
+                score = evaluation["score"]
+                result.history.append({"step": step + 1, **evaluation, "loss": running})
                 better = result.best_score is None or (
                     score > result.best_score if higher_is_better else score < result.best_score
                 )
@@ -225,6 +283,12 @@ def fit(
     result.seconds = time.perf_counter() - started
     model.eval()
     return result
+
+
+def _evaluation(evaluate: Callable[[], float | tuple[float, dict[str, float]]]) -> dict[str, float]:
+    outcome = evaluate()
+    score, details = outcome if isinstance(outcome, tuple) else (outcome, {})
+    return {"score": score, **details}
 
 
 @torch.no_grad()
@@ -350,17 +414,20 @@ def train_on_task(
     eval_batch_size: int = EVAL_BATCH_SIZE,
     temperature: float | None = None,
     loss: Callable[[Any, Batch, str], torch.Tensor] | None = None,
+    batches_per_step: int = 1,
 ) -> FitResult:
     """Supervised training on one task from one or more source languages (or MT directions).
 
-    Each step draws one source language (multi-source training, one language per batch):
-    uniformly, or with ``temperature`` in proportion to (n_l/N)^(1/T) of the training sizes;
-    ``activate(model, language)`` switches language-specific modules (e.g. the source
-    language adapter) before that language's batch; ``loss(model, batch, language)`` replaces
-    the task's loss (e.g. to run the model with weights generated for the language). Checkpoints
-    are selected on the average main metric of the sources' dev sets, or their average loss for a
-    task that selects by loss (train sets when a source has no dev split, if the task selects on
-    them; with nothing to select on, the last checkpoint is kept).
+    Each batch holds one source language (multi-source training, one language per batch), drawn
+    uniformly, or with ``temperature`` in proportion to (n_l/N)^(1/T) of the training sizes; with
+    ``batches_per_step`` > 1 an optimiser step accumulates that many such batches, each a share of
+    ``schedule.batch_size``, so one step holds several languages. ``activate(model, language)``
+    switches language-specific modules (e.g. the source language adapter) before that language's
+    batch; ``loss(model, batch, language)`` replaces the task's loss (e.g. to run the model with
+    weights generated for the language). Checkpoints are selected on the average main metric of
+    the sources' dev sets, or their average loss for a task that selects by loss (train sets when a
+    source has no dev split, if the task selects on them; with nothing to select on, the last
+    checkpoint is kept); a task with ``mismatched_inputs`` has that dev loss recorded beside it.
     """
     task = ctx.task(task_name)
 
@@ -372,6 +439,7 @@ def train_on_task(
     def collate(features):
         return task.collate(features, ctx.tokenizer_for(task_name))
 
+    share = max(1, schedule.batch_size // batches_per_step)
     streams = []
     for i, lang in enumerate(languages):
 
@@ -384,9 +452,9 @@ def train_on_task(
                 batches_forever(
                     ctx.features(task_name, lang, "train"),
                     collate,
-                    schedule.batch_size,
+                    share,
                     seed + i,
-                    max_tokens=schedule.batch_size if schedule.batch_unit == "tokens" else None,
+                    max_tokens=share if schedule.batch_unit == "tokens" else None,
                 ),
                 stream_loss,
             )
@@ -396,26 +464,36 @@ def train_on_task(
         split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
         if split == "train" and not task.select_on_train:
             continue
+        features = ctx.features(task_name, lang, split)
+        mismatched = task.mismatched_inputs(features) if task.select_by_loss else None
         dev_sets.append(
             (
                 lang,
                 ctx.examples(task_name, lang, split),
-                fixed_batches(ctx.features(task_name, lang, split), collate, eval_batch_size),
+                fixed_batches(features, collate, eval_batch_size),
+                fixed_batches(mismatched, collate, eval_batch_size) if mismatched else None,
             )
         )
 
-    def evaluate() -> float:
-        scores = []
-        for lang, examples, batches in dev_sets:
+    def evaluate() -> float | tuple[float, dict[str, float]]:
+        scores, mismatched_losses = [], []
+        for lang, examples, batches, mismatched in dev_sets:
             if task.select_by_loss:  # negated: fit keeps the highest score
                 scores.append(-mean_loss(model, lambda m, b, lang=lang: unit_loss(m, b, lang), batches))
+                if mismatched is not None:
+                    mismatched_losses.append(
+                        mean_loss(model, lambda m, b, lang=lang: unit_loss(m, b, lang), mismatched)
+                    )
                 continue
             if activate is not None:
                 activate(model, lang)
             scores.append(
                 task.score(examples, predict_all(model, task.predict, batches))[task.metadata.main_metric]
             )
-        return sum(scores) / len(scores)
+        score = sum(scores) / len(scores)
+        if not mismatched_losses:
+            return score
+        return score, {"mismatched_loss": sum(mismatched_losses) / len(mismatched_losses)}
 
     if temperature is not None:
         from xltransfer.data.parallel import temperature_weights
@@ -426,6 +504,9 @@ def train_on_task(
     else:
         weights = [1.0] * len(streams)
     choose = sampled(weights, seed) if len(streams) > 1 else None
+    if batches_per_step > 1:
+        streams = [accumulated_stream(streams, choose or round_robin([0]), batches_per_step)]
+        choose = None
     return fit(
         model,
         streams,

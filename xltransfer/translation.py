@@ -26,7 +26,13 @@ TRAINING_DEFAULTS = {
     "mt_steps": 360_000,
     "mt_warmup_steps": 8_000,
     "mt_batch_tokens": 256_000,
+    # ibid.: a step is 32 GPUs' 8k-token batches; fairseq's multilingual batches mix directions. Here
+    # each of a step's 32 batches holds one direction (sampled with T=2), their gradients summed, so
+    # a hyper-network generates a direction's adapters once per batch (§3.2)
+    "mt_batches_per_step": 32,
     "mt_eval_every": 20_000,
+    # neither the paper (§4) nor fairseq (--clip-norm 0 by default) clips gradients: 0 = no clipping
+    "mt_clip_norm": 0.0,
 }
 VOCABULARY = "vocabulary"
 VOCABULARY_SEED = 0  # the vocabulary is a function of the data, the same for every seed of a grid
@@ -105,45 +111,55 @@ def new_model(ctx: RunContext, seed: int):
     return model
 
 
-def train_model(
-    model, ctx: RunContext, piece: Piece, params: Params, description: str, activate=None, loss=None
-) -> Any:
-    """Train on every direction of ``piece`` (Baziotis et al. 2022, §4): one direction per batch,
-    sampled with temperature, Adam (0.9, 0.98, 1e-6), linear warm-up then inverse square root
-    decay, label smoothing in the task's loss; the best checkpoint by average dev loss.
-    ``activate(model, direction)`` and ``loss(model, batch, direction)`` are how a method's
-    direction-specific modules (adapters, generated adapters) take part."""
-    from xltransfer.data.parallel import TRAINING_TEMPERATURE
-    from xltransfer.train import Schedule, train_on_task
+def schedule(params: Params) -> Any:
+    """The training schedule of an MT piece (Baziotis et al. 2022, §4): Adam (0.9, 0.98, 1e-6), linear
+    warm-up then inverse square root decay, batches counted in tokens, no clipping unless asked."""
+    from xltransfer.train import Schedule
 
     steps = params["mt_steps"]
-    schedule = Schedule(
+    return Schedule(
         steps,
         params["mt_batch_tokens"],
         params["mt_learning_rate"],
         eval_every=max(1, min(steps, params["mt_eval_every"])),
         warmup_steps=min(params["mt_warmup_steps"], steps),
         decay="inverse_sqrt",
+        max_grad_norm=params["mt_clip_norm"],
         betas=(0.9, 0.98),
         eps=1e-6,
         batch_unit="tokens",
     )
+
+
+def train_model(
+    model, ctx: RunContext, piece: Piece, params: Params, description: str, activate=None, loss=None
+) -> Any:
+    """Train on every direction of ``piece`` (Baziotis et al. 2022, §4) with ``schedule``: each step
+    ``mt_batches_per_step`` batches of one direction each, directions sampled with temperature,
+    label smoothing in the task's loss; the best checkpoint by average dev loss.
+    ``activate(model, direction)`` and ``loss(model, batch, direction)`` are how a method's
+    direction-specific modules (adapters, generated adapters) take part."""
+    from xltransfer.data.parallel import TRAINING_TEMPERATURE
+    from xltransfer.train import train_on_task
+
     return train_on_task(
         model,
         ctx,
         TASK,
         piece.languages,
-        schedule,
+        schedule(params),
         piece.seed,
         description=description,
         temperature=TRAINING_TEMPERATURE,
         activate=activate,
         loss=loss,
+        batches_per_step=params["mt_batches_per_step"],
     )
 
 
 def trained(model, result) -> Any:
-    """The trained piece: every trainable tensor, and how training went (dev loss, not negated)."""
+    """The trained piece: every trainable tensor, and how training went (dev loss, not negated; beside
+    it the dev loss with mismatched sources, the level of a model that ignores its source)."""
     from xltransfer.method import TrainedPiece
     from xltransfer.train import trainable_state
 
@@ -156,5 +172,7 @@ def trained(model, result) -> Any:
             "steps": result.steps,
             "train_seconds": result.seconds,
             "history": history,
+            "batches_per_direction": result.stream_counts,
+            "first_steps": result.first_streams,  # the directions of each of the first steps
         },
     )

@@ -15,6 +15,7 @@ from typing import Any
 from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
+from xltransfer.convergence import convergence
 from xltransfer.precision import using
 from xltransfer.report.significance import example_statistics_path
 from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
@@ -144,6 +145,7 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
             **task.record_extra(),
             **method.record_extra(cell),
             **_sanity_signals(ctx, cell, infos),
+            "convergence": convergence(infos),  # a piece that did not train flags the record
             **_relatedness_probe(ctx, cell, test, scores),
             **({"few_shot_sample": samples[-1]} if samples else {}),
         },

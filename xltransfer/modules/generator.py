@@ -10,6 +10,7 @@ and copied into the adapter, which then runs as a plain adapter — and can be s
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Hashable
 
@@ -125,13 +126,31 @@ class GeneratedWeights:
 
     @torch.no_grad()
     def get(self, condition: Hashable) -> dict[str, torch.Tensor]:
+        """The condition's weights, generated in eval mode: dropout inside a generator (hyper-adapters'
+        ``hn_dropout``) is for training; at inference one condition always gets the same adapter."""
         if condition not in self._cache:
             self.generations += 1
-            self._cache[condition] = {k: v.detach().clone() for k, v in self._generate(condition).items()}
+            with _eval_mode(self._generate):
+                generated = self._generate(condition)
+            self._cache[condition] = {k: v.detach().clone() for k, v in generated.items()}
         return self._cache[condition]
 
     def clear(self) -> None:
         self._cache.clear()
+
+
+@contextlib.contextmanager
+def _eval_mode(generate):
+    """``generate`` (a module, or any callable) in eval mode for the block, then as it was."""
+    if not isinstance(generate, nn.Module):
+        yield
+        return
+    was_training = generate.training
+    generate.eval()
+    try:
+        yield
+    finally:
+        generate.train(was_training)
 
 
 @torch.no_grad()

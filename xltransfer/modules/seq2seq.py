@@ -44,13 +44,17 @@ LENGTH_PENALTY = 1.0
 MAX_NEW_TOKENS = 200
 # Baziotis et al. 2022, §4 "Optimization": label smoothing of 0.1.
 LABEL_SMOOTHING = 0.1
+# Baziotis et al. 2022, §4 footnote 2: "the unigram model with coverage 0.99995" (SentencePiece's
+# default, 0.9995, turns ten times as many rare characters into <unk>)
+CHARACTER_COVERAGE = 0.99995
 # SentencePiece's default thread count, fixed: its sums, hence the pieces, depend on the number of threads.
 SENTENCEPIECE_THREADS = 16
 MAX_POSITIONS = 1024  # fairseq's max_source_positions; training pairs are filtered to 250 tokens
 
 
 def language_tag(language: str) -> str:
-    """The target-language token prepended to the source (Johnson et al. 2017: ``<2es>``)."""
+    """The target-language token (Johnson et al. 2017: ``<2es>``) that starts the source and the
+    decoder input (Baziotis et al. 2022, §2)."""
     return f"<2{language}>"
 
 
@@ -97,8 +101,8 @@ def train_vocabulary(
     """A SentencePiece unigram vocabulary over every language's text, sampled with temperature so
     small languages get their pieces; tags for the languages of ``texts`` and ``languages`` are single,
     never-split tokens. Same data and size, same vocabulary (byte for byte) on any machine, for a
-    given SentencePiece version. Characters SentencePiece leaves out (its default coverage of 99.95%)
-    become ``<unk>``.
+    given SentencePiece version. Characters outside the paper's character coverage (99.995% of the
+    text, ``CHARACTER_COVERAGE``) become ``<unk>``.
 
     SentencePiece learns the pieces and their scores (it is deterministic where the ``tokenizers``
     trainer is not: its sums follow hash-map order); a ``tokenizers`` Unigram model then segments
@@ -148,6 +152,7 @@ def _sentencepiece_pieces(lines: Sequence[str], size: int, tags: Sequence[str]) 
             user_defined_symbols=list(tags),
             normalization_rule_name="identity",  # the lines are already normalised by _normalizer
             remove_extra_whitespaces=False,
+            character_coverage=CHARACTER_COVERAGE,
             num_threads=SENTENCEPIECE_THREADS,
             minloglevel=2,
         )
@@ -283,7 +288,8 @@ def bert2bert(backbone, tokenizer=None, languages: Iterable[str] = (), seed: int
     """(model, tokenizer): BERT2BERT from a local folder (the mBERT snapshot or any BERT saved with
     ``save_pretrained``; a hub id or preset name goes through ``xltransfer.backbone``, which fails
     fast offline), or randomly initialised from a BERT config (then pass the tokenizer).
-    The tokenizer gains the language tags; [CLS] starts decoding and [SEP] ends it."""
+    The tokenizer gains the language tags; [SEP] ends decoding. The target's tag starts it (the
+    MT task passes it, Baziotis et al. 2022, §2), [CLS] where none is given."""
     from transformers import AutoTokenizer, EncoderDecoderModel, PretrainedConfig
 
     with torch.random.fork_rng(devices=[]):
@@ -459,14 +465,18 @@ def translate(
     tokenizer,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
+    start_ids: torch.Tensor,
     beam_size: int = BEAM_SIZE,
     length_penalty: float = LENGTH_PENALTY,
     max_new_tokens: int = MAX_NEW_TOKENS,
 ) -> list[str]:
-    """Beam search, then detokenised text (subwords joined, special tokens and tags removed)."""
+    """Beam search from each sentence's own first decoder token (``start_ids``: its target tag,
+    fairseq's ``bos_token`` with ``--decoder-langtok``), then detokenised text (subwords joined,
+    special tokens and tags removed)."""
     output = model.generate(
         input_ids=input_ids,
         attention_mask=attention_mask,
+        decoder_start_token_id=start_ids,  # one per sentence: generate takes a (batch,) tensor
         num_beams=beam_size,
         length_penalty=length_penalty,
         max_new_tokens=max_new_tokens,

@@ -68,7 +68,7 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
             f"`{SIGNIFICANCE_MARK}`: different from {baseline} on that language at p < 0.05 in every seed "
             "both ran (paired bootstrap over test examples, 1,000 resamples; Koehn 2004)."
         )
-    reference = load_reference(grid.folder)
+    reference = load_reference(grid.path)  # the paper file paired with this grid file
     if reference is not None:
         sections.append(reference_markdown(reference, records))
     if figures:

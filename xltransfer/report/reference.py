@@ -129,15 +129,20 @@ class Reference:
 
 
 def load_reference(grid_folder: Path | str) -> Reference | None:
-    """The ``paper.yaml`` beside a grid (a leaderboard folder or its grid file), validated; None
-    when the leaderboard has none."""
-    folder = Path(grid_folder)
-    if folder.is_file():
-        folder = folder.parent
-    path = folder / PAPER_FILE
-    if not path.is_file():
+    """The published figures of a grid, validated; None when it has none. A leaderboard folder
+    reads its ``paper.yaml`` against its ``grid.yaml``; a grid file ``grid<name>.yaml`` reads
+    ``paper<name>.yaml`` beside it (``grid-big.yaml`` -> ``paper-big.yaml``: one folder, two set-ups
+    of one paper); any other grid file, the folder's ``paper.yaml``."""
+    path = Path(grid_folder)
+    grid = path / GRID_FILE if path.is_dir() else path
+    stem, suffix = Path(GRID_FILE).stem, Path(GRID_FILE).suffix
+    if grid.name.startswith(stem) and grid.name.endswith(suffix):
+        paper = grid.with_name(Path(PAPER_FILE).stem + grid.name[len(stem) :])
+    else:
+        paper, grid = grid.parent / PAPER_FILE, grid.parent / GRID_FILE
+    if not paper.is_file():
         return None
-    return parse_reference(path.read_text(encoding="utf-8"), path, _grid_info(folder / GRID_FILE))
+    return parse_reference(paper.read_text(encoding="utf-8"), paper, _grid_info(grid))
 
 
 def parse_reference(text: str, path: Path | str, grid: GridInfo | None = None) -> Reference:
