@@ -17,6 +17,7 @@ from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.report.significance import example_statistics_path
 from xltransfer.results import SCHEMA_VERSION, now
+from xltransfer.seeding import seed_everything
 from xltransfer.util import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         )
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
+    seed_everything(planned.piece.seed)  # before anything of the piece is built: same grid, same bytes
     try:
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
@@ -90,6 +92,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
     task = ctx.task(cell.task)
     test = ctx.test_examples(cell)
     started = time.perf_counter()
+    seed_everything(cell.seed)  # whatever prediction draws (e.g. a module created before its weights load)
     predictions = method.predict(cell, test, ctx)
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
