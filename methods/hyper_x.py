@@ -45,6 +45,7 @@ from xltransfer.train import (
 SLOT = "hyperx"  # the adapter every layer gets; its weights are always generated
 MLM = "mlm"
 LAYER_NORMS = "layer_norms.safetensors"  # an exported adapter's trained encoder LayerNorms
+INIT_STD = 0.01  # the hypernetwork's linear layers (ahmetustun/hyperx src/adapters/adapter_utils.py)
 
 _EXPORT_README = """# {name}: Hyper-X adapter for {task} in {language}
 
@@ -443,7 +444,18 @@ class HyperNetwork(gen.Generator):
             self.language_projection = torch.nn.Linear(typology_dim, embedding_dim, bias=False)
         else:
             self.language_embedding = torch.nn.Embedding(len(self.languages), embedding_dim)
-        self.weights = gen.WeightGenerator(shapes, 2 * embedding_dim, True, embedding_dim, None, projector)
+        # task, language and layer embeddings ~ N(0, 1) (nn.Embedding's default, as init_x_embeddings
+        # in ahmetustun/hyperx src/adapters/source_modeling.py); projector and generator weights
+        # ~ N(0, 0.01²) with zero biases (linear_layer in src/adapters/adapter_utils.py)
+        self.weights = gen.WeightGenerator(
+            shapes,
+            2 * embedding_dim,
+            True,
+            embedding_dim,
+            INIT_STD,
+            projector,
+            projector_std=INIT_STD,
+        )
 
     def forward(
         self, task: str, language: str, typology: torch.Tensor | None = None

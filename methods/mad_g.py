@@ -250,9 +250,21 @@ class LanguageAdapterGenerator(gen.Generator):
     def __init__(self, shapes, typology_dim: int, language_dim: int, layer_shared: bool, layer_dim: int):
         super().__init__()
         self.typology_dim = typology_dim
-        self.language = torch.nn.Linear(typology_dim, language_dim, bias=False)  # V
-        # the authors' configuration: generated parameters initialised with std 1/d_l
-        self.weights = gen.WeightGenerator(shapes, language_dim, layer_shared, layer_dim, 1.0 / language_dim)
+        # V, with torch's default initialisation as the authors' typology projection
+        # (CPGAdapters src/transformers/cpg.py, UrielMlpProperty.layer_1); λ_l = V t_l has no bias
+        self.language = torch.nn.Linear(typology_dim, language_dim, bias=False)
+        # θ = W c, linear and without a bias term, c = λ_l (MAD-G) or [λ_l; layer embedding] (MAD-G-LS):
+        # W ~ N(0, (1/dim c)²) (CpgModule.init_params) and layer embeddings ~ N(0, (1/d)²) (Property)
+        context_dim = language_dim + (layer_dim if layer_shared else 0)
+        self.weights = gen.WeightGenerator(
+            shapes,
+            language_dim,
+            layer_shared,
+            layer_dim,
+            1.0 / context_dim,
+            bias=False,
+            layer_std=1.0 / layer_dim if layer_dim else None,
+        )
 
     def forward(self, typology: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.weights(self.language(typology))
