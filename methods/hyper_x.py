@@ -28,7 +28,7 @@ from xltransfer.errors import XltError
 from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.modules.mlm import mlm_stream
+from xltransfer.modules.mlm import mlm_features, mlm_stream
 from xltransfer.params import Params
 from xltransfer.train import (
     EVAL_BATCH_SIZE,
@@ -88,6 +88,9 @@ class HyperX(Method):
         "eval_every": 5000,
         "temperature": 5.0,
         "mlm": True,  # MLM streams for the source and target languages (§3, §4)
+        # one sentence per MLM example, truncated to max_length, not packed blocks: the authors' code
+        # reads the text line by line (ahmetustun/hyperx src/hyperx/preprocess.py, convert_to_mlm_features)
+        "mlm_packing": False,
         # zero-/few-shot: one model per task ("English single-task"), or one for all the grid's tasks
         # ("English multi-task"); the mixed setting is multi-task by definition (§4)
         "multi_task": False,
@@ -255,11 +258,10 @@ class HyperX(Method):
                 sizes[name] = len(features)
         mlm = ctx.task(MLM)
         for lang in piece.params["mlm_languages"]:
-            inner = mlm_stream(
-                lang, mlm, ctx.features(MLM, lang, "train"), ctx.tokenizer, p["batch_size"], piece.seed
-            )
+            features = mlm_features(ctx, lang, "train", p["mlm_packing"])
+            inner = mlm_stream(lang, mlm, features, ctx.tokenizer, p["batch_size"], piece.seed)
             streams.append(self._stream(f"{MLM}/{lang}", inner.batches, MLM, lang, inner.loss, typology))
-            sizes[f"{MLM}/{lang}"] = len(ctx.features(MLM, lang, "train"))
+            sizes[f"{MLM}/{lang}"] = len(features)
         shares = temperature_weights(sizes, p["temperature"])
         choose = sampled([shares.get(s.name, 0.0) for s in streams], piece.seed)
 

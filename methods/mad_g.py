@@ -14,17 +14,20 @@ that language's text before testing), ``ls-ft``.
 from __future__ import annotations
 
 import torch
-from xltransfer.methods.stacked import ADAPTER_KEYS, STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
+from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
+from xltransfer.modules.mlm import mlm_eval_batches, mlm_features, mlm_stream, perplexity
+from xltransfer.params import Params
 from xltransfer.train import Schedule, Stream, fit, sampled
 
-GENERATOR_KEYS = (
-    *ADAPTER_KEYS,
+# Language-side parameters besides the la_* ones (the adapter's architecture and MLM training,
+# in the keys of the generator and of every generated adapter): the generator's own, and the
+# generated adapter's (MAD-G-ft), so a -ft variant shares its generator with the plain one.
+GENERATOR_PARAMS = (
     "language_dim",
     "layer_dim",
     "layer_shared",
@@ -32,6 +35,7 @@ GENERATOR_KEYS = (
     "sampling_alpha",
     "train_languages",
 )
+GENERATED_ADAPTER_PARAMS = ("finetune", "ft_steps")
 GENERATOR_ADAPTER = "generated"  # the adapter slot the generator writes into while it trains
 
 
@@ -64,6 +68,7 @@ class MadG(StackedAdapterMethod):
         "ft": {"finetune": True},
         "ls-ft": {"layer_shared": True, "finetune": True},
     }
+    language_side_params = GENERATOR_PARAMS + GENERATED_ADAPTER_PARAMS
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict):
@@ -75,16 +80,20 @@ class MadG(StackedAdapterMethod):
     # -- pieces -----------------------------------------------------------------------------------
     def generator_piece(self, seed: int) -> Piece:
         languages = tuple(self.params["train_languages"])
-        return Piece(self.name, "generator", languages, "mlm", self._params(GENERATOR_KEYS), seed)
+        language_side = self.side_params("language")
+        params = {k: v for k, v in language_side.items() if k not in GENERATED_ADAPTER_PARAMS}
+        return Piece(self.name, "generator", languages, "mlm", Params(params), seed)
 
     def generated_adapter(self, language: str, seed: int, finetune: bool) -> Piece:
-        extra = {"ft_steps": self.params["ft_steps"]} if finetune else {}
+        """A language's adapter from the generator; its key holds ft_steps only when finetuned."""
+        mine = [k for k in self.side_params("language") if k not in GENERATOR_PARAMS]
+        params = {k: self.params[k] for k in mine if finetune or k != "ft_steps"}
         return Piece(
             self.name,
             self.adapter_kind,
             (language,),
             "mlm",
-            self._params(ADAPTER_KEYS, finetune=finetune, **extra),
+            Params({**params, "finetune": finetune}),
             seed,
             (self.generator_piece(seed),),
         )
@@ -156,20 +165,26 @@ class MadG(StackedAdapterMethod):
         vectors = {lang: torch.tensor(v, device=ctx.device) for lang, v in typology.items()}
         mlm = ctx.task("mlm")
         holder = _Holder(model, generator)
+        packed = p["la_mlm_packing"]
         streams = []
         for lang in piece.languages:
             inner = mlm_stream(
-                lang, mlm, ctx.features("mlm", lang, "train"), ctx.tokenizer, p["la_batch_size"], piece.seed
+                lang,
+                mlm,
+                mlm_features(ctx, lang, "train", packed),
+                ctx.tokenizer,
+                p["la_batch_size"],
+                piece.seed,
             )
 
             def loss(_holder, batch, lang=lang, inner=inner):
                 return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
 
             streams.append(Stream(lang, inner.batches, loss))
-        sizes = [len(ctx.features("mlm", lang, "train")) for lang in piece.languages]
+        sizes = [len(mlm_features(ctx, lang, "train", packed)) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
         dev = {
-            lang: mlm_eval_batches(mlm, ctx.features("mlm", lang, "dev"), ctx.tokenizer)
+            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
             for lang in piece.languages
         }
 
@@ -223,9 +238,8 @@ class MadG(StackedAdapterMethod):
             return TrainedPiece(trained.state, {**trained.info, "generated": True})
         if ctx.has_split("mlm", language, "dev"):
             mlm = ctx.task("mlm")
-            info["dev_perplexity"] = perplexity(
-                model, mlm, mlm_eval_batches(mlm, ctx.features("mlm", language, "dev"), ctx.tokenizer)
-            )
+            dev = mlm_features(ctx, language, "dev", self.params["la_mlm_packing"])
+            info["dev_perplexity"] = perplexity(model, mlm, mlm_eval_batches(mlm, dev, ctx.tokenizer))
         return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
 
     def export_adapter(self, ctx, folder, language: str, seed: int, task: str | None = None) -> str:

@@ -13,10 +13,10 @@ import math
 import pytest
 import torch
 from conftest import tiny_adapter_model
-
-from xltransfer import languages
 from xltransfer.methods.hyper_x import HyperNetwork
 from xltransfer.methods.mad_g import LanguageAdapterGenerator
+
+from xltransfer import languages
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
 
