@@ -118,19 +118,23 @@ class MaskedLanguageModelling(Task):
         return [{"input_ids": ids} for ids in enc["input_ids"]]
 
     def encode_packed(self, examples: list[str], tokenizer, max_length: int) -> list[dict[str, Any]]:
-        """The text concatenated and cut into blocks of ``max_length`` tokens, each wrapped in the
-        tokenizer's special tokens, as adapter MLM is trained (``transformers``' TextDataset, used by
-        CPGAdapters, and run_mlm.py's group_texts): no padding, no sentence cut short. The last,
-        shorter block is dropped as they drop it, unless it is the only one."""
+        """The text concatenated and cut into blocks of ``max_length`` tokens, each between the
+        encoder's sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>), as adapter MLM is trained
+        (``transformers``' TextDataset, used by CPGAdapters, and run_mlm.py's group_texts): no
+        padding, no sentence cut short. The last, shorter block is dropped as they drop it, unless
+        it is the only one."""
+        first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
+        if first is None or last is None:
+            raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
+        size = max_length - 2
+        if size < 1:
+            raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
         pieces = tokenizer(examples, add_special_tokens=False)["input_ids"]
         stream = [token for piece in pieces for token in piece]
-        size = max_length - tokenizer.num_special_tokens_to_add(pair=False)
-        if size < 1:
-            raise ValueError(f"max_length {max_length} leaves no room between the special tokens")
         blocks = [stream[i : i + size] for i in range(0, len(stream), size)]
         if len(blocks) > 1 and len(blocks[-1]) < size:
             blocks.pop()
-        return [{"input_ids": tokenizer.build_inputs_with_special_tokens(block)} for block in blocks]
+        return [{"input_ids": [first, *block, last]} for block in blocks]
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)
