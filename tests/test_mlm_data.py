@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 from conftest import fixed_vocab_tokenizer
-from xltransfer.tasks.mlm import MaskedLanguageModelling, split_sentences, word_count
+from xltransfer.tasks import mlm as mlm_module
+from xltransfer.tasks.mlm import MaskedLanguageModelling
 
 from xltransfer import registry
 from xltransfer.data.sources import FilesSource, HubSource
@@ -44,7 +45,7 @@ def test_chinese_wikipedia_paragraphs_yield_their_sentences(shared_data, monkeyp
 
 def test_cantonese_sentences_are_split_and_kept():
     paragraph = "香港係中國嘅一個特別行政區。佢位於珠江口東邊，北面同深圳接壤！你知唔知？「我知。」目錄"
-    assert split_sentences(paragraph) == [
+    assert mlm_module.split_sentences(paragraph) == [
         "香港係中國嘅一個特別行政區。",
         "佢位於珠江口東邊，北面同深圳接壤！",
         "你知唔知？",
@@ -52,12 +53,8 @@ def test_cantonese_sentences_are_split_and_kept():
         "目錄",
     ]
     # Han characters count as words; a two-character heading and a two-word fragment do not pass
-    assert [word_count(s) for s in ("你知唔知？", "目錄", "Hello , world .", "This one passes.")] == [
-        4,
-        2,
-        2,
-        3,
-    ]
+    sentences = ("你知唔知？", "目錄", "Hello , world .", "This one passes.")
+    assert [mlm_module.word_count(s) for s in sentences] == [4, 2, 2, 3]
 
 
 def test_hub_text_is_not_capped_unless_the_source_says_so(monkeypatch):
