@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+import torch
 from conftest import fixed_vocab_tokenizer
 from xltransfer.tasks import mlm as mlm_module
 from xltransfer.tasks.mlm import MaskedLanguageModelling
@@ -15,6 +16,7 @@ from xltransfer import registry
 from xltransfer.data.sources import FilesSource, HubSource
 from xltransfer.errors import GridError
 from xltransfer.grid import load_grid
+from xltransfer.modules.mlm import mlm_eval_batches
 
 
 def _hub_rows(monkeypatch, rows) -> list[int]:
@@ -106,6 +108,7 @@ def test_max_sentences_in_the_grid(tmp_path):
 def test_packed_blocks_fill_max_length():
     words = [f"w{i}" for i in range(40)]
     tokenizer = fixed_vocab_tokenizer(words)
+    tokenizer.mask_token = "[MASK]"  # id 4 of the fixed vocabulary
     sentences = [" ".join(words[i : i + 3]) for i in range(0, 39, 3)]  # 13 sentences, 39 tokens
     mlm = MaskedLanguageModelling()
     packed = mlm.encode_packed(sentences, tokenizer, max_length=10)
@@ -118,6 +121,10 @@ def test_packed_blocks_fill_max_length():
         assert ids[1:-1] == flat[8 * i : 8 * i + 8]  # sentences run on across blocks, none cut
     batch = mlm.collate(packed, tokenizer)
     assert batch["input_ids"].shape == (4, 10) and bool(batch["attention_mask"].all())
+    # held-out blocks are corrupted the same way every time: checkpoints compare on the same tokens
+    first, again = (mlm_eval_batches(mlm, packed, tokenizer, batch_size=2) for _ in range(2))
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(first, again, strict=True))
+    assert all(torch.equal(a["labels"], b["labels"]) for a, b in zip(first, again, strict=True))
     # a text shorter than one block is one shorter block, not nothing
     assert [len(f["input_ids"]) for f in mlm.encode_packed(sentences[:2], tokenizer, 10)] == [8]
     # one example per sentence for Hyper-X's streams
