@@ -20,7 +20,7 @@ from xltransfer.cell import Cell, Piece
 from xltransfer.method import TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.modules.mlm import mlm_eval_batches, mlm_features, mlm_stream, perplexity
+from xltransfer.modules.mlm import mlm_features, perplexity
 from xltransfer.params import Params
 from xltransfer.train import Schedule, Stream, fit, sampled
 
@@ -165,28 +165,19 @@ class MadG(StackedAdapterMethod):
         vectors = {lang: torch.tensor(v, device=ctx.device) for lang, v in typology.items()}
         mlm = ctx.task("mlm")
         holder = _Holder(model, generator)
-        packed = p["la_mlm_packing"]
         streams = []
-        for lang in piece.languages:
-            inner = mlm_stream(
-                lang,
-                mlm,
-                mlm_features(ctx, lang, "train", packed),
-                ctx.tokenizer,
-                p["la_batch_size"],
-                piece.seed,
-            )
+        for lang, inner in zip(
+            piece.languages, self.mlm_streams(ctx, piece.languages, piece.seed), strict=True
+        ):
 
             def loss(_holder, batch, lang=lang, inner=inner):
                 return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
 
             streams.append(Stream(lang, inner.batches, loss))
+        packed = p["la_mlm_packing"]
         sizes = [len(mlm_features(ctx, lang, "train", packed)) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
-        dev = {
-            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
-            for lang in piece.languages
-        }
+        dev = self.mlm_held_out(ctx, piece.languages)
 
         def held_out_perplexity() -> float:
             scores = []
@@ -237,9 +228,8 @@ class MadG(StackedAdapterMethod):
             trained = self._train_adapter(model, piece, ctx)
             return TrainedPiece(trained.state, {**trained.info, "generated": True})
         if ctx.has_split("mlm", language, "dev"):
-            mlm = ctx.task("mlm")
-            dev = mlm_features(ctx, language, "dev", self.params["la_mlm_packing"])
-            info["dev_perplexity"] = perplexity(model, mlm, mlm_eval_batches(mlm, dev, ctx.tokenizer))
+            dev = self.mlm_held_out(ctx, [language])[language]
+            info["dev_perplexity"] = perplexity(model, ctx.task("mlm"), dev)
         return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
 
     def export_adapter(self, ctx, folder, language: str, seed: int, task: str | None = None) -> str:

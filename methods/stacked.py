@@ -21,7 +21,7 @@ from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules.mlm import mlm_eval_batches, mlm_features, mlm_stream, perplexity
 from xltransfer.params import Params
-from xltransfer.train import Schedule, finetune_few_shot, fit, round_robin, train_on_task
+from xltransfer.train import Schedule, Stream, finetune_few_shot, fit, round_robin, train_on_task
 
 # Which piece a parameter shapes follows from its name, so a subclass that adds ``la_lora_r``
 # gets it into its language-side adapters' keys without listing it anywhere:
@@ -95,7 +95,7 @@ class StackedAdapterMethod(Method):
     # mixed: the multi-source model of the other partition (every language training the task there)
     supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     adapter_kind = "language-adapter"  # the kind of this method's language-side pieces
-    # parameters outside the naming rule (see TA_SCHEDULE_KEYS above), by the piece they shape
+    # parameters outside the naming rule (at the top of this module), by the piece they shape
     language_side_params: tuple[str, ...] = ()
     task_side_params: tuple[str, ...] = ("source_temperature",)
     inference_params: tuple[str, ...] = ("drop_last_layer_at_inference",)
@@ -334,28 +334,41 @@ class StackedAdapterMethod(Method):
             steps, p["nli_ta_batch_size"], p["nli_ta_learning_rate"], min(steps, p["nli_ta_eval_every"])
         )
 
+    def mlm_streams(self, ctx, languages: tuple[str, ...], seed: int) -> list[Stream]:
+        """One MLM stream per language of the language-side adapter's examples (packed or not, by
+        ``la_mlm_packing``) in its batch size."""
+        p = self.params
+        mlm = ctx.task("mlm")
+        return [
+            mlm_stream(
+                lang,
+                mlm,
+                mlm_features(ctx, lang, "train", p["la_mlm_packing"]),
+                ctx.tokenizer,
+                p["la_batch_size"],
+                seed,
+            )
+            for lang in languages
+        ]
+
+    def mlm_held_out(self, ctx, languages) -> dict[str, list]:
+        """Per language, the held-out MLM batches (the same kind of examples as training, corrupted
+        once with a fixed seed) whose perplexity selects the checkpoint."""
+        mlm = ctx.task("mlm")
+        packed = self.params["la_mlm_packing"]
+        return {
+            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
+            for lang in languages
+        }
+
     def _train_adapter(self, model, piece: Piece, ctx) -> TrainedPiece:
         """MLM over the piece's languages in the subclass's alternation; the checkpoint with the
         lowest mean held-out perplexity of the selection languages is kept."""
         p = self.params
         steps, pattern, select = self.mlm_plan(piece)
         mlm = ctx.task("mlm")
-        packed = p["la_mlm_packing"]
-        streams = [
-            mlm_stream(
-                lang,
-                mlm,
-                mlm_features(ctx, lang, "train", packed),
-                ctx.tokenizer,
-                p["la_batch_size"],
-                piece.seed,
-            )
-            for lang in piece.languages
-        ]
-        dev = {
-            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
-            for lang in select
-        }
+        streams = self.mlm_streams(ctx, piece.languages, piece.seed)
+        dev = self.mlm_held_out(ctx, select)
 
         def held_out_perplexity() -> float:
             return sum(perplexity(model, mlm, batches) for batches in dev.values()) / len(dev)
