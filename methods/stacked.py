@@ -11,7 +11,6 @@ task adapter, few-shot continuation, multi-source training and parameter countin
 from __future__ import annotations
 
 import dataclasses
-import math
 from abc import abstractmethod
 
 from adapters.composition import Stack
@@ -21,7 +20,16 @@ from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules.mlm import mlm_eval_batches, mlm_features, mlm_stream, perplexity
 from xltransfer.params import Params
-from xltransfer.train import Schedule, Stream, finetune_few_shot, fit, round_robin, train_on_task
+from xltransfer.train import (
+    Schedule,
+    Stream,
+    epoch_steps,
+    few_shot_steps,
+    finetune_few_shot,
+    fit,
+    round_robin,
+    train_on_task,
+)
 
 # Which piece a parameter shapes follows from its name, so a subclass that adds ``la_lora_r``
 # gets it into its language-side adapters' keys without listing it anywhere:
@@ -206,7 +214,21 @@ class StackedAdapterMethod(Method):
             return self.mlm_plan(piece)[0]
         if piece.kind == "task-adapter" and piece.task != "nli" and not self.params["ta_epochs"]:
             return self.params["ta_steps"]
-        return None  # epochs: known once the data is read
+        if piece.kind == "few-shot-task-adapter":
+            batch = self._ta_batch_size(piece.task)
+            return few_shot_steps(piece.params["shots"], batch, self.params["fs_epochs"])
+        return None  # epochs (NLI's, or ta_epochs): planned_epochs
+
+    def planned_batch(self, piece: Piece) -> int:
+        """Task adapters: the task's batch; language-side pieces (MLM): the LA batch."""
+        if "task-adapter" in piece.kind:
+            return self._ta_batch_size(piece.task)
+        return self.params["la_batch_size"]
+
+    def planned_epochs(self, piece: Piece) -> float | None:
+        if piece.kind != "task-adapter":
+            return None
+        return self.params["nli_ta_epochs"] if piece.task == "nli" else self.params["ta_epochs"] or None
 
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["nli_ta_batch_size" if cell.task == "nli" else "ta_batch_size"]
@@ -395,7 +417,7 @@ class StackedAdapterMethod(Method):
 def _epoch_steps(ctx, piece: Piece, epochs: float, batch_size: int) -> int:
     """Optimiser steps for ``epochs`` passes over the piece's sources' training examples."""
     examples = sum(len(ctx.training_examples(piece.task, lang)) for lang in piece.languages)
-    return max(1, round(epochs * math.ceil(examples / batch_size)))
+    return epoch_steps(examples, batch_size, epochs)
 
 
 def _fit_info(result, score_name: str) -> dict:

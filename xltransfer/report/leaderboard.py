@@ -7,12 +7,15 @@ provenance; the HTML page is the same Markdown with the figures embedded (``html
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xltransfer import registry
+
+log = logging.getLogger(__name__)
 
 SIGNIFICANCE_MARK = "*"
 
@@ -23,6 +26,7 @@ class Leaderboard:
     html: str
     figures: list[Path]
     folder: Path  # the leaderboard's folder, where README.md and index.html go
+    records: int = 0  # how many of the store's records it shows
 
 
 def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) -> Leaderboard:
@@ -37,8 +41,7 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
 
     grid = load_grid(grid_path, workspace.root)
     cells = grid.cells()
-    current = {cell.cell_id for cell in cells}  # records of cells the grid no longer has stay out
-    records = [r for r in workspace.results.records(grid=grid.name) if r["cell_id"] in current]
+    records = _current_records(grid, cells, workspace)
     labels = sorted({cell.method_label for cell in cells})
     if baseline is None:
         baseline = "full-ft" if "full-ft" in labels else None
@@ -88,14 +91,47 @@ def render_leaderboard(grid_path: Path, workspace, baseline: str | None = None) 
         marks=marks,
     )
     html = render_html(text, figures, f"Leaderboard: {grid.name}")
-    return Leaderboard(text, html, figures, grid.folder)
+    return Leaderboard(text, html, figures, grid.folder, len(records))
+
+
+def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
+    """The store's records of the grid as it is now: of its cells (records of cells the grid no
+    longer has stay out), and no stale score (computed from other data, pieces or backbone than the
+    grid's now: `xlt run` evaluates those cells again). The store is only read; none is no results."""
+    from xltransfer.execute.local import unfinished_cells
+    from xltransfer.plan import build_plan
+
+    if not workspace.results_path.exists():
+        return []
+    store = workspace.read_results()
+    current = {cell.cell_id for cell in cells}
+    stale = {cell.cell_id for cell in unfinished_cells(build_plan(grid, cells), store)}
+    records = [r for r in store.records(grid=grid.name) if r["cell_id"] in current]
+    kept = [r for r in records if r["status"] != "ok" or r["cell_id"] not in stale]
+    if len(kept) < len(records):
+        log.warning(
+            "left out %d stale records of %s (their cells' data, pieces or backbone changed: "
+            "run `xlt run` again)",
+            len(records) - len(kept),
+            grid.name,
+        )
+    return kept
 
 
 def write_leaderboard(grid_path: Path, workspace, baseline: str | None = None) -> Leaderboard:
     """Render, then write README.md and index.html next to the grid (the figures are written already)."""
+    from xltransfer.report.markdown import NO_RESULTS
     from xltransfer.util import atomic_write_text
 
     board = render_leaderboard(grid_path, workspace, baseline)
+    readme = board.folder / "README.md"
+    if not board.records and readme.is_file() and NO_RESULTS not in readme.read_text(encoding="utf-8"):
+        from xltransfer.errors import XltError
+
+        raise XltError(
+            f"{workspace.results_path}: no results of this grid in the store, so {readme}, which shows "
+            "results, is left as it is (pass the --workdir or --results it was rendered from)"
+        )
     atomic_write_text(board.folder / "README.md", board.markdown)
     atomic_write_text(board.folder / "index.html", board.html)
     return board
@@ -141,7 +177,7 @@ def _language_embeddings(grid, cells, workspace) -> dict[str, dict[str, list[flo
             continue
         method = plan.method_for(cell)
         for key in plan.closure(cell):
-            if not workspace.artifacts.has(key):
+            if workspace.artifacts.problem(key) is not None:  # not trained, or damaged
                 continue
             table = method.language_embeddings(plan.pieces[key].piece, workspace.artifacts.load_state(key))
             if table:

@@ -19,6 +19,8 @@ from xltransfer import registry
 
 PERCENT_METRICS = frozenset({"accuracy", "f1", "uas", "las"})  # stored as fractions, shown as %
 
+NO_RESULTS = "No results yet: run `xlt run` on this grid first."
+
 
 def metric_scale(metric: str) -> float:
     return 100.0 if metric in PERCENT_METRICS else 1.0
@@ -130,7 +132,7 @@ def leaderboard_markdown(
         lines += [description.strip(), ""]
     tables = score_tables(records)
     if not tables:
-        lines += ["No results yet: run `xlt run` on this grid first.", ""]
+        lines += [NO_RESULTS, ""]
     for table in tables:
         lines += [f"## {table.title}", ""]
         seen_here = seen.get(table.task) if isinstance(seen, dict) else seen
