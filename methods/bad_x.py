@@ -41,6 +41,7 @@ class BadX(StackedAdapterMethod):
         "ratio": "1:1",
     }
     variants = {"default": {}, **{ratio: {"ratio": ratio} for ratio in RATIOS}}
+    language_side_params = ("ba_steps", "ratio")
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict):
@@ -49,8 +50,7 @@ class BadX(StackedAdapterMethod):
         return params
 
     def bilingual_adapter(self, source: str, target: str, seed: int) -> Piece:
-        p = self.params
-        return self.adapter_piece((source, target), seed, ba_steps=p["ba_steps"], ratio=p["ratio"])
+        return self.adapter_piece((source, target), seed)
 
     def training_adapter(self, cell: Cell, source: str) -> Piece:
         return self.bilingual_adapter(source, cell.target_language, cell.seed)

@@ -27,7 +27,7 @@ from xltransfer.errors import XltError
 from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.modules.mlm import mlm_stream
+from xltransfer.modules.mlm import mlm_features, mlm_stream
 from xltransfer.multitask import average_dev_score, pair_dev_sets, pair_streams, temperature_sampler
 from xltransfer.params import Params
 from xltransfer.train import Schedule, Stream, few_shot_steps, fit, trainable_state
@@ -35,6 +35,7 @@ from xltransfer.train import Schedule, Stream, few_shot_steps, fit, trainable_st
 SLOT = "hyperx"  # the adapter every layer gets; its weights are always generated
 MLM = "mlm"
 LAYER_NORMS = "layer_norms.safetensors"  # an exported adapter's trained encoder LayerNorms
+INIT_STD = 0.01  # the hypernetwork's linear layers (ahmetustun/hyperx src/adapters/adapter_utils.py)
 
 _EXPORT_README = """# {name}: Hyper-X adapter for {task} in {language}
 
@@ -77,6 +78,9 @@ class HyperX(Method):
         "eval_every": 5000,
         "temperature": 5.0,
         "mlm": True,  # MLM streams for the source and target languages (§3, §4)
+        # one sentence per MLM example, truncated to max_length, not packed blocks: the authors' code
+        # reads the text line by line (ahmetustun/hyperx src/hyperx/preprocess.py, convert_to_mlm_features)
+        "mlm_packing": False,
         # zero-/few-shot: one model per task ("English single-task"), or one for all the grid's tasks
         # ("English multi-task"); the mixed setting is multi-task by definition (§4)
         "multi_task": False,
@@ -242,11 +246,10 @@ class HyperX(Method):
         streams, sizes = pair_streams(ctx, piece.params["pairs"], p["batch_size"], piece.seed, loss_for)
         mlm = ctx.task(MLM)
         for lang in piece.params["mlm_languages"]:
-            inner = mlm_stream(
-                lang, mlm, ctx.features(MLM, lang, "train"), ctx.tokenizer, p["batch_size"], piece.seed
-            )
+            features = mlm_features(ctx, lang, "train", p["mlm_packing"])
+            inner = mlm_stream(lang, mlm, features, ctx.tokenizer, p["batch_size"], piece.seed)
             streams.append(Stream(f"{MLM}/{lang}", inner.batches, loss_for(MLM, lang, inner.loss)))
-            sizes[f"{MLM}/{lang}"] = len(ctx.features(MLM, lang, "train"))
+            sizes[f"{MLM}/{lang}"] = len(features)
         choose = temperature_sampler(streams, sizes, p["temperature"], piece.seed)
         dev_sets = pair_dev_sets(ctx, piece.params["pairs"])
 
@@ -416,7 +419,18 @@ class HyperNetwork(gen.Generator):
             self.language_projection = torch.nn.Linear(typology_dim, embedding_dim, bias=False)
         else:
             self.language_embedding = torch.nn.Embedding(len(self.languages), embedding_dim)
-        self.weights = gen.WeightGenerator(shapes, 2 * embedding_dim, True, embedding_dim, None, projector)
+        # task, language and layer embeddings ~ N(0, 1) (nn.Embedding's default, as init_x_embeddings
+        # in ahmetustun/hyperx src/adapters/source_modeling.py); projector and generator weights
+        # ~ N(0, 0.01²) with zero biases (linear_layer in src/adapters/adapter_utils.py)
+        self.weights = gen.WeightGenerator(
+            shapes,
+            2 * embedding_dim,
+            True,
+            embedding_dim,
+            INIT_STD,
+            projector,
+            projector_std=INIT_STD,
+        )
 
     def forward(
         self, task: str, language: str, typology: torch.Tensor | None = None

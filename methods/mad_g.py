@@ -14,17 +14,20 @@ that language's text before testing), ``ls-ft``.
 from __future__ import annotations
 
 import torch
-from xltransfer.methods.stacked import ADAPTER_KEYS, STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
+from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
+from xltransfer.modules.mlm import mlm_features, perplexity
+from xltransfer.params import Params
 from xltransfer.train import Schedule, Stream, fit, sampled
 
-GENERATOR_KEYS = (
-    *ADAPTER_KEYS,
+# Language-side parameters besides the la_* ones (the adapter's architecture and MLM training,
+# in the keys of the generator and of every generated adapter): the generator's own, and the
+# generated adapter's (MAD-G-ft), so a -ft variant shares its generator with the plain one.
+GENERATOR_PARAMS = (
     "language_dim",
     "layer_dim",
     "layer_shared",
@@ -32,6 +35,7 @@ GENERATOR_KEYS = (
     "sampling_alpha",
     "train_languages",
 )
+GENERATED_ADAPTER_PARAMS = ("finetune", "ft_steps")
 GENERATOR_ADAPTER = "generated"  # the adapter slot the generator writes into while it trains
 
 
@@ -64,6 +68,7 @@ class MadG(StackedAdapterMethod):
         "ft": {"finetune": True},
         "ls-ft": {"layer_shared": True, "finetune": True},
     }
+    language_side_params = GENERATOR_PARAMS + GENERATED_ADAPTER_PARAMS
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict):
@@ -75,16 +80,20 @@ class MadG(StackedAdapterMethod):
     # -- pieces -----------------------------------------------------------------------------------
     def generator_piece(self, seed: int) -> Piece:
         languages = tuple(self.params["train_languages"])
-        return Piece(self.name, "generator", languages, "mlm", self._params(GENERATOR_KEYS), seed)
+        language_side = self.side_params("language")
+        params = {k: v for k, v in language_side.items() if k not in GENERATED_ADAPTER_PARAMS}
+        return Piece(self.name, "generator", languages, "mlm", Params(params), seed)
 
     def generated_adapter(self, language: str, seed: int, finetune: bool) -> Piece:
-        extra = {"ft_steps": self.params["ft_steps"]} if finetune else {}
+        """A language's adapter from the generator; its key holds ft_steps only when finetuned."""
+        mine = [k for k in self.side_params("language") if k not in GENERATOR_PARAMS]
+        params = {k: self.params[k] for k in mine if finetune or k != "ft_steps"}
         return Piece(
             self.name,
             self.adapter_kind,
             (language,),
             "mlm",
-            self._params(ADAPTER_KEYS, finetune=finetune, **extra),
+            Params({**params, "finetune": finetune}),
             seed,
             (self.generator_piece(seed),),
         )
@@ -157,21 +166,18 @@ class MadG(StackedAdapterMethod):
         mlm = ctx.task("mlm")
         holder = _Holder(model, generator)
         streams = []
-        for lang in piece.languages:
-            inner = mlm_stream(
-                lang, mlm, ctx.features("mlm", lang, "train"), ctx.tokenizer, p["la_batch_size"], piece.seed
-            )
+        for lang, inner in zip(
+            piece.languages, self.mlm_streams(ctx, piece.languages, piece.seed), strict=True
+        ):
 
             def loss(_holder, batch, lang=lang, inner=inner):
                 return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
 
             streams.append(Stream(lang, inner.batches, loss))
-        sizes = [len(ctx.features("mlm", lang, "train")) for lang in piece.languages]
+        packed = p["la_mlm_packing"]
+        sizes = [len(mlm_features(ctx, lang, "train", packed)) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
-        dev = {
-            lang: mlm_eval_batches(mlm, ctx.features("mlm", lang, "dev"), ctx.tokenizer)
-            for lang in piece.languages
-        }
+        dev = self.mlm_held_out(ctx, piece.languages)
 
         def held_out_perplexity() -> float:
             scores = []
@@ -222,10 +228,8 @@ class MadG(StackedAdapterMethod):
             trained = self._train_adapter(model, piece, ctx)
             return TrainedPiece(trained.state, {**trained.info, "generated": True})
         if ctx.has_split("mlm", language, "dev"):
-            mlm = ctx.task("mlm")
-            info["dev_perplexity"] = perplexity(
-                model, mlm, mlm_eval_batches(mlm, ctx.features("mlm", language, "dev"), ctx.tokenizer)
-            )
+            dev = self.mlm_held_out(ctx, [language])[language]
+            info["dev_perplexity"] = perplexity(model, ctx.task("mlm"), dev)
         return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
 
     def export_adapter(self, ctx, folder, language: str, seed: int, task: str | None = None) -> str:
@@ -250,9 +254,21 @@ class LanguageAdapterGenerator(gen.Generator):
     def __init__(self, shapes, typology_dim: int, language_dim: int, layer_shared: bool, layer_dim: int):
         super().__init__()
         self.typology_dim = typology_dim
-        self.language = torch.nn.Linear(typology_dim, language_dim, bias=False)  # V
-        # the authors' configuration: generated parameters initialised with std 1/d_l
-        self.weights = gen.WeightGenerator(shapes, language_dim, layer_shared, layer_dim, 1.0 / language_dim)
+        # V, with torch's default initialisation as the authors' typology projection
+        # (CPGAdapters src/transformers/cpg.py, UrielMlpProperty.layer_1); λ_l = V t_l has no bias
+        self.language = torch.nn.Linear(typology_dim, language_dim, bias=False)
+        # θ = W c, linear and without a bias term, c = λ_l (MAD-G) or [λ_l; layer embedding] (MAD-G-LS):
+        # W ~ N(0, (1/dim c)²) (CpgModule.init_params) and layer embeddings ~ N(0, (1/d)²) (Property)
+        context_dim = language_dim + (layer_dim if layer_shared else 0)
+        self.weights = gen.WeightGenerator(
+            shapes,
+            language_dim,
+            layer_shared,
+            layer_dim,
+            1.0 / context_dim,
+            bias=False,
+            layer_std=1.0 / layer_dim if layer_dim else None,
+        )
 
     def forward(self, typology: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.weights(self.language(typology))

@@ -27,12 +27,13 @@ class MadX(StackedAdapterMethod):
     variants = {
         "default": {},
         "no-inv": {"la_invertible": False},
-        # MAD-X 2.0: no adapter in the last layer (Pfeiffer et al. 2021)
-        "2.0": {"la_leave_out_last_layer": True},
+        # MAD-X 2.0 (Pfeiffer et al. 2021): adapters trained in every layer, the last layer's LA and
+        # TA dropped at inference (the LA is the default variant's: one LA serves both)
+        "2.0": {"drop_last_layer_at_inference": True},
     }
 
     def language_adapter(self, language: str, seed: int) -> Piece:
-        return self.adapter_piece((language,), seed, la_steps=self.params["la_steps"])
+        return self.adapter_piece((language,), seed)
 
     def training_adapter(self, cell: Cell, source: str) -> Piece:
         return self.language_adapter(source, cell.seed)

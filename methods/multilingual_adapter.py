@@ -23,6 +23,7 @@ class MultilingualAdapter(StackedAdapterMethod):
         # BAD-X §3.1: alternating one batch of English and one of each target for 50,000 iterations
         "ma_steps": 50000,
     }
+    language_side_params = ("ma_steps",)
 
     def language_set(self, cell: Cell) -> tuple[str, ...]:
         """The source(s) first, then the other languages of the cell's language set, each once."""
@@ -31,7 +32,7 @@ class MultilingualAdapter(StackedAdapterMethod):
         return (*cell.source_languages, *others, *extra)
 
     def multilingual_adapter(self, cell: Cell) -> Piece:
-        return self.adapter_piece(self.language_set(cell), cell.seed, ma_steps=self.params["ma_steps"])
+        return self.adapter_piece(self.language_set(cell), cell.seed)
 
     def training_adapter(self, cell: Cell, source: str) -> Piece:
         return self.multilingual_adapter(cell)

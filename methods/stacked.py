@@ -18,10 +18,11 @@ from adapters.composition import Stack
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
-from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
+from xltransfer.modules.mlm import mlm_eval_batches, mlm_features, mlm_stream, perplexity
 from xltransfer.params import Params
 from xltransfer.train import (
     Schedule,
+    Stream,
     epoch_steps,
     few_shot_steps,
     finetune_few_shot,
@@ -30,20 +31,27 @@ from xltransfer.train import (
     train_on_task,
 )
 
-# The language-side adapter's architecture and MLM training (its steps are the subclass's).
-ADAPTER_KEYS = (
-    "la_reduction_factor",
-    "la_bottleneck",
-    "la_invertible",
-    "la_leave_out_last_layer",
-    "la_batch_size",
-    "la_learning_rate",
-    "la_eval_every",
+# Which piece a parameter shapes follows from its name, so a subclass that adds ``la_lora_r``
+# gets it into its language-side adapters' keys without listing it anywhere:
+#   la_*      the language-side adapter and its MLM training (MAD-X's LA, BAD-X's BA, the MA,
+#             MAD-G's generated LA), plus a class's ``language_side_params``;
+#   ta_*      the task adapter of every task but NLI, plus a class's ``task_side_params``;
+#   nli_ta_*  the NLI task adapter, whose schedule replaces TA_SCHEDULE_KEYS;
+#   fs_*      the few-shot continuation of a task adapter;
+# and a class's ``inference_params`` shape no piece, only how a cell is evaluated. A parameter in
+# none of them is refused when the grid is read: it would be in no piece's key, so changing it
+# would silently reuse pieces trained without it.
+LANGUAGE_SIDE_PREFIX = "la_"
+TASK_SIDE_PREFIXES = ("ta_", "nli_ta_")
+FEW_SHOT_PREFIX = "fs_"
+TA_SCHEDULE_KEYS = (
+    "ta_steps",
+    "ta_epochs",
+    "ta_batch_size",
+    "ta_learning_rate",
+    "ta_eval_every",
+    "ta_warmup_steps",
 )
-TA_ARCHITECTURE_KEYS = ("ta_reduction_factor", "ta_bottleneck")
-TA_STEP_KEYS = ("ta_steps", "ta_batch_size", "ta_learning_rate", "ta_eval_every")
-NLI_TA_KEYS = ("nli_ta_epochs", "nli_ta_batch_size", "nli_ta_learning_rate", "nli_ta_eval_every")
-FS_KEYS = ("fs_epochs",)
 
 STACKED_DEFAULTS = {
     # language-side adapter: reduction factor 2 with invertible adapter (MAD-X §3; BAD-X §3.1: "2 for
@@ -51,7 +59,10 @@ STACKED_DEFAULTS = {
     "la_reduction_factor": 2.0,
     "la_bottleneck": 0,  # 0: use the reduction factor; Hyper-X used 256 to match its budget (§4)
     "la_invertible": True,
-    "la_leave_out_last_layer": False,
+    # its MLM examples: sentences concatenated into max_length blocks, as MAD-X's and BAD-X's LAs
+    # (adapters' examples/pytorch/language-modeling/run_mlm.py, group_texts) and MAD-G's generator
+    # (CPGAdapters examples/language-modeling/run_language_modeling.py, block_size) are trained
+    "la_mlm_packing": True,
     # its MLM training: BAD-X §3.1 (batch 64, lr 1e-4, evaluate every 500 steps, keep the lowest
     # held-out perplexity); BAs and MAs "adopt all the hyperparameters from MAD-X LA training"
     "la_batch_size": 64,
@@ -66,6 +77,11 @@ STACKED_DEFAULTS = {
     "ta_batch_size": 8,
     "ta_learning_rate": 5e-5,
     "ta_eval_every": 250,
+    # > 0: train for this many epochs of the sources' data instead of ta_steps (Hyper-X §4.2 trains
+    # its MAD-X TAs for 20 epochs)
+    "ta_epochs": 0.0,
+    # linear warm-up before the linear decay: none in BAD-X §3.1; Hyper-X §4.2 uses 4,000 steps
+    "ta_warmup_steps": 0,
     # TA for NLI: BAD-X §3.1 after Ebrahimi et al. 2022 (5 epochs, batch 32, lr 2e-5, evaluate every 625)
     "nli_ta_epochs": 5.0,
     "nli_ta_batch_size": 32,
@@ -76,6 +92,9 @@ STACKED_DEFAULTS = {
     # few-shot: continue the zero-shot TA on k target examples for 50 epochs with the same
     # hyper-parameters and no learning-rate decay (Hyper-X Appendix D)
     "fs_epochs": 50,
+    # MAD-X 2.0 (Pfeiffer et al. 2021, "UNKs Everywhere"; AdapterHub's notebook 08_NER_Wikiann):
+    # LA and TA are trained in every layer, and the last layer's adapters are dropped at inference
+    "drop_last_layer_at_inference": False,
 }
 
 
@@ -84,6 +103,36 @@ class StackedAdapterMethod(Method):
     # mixed: the multi-source model of the other partition (every language training the task there)
     supported_settings = frozenset({"zero-shot", "few-shot", "mixed"})
     adapter_kind = "language-adapter"  # the kind of this method's language-side pieces
+    # parameters outside the naming rule (at the top of this module), by the piece they shape
+    language_side_params: tuple[str, ...] = ()
+    task_side_params: tuple[str, ...] = ("source_temperature",)
+    inference_params: tuple[str, ...] = ("drop_last_layer_at_inference",)
+
+    @classmethod
+    def resolve_params(cls, variant: str, overrides: dict) -> Params:
+        params = super().resolve_params(variant, overrides)
+        unkeyed = [name for name in params if cls.parameter_side(name) is None]
+        if unkeyed:
+            raise ValueError(
+                f"{cls.name}: parameter(s) {', '.join(unkeyed)} would be in no piece's key (changing them "
+                f"would reuse pieces trained without them): name them la_* (language-side adapter), "
+                f"ta_*, nli_ta_* (task adapter) or fs_* (few-shot), or list them in the class's "
+                f"language_side_params, task_side_params or inference_params"
+            )
+        return params
+
+    @classmethod
+    def parameter_side(cls, name: str) -> str | None:
+        """Which piece a parameter shapes: "language", "task", "few-shot", "inference", or None."""
+        if name.startswith(LANGUAGE_SIDE_PREFIX) or name in cls.language_side_params:
+            return "language"
+        if name.startswith(TASK_SIDE_PREFIXES) or name in cls.task_side_params:
+            return "task"
+        if name.startswith(FEW_SHOT_PREFIX):
+            return "few-shot"
+        if name in cls.inference_params:
+            return "inference"
+        return None
 
     # -- what a subclass decides ------------------------------------------------------------------
     @abstractmethod
@@ -104,18 +153,26 @@ class StackedAdapterMethod(Method):
         languages whose held-out perplexity selects the checkpoint)."""
 
     # -- pieces -----------------------------------------------------------------------------------
-    def _params(self, keys: tuple[str, ...], **extra) -> Params:
-        return Params({**{k: self.params[k] for k in keys}, **extra})
+    def side_params(self, side: str) -> dict:
+        """The method's parameters that shape one side's pieces (``parameter_side``)."""
+        return {k: v for k, v in self.params.items() if self.parameter_side(k) == side}
 
-    def adapter_piece(self, languages: tuple[str, ...], seed: int, **extra) -> Piece:
+    def adapter_piece(self, languages: tuple[str, ...], seed: int) -> Piece:
         return Piece(
-            self.name, self.adapter_kind, languages, "mlm", self._params(ADAPTER_KEYS, **extra), seed
+            self.name, self.adapter_kind, languages, "mlm", Params(self.side_params("language")), seed
         )
 
-    def _ta_keys(self, task: str) -> tuple[str, ...]:
-        return (
-            TA_ARCHITECTURE_KEYS + (NLI_TA_KEYS if task == "nli" else TA_STEP_KEYS) + ("source_temperature",)
-        )
+    def _ta_params(self, task: str, *sides: str) -> Params:
+        """The task adapter's parameters for ``task`` (NLI's schedule is nli_ta_*, the others' ta_*),
+        with those of further ``sides`` (the few-shot continuation's)."""
+        own = self.side_params("task")
+        if task == "nli":
+            own = {k: v for k, v in own.items() if k not in TA_SCHEDULE_KEYS}
+        else:
+            own = {k: v for k, v in own.items() if not k.startswith("nli_ta_")}
+        for side in sides:
+            own.update(self.side_params(side))
+        return Params(own)
 
     def task_adapter(self, cell: Cell) -> Piece:
         under = tuple(self.training_adapter(cell, src) for src in cell.source_languages)
@@ -124,7 +181,7 @@ class StackedAdapterMethod(Method):
             "task-adapter",
             cell.source_languages,
             cell.task,
-            self._params(self._ta_keys(cell.task)),
+            self._ta_params(cell.task),
             cell.seed,
             under,
             mixed=cell.setting == "mixed",
@@ -133,7 +190,7 @@ class StackedAdapterMethod(Method):
     def few_shot_task_adapter(self, cell: Cell) -> Piece:
         """The zero-shot TA continued on k target examples, stacked on the cell's test adapter."""
         zero_shot = self.task_adapter(self.zero_shot_cell(cell))
-        params = self._params(self._ta_keys(cell.task) + FS_KEYS, shots=cell.shots)
+        params = self._ta_params(cell.task, "few-shot").updated(shots=cell.shots)
         return Piece(
             self.name,
             "few-shot-task-adapter",
@@ -156,12 +213,12 @@ class StackedAdapterMethod(Method):
     def planned_steps(self, piece: Piece) -> int | None:
         if piece.kind == self.adapter_kind:
             return self.mlm_plan(piece)[0]
-        if piece.kind == "task-adapter" and piece.task != "nli":
+        if piece.kind == "task-adapter" and piece.task != "nli" and not self.params["ta_epochs"]:
             return self.params["ta_steps"]
         if piece.kind == "few-shot-task-adapter":
             batch = self._ta_batch_size(piece.task)
             return few_shot_steps(piece.params["shots"], batch, self.params["fs_epochs"])
-        return None
+        return None  # epochs (NLI's, or ta_epochs): planned_epochs
 
     def planned_batch(self, piece: Piece) -> int:
         """Task adapters: the task's batch; language-side pieces (MLM): the LA batch."""
@@ -170,7 +227,9 @@ class StackedAdapterMethod(Method):
         return self.params["la_batch_size"]
 
     def planned_epochs(self, piece: Piece) -> float | None:
-        return self.params["nli_ta_epochs"] if piece.kind == "task-adapter" and piece.task == "nli" else None
+        if piece.kind != "task-adapter":
+            return None
+        return self.params["nli_ta_epochs"] if piece.task == "nli" else self.params["ta_epochs"] or None
 
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["nli_ta_batch_size" if cell.task == "nli" else "ta_batch_size"]
@@ -188,7 +247,6 @@ class StackedAdapterMethod(Method):
             reduction_factor=p["la_reduction_factor"],
             bottleneck=p["la_bottleneck"] or None,
             invertible=p["la_invertible"],
-            leave_out_last_layer=p["la_leave_out_last_layer"],
         )
 
     def _add_task_adapter(self, model, task_name: str, tasks) -> str:
@@ -226,7 +284,9 @@ class StackedAdapterMethod(Method):
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
         under = self._add_adapter(model, self.test_adapter(cell))
         ta = self._add_task_adapter(model, cell.task, tasks)
-        model.active_adapters = Stack(under, ta)
+        last = model.config.num_hidden_layers - 1
+        skip = [last] if self.params["drop_last_layer_at_inference"] else None
+        model.set_active_adapters(Stack(under, ta), skip_layers=skip)
         model.active_head = ta
 
     # -- training ---------------------------------------------------------------------------------
@@ -282,12 +342,47 @@ class StackedAdapterMethod(Method):
     def _ta_schedule(self, piece: Piece, ctx) -> Schedule:
         p = self.params
         if piece.task != "nli":
-            return Schedule(p["ta_steps"], p["ta_batch_size"], p["ta_learning_rate"], p["ta_eval_every"])
-        examples = sum(len(ctx.training_examples("nli", lang)) for lang in piece.languages)
-        steps = epoch_steps(examples, p["nli_ta_batch_size"], p["nli_ta_epochs"])
+            steps = p["ta_steps"]
+            if p["ta_epochs"]:
+                steps = _epoch_steps(ctx, piece, p["ta_epochs"], p["ta_batch_size"])
+            return Schedule(
+                steps,
+                p["ta_batch_size"],
+                p["ta_learning_rate"],
+                min(steps, p["ta_eval_every"]),
+                p["ta_warmup_steps"],
+            )
+        steps = _epoch_steps(ctx, piece, p["nli_ta_epochs"], p["nli_ta_batch_size"])
         return Schedule(
             steps, p["nli_ta_batch_size"], p["nli_ta_learning_rate"], min(steps, p["nli_ta_eval_every"])
         )
+
+    def mlm_streams(self, ctx, languages: tuple[str, ...], seed: int) -> list[Stream]:
+        """One MLM stream per language of the language-side adapter's examples (packed or not, by
+        ``la_mlm_packing``) in its batch size."""
+        p = self.params
+        mlm = ctx.task("mlm")
+        return [
+            mlm_stream(
+                lang,
+                mlm,
+                mlm_features(ctx, lang, "train", p["la_mlm_packing"]),
+                ctx.tokenizer,
+                p["la_batch_size"],
+                seed,
+            )
+            for lang in languages
+        ]
+
+    def mlm_held_out(self, ctx, languages) -> dict[str, list]:
+        """Per language, the held-out MLM batches (the same kind of examples as training, corrupted
+        once with a fixed seed) whose perplexity selects the checkpoint."""
+        mlm = ctx.task("mlm")
+        packed = self.params["la_mlm_packing"]
+        return {
+            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
+            for lang in languages
+        }
 
     def _train_adapter(self, model, piece: Piece, ctx) -> TrainedPiece:
         """MLM over the piece's languages in the subclass's alternation; the checkpoint with the
@@ -295,15 +390,8 @@ class StackedAdapterMethod(Method):
         p = self.params
         steps, pattern, select = self.mlm_plan(piece)
         mlm = ctx.task("mlm")
-        streams = [
-            mlm_stream(
-                lang, mlm, ctx.features("mlm", lang, "train"), ctx.tokenizer, p["la_batch_size"], piece.seed
-            )
-            for lang in piece.languages
-        ]
-        dev = {
-            lang: mlm_eval_batches(mlm, ctx.features("mlm", lang, "dev"), ctx.tokenizer) for lang in select
-        }
+        streams = self.mlm_streams(ctx, piece.languages, piece.seed)
+        dev = self.mlm_held_out(ctx, select)
 
         def held_out_perplexity() -> float:
             return sum(perplexity(model, mlm, batches) for batches in dev.values()) / len(dev)
@@ -325,6 +413,12 @@ class StackedAdapterMethod(Method):
             "first_batches": result.first_streams,
         }
         return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
+
+
+def _epoch_steps(ctx, piece: Piece, epochs: float, batch_size: int) -> int:
+    """Optimiser steps for ``epochs`` passes over the piece's sources' training examples."""
+    examples = sum(len(ctx.training_examples(piece.task, lang)) for lang in piece.languages)
+    return epoch_steps(examples, batch_size, epochs)
 
 
 def _fit_info(result, score_name: str) -> dict:

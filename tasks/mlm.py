@@ -6,8 +6,10 @@ language are compared on the same corrupted tokens.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,39 @@ from xltransfer.errors import DataFormatError
 from xltransfer.modules.mlm import mask_tokens, masked_lm_loss
 from xltransfer.task import Task, TaskMetadata
 
-MAX_HUB_SENTENCES = 100_000  # Hyper-X: at most 100K Wikipedia sentences per language
-_SENTENCE_END = re.compile(r"(?<=[.!?।。])\s+")
+# A sentence ends at . ! ? or the danda followed by whitespace, and at the full stops of scripts
+# written without spaces (。！？ and the half-width ｡, with any closing quotes or brackets after
+# them) whether or not whitespace follows: Chinese and Cantonese Wikipedia put none there.
+_SPACED_END = re.compile(r"(?<=[.!?।])\s+")
+_UNSPACED_END = re.compile(r"([。！？｡]+[」』”’）)】〉》]*)\s*")
+# Characters of scripts written without spaces between words (Han, kana): each counts as a word.
+_UNSPACED_CHARACTER = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
+)
+_WORD_CHARACTER = re.compile(r"\w")
+MIN_WORDS = 3  # a hub text's "sentence" shorter than this is a heading, a caption or debris
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """The sentences of a paragraph, spaced and unspaced scripts alike."""
+    sentences = []
+    for part in _SPACED_END.split(paragraph):
+        pieces = _UNSPACED_END.split(part)  # text, end, text, end, ..., text
+        for text, end in zip(pieces[0::2], [*pieces[1::2], ""], strict=True):
+            sentence = (text + end).strip()
+            if sentence:
+                sentences.append(sentence)
+    return sentences
+
+
+def word_count(sentence: str) -> int:
+    """Words of a sentence: whitespace-separated tokens with a letter or digit, where every Han or
+    kana character counts as a word of its own (those scripts put no spaces between words)."""
+    count = 0
+    for token in sentence.split():
+        unspaced = len(_UNSPACED_CHARACTER.findall(token))
+        count += unspaced + bool(_WORD_CHARACTER.search(_UNSPACED_CHARACTER.sub("", token)))
+    return count
 
 
 class MaskedLanguageModelling(Task):
@@ -51,30 +84,57 @@ class MaskedLanguageModelling(Task):
         return lines
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[str]:
-        """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``),
-        capped at 100K per language as Hyper-X did (§4, Appendix B.1)."""
+        """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``):
+        every distinct sentence of at least MIN_WORDS words, in order."""
+        return list(self._hub_sentences(dataset, config, split, revision))
+
+    def read_hub_first(
+        self, dataset: str, config: str | None, split: str, revision: str | None, count: int
+    ) -> list[str]:
+        """The first ``count`` sentences, reading no further (a source's ``max_sentences``)."""
+        return list(itertools.islice(self._hub_sentences(dataset, config, split, revision), count))
+
+    @staticmethod
+    def _hub_sentences(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[str]:
         from xltransfer.data.hub import load_hub_split
 
-        rows = load_hub_split(dataset, config, split, revision)
-        sentences: dict[str, None] = {}  # each distinct sentence once, in order
-        for row in rows:
+        seen: set[str] = set()
+        for row in load_hub_split(dataset, config, split, revision):
             # a text dataset's "text"; otherwise every text field (e.g. an NLI set's premise and
             # hypothesis, the only unlabelled text some AmericasNLI languages have on the hub)
             texts = [row["text"]] if "text" in row else [v for v in row.values() if isinstance(v, str)]
             for paragraph in (line for text in texts for line in str(text).splitlines()):
-                for sentence in _SENTENCE_END.split(paragraph):
-                    if len(sentence.split()) >= 3:
-                        sentences.setdefault(sentence.strip())
-                if len(sentences) >= MAX_HUB_SENTENCES:
-                    return list(sentences)[:MAX_HUB_SENTENCES]
-        return list(sentences)
+                for sentence in split_sentences(paragraph):
+                    if word_count(sentence) >= MIN_WORDS and sentence not in seen:
+                        seen.add(sentence)
+                        yield sentence
 
     def add_head(self, model, head_name: str) -> None:
         model.add_masked_lm_head(head_name)
 
     def encode(self, examples: list[str], tokenizer, max_length: int) -> list[dict[str, Any]]:
+        """One example per sentence, truncated to ``max_length`` (Hyper-X's MLM streams)."""
         enc = tokenizer(examples, truncation=True, max_length=max_length)
         return [{"input_ids": ids} for ids in enc["input_ids"]]
+
+    def encode_packed(self, examples: list[str], tokenizer, max_length: int) -> list[dict[str, Any]]:
+        """The text concatenated and cut into blocks of ``max_length`` tokens, each between the
+        encoder's sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>), as adapter MLM is trained
+        (``transformers``' TextDataset, used by CPGAdapters, and run_mlm.py's group_texts): no
+        padding, no sentence cut short. The last, shorter block is dropped as they drop it, unless
+        it is the only one."""
+        first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
+        if first is None or last is None:
+            raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
+        size = max_length - 2
+        if size < 1:
+            raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
+        pieces = tokenizer(examples, add_special_tokens=False)["input_ids"]
+        stream = [token for piece in pieces for token in piece]
+        blocks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        if len(blocks) > 1 and len(blocks[-1]) < size:
+            blocks.pop()
+        return [{"input_ids": [first, *block, last]} for block in blocks]
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)

@@ -20,7 +20,7 @@ CASES = {
     "batch_size 0": ({"batch_size: 16}": "batch_size: 0}"}, f"{FULL_FT}.batch_size"),
     "learning_rate < 0": ({"rate: 5.0e-4": "rate: -5.0e-4"}, f"{FULL_FT}.learning_rate"),
     "epochs < 0": ({"epochs: 1.0": "epochs: -1.0"}, f"{FULL_FT}.epochs"),
-    "warmup over 1": ({"epochs: 1.0": "epochs: 1.0, warmup_ratio: 1.5"}, f"{FULL_FT}.warmup_ratio"),
+    "warmup < 0": ({"epochs: 1.0": "epochs: 1.0, warmup_steps: -10"}, f"{FULL_FT}.warmup_steps"),
     "steps < 0": ({"la_steps: 40": "la_steps: -40"}, "methods[2].params.la_steps"),
     "backbone option 0": ({"batch_size: 32,": "batch_size: 0,"}, "quickstart.batch_size"),
     "max_length 0": ({"+": "max_length: 0\n"}, "max_length"),

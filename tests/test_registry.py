@@ -90,3 +90,44 @@ def test_plugin_method_plans_in_a_grid(plugin_site, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert '"frozen-probe"' in result.stdout and '"probe"' in result.stdout
+
+
+LORA_METHOD = """methods:
+  - name: mad-x-lora
+    params: {{la_lora_r: {rank}, la_steps: 4, la_batch_size: 8, la_eval_every: 2,
+             ta_steps: 4, ta_batch_size: 16, ta_eval_every: 2}}
+"""
+
+
+def test_plugin_subclass_retrains_its_language_adapters_when_its_new_parameter_changes(
+    plugin_site, tmp_path, tiny_prebuilt
+):
+    """Issue 14, acceptance 5: MAD-X with LoRA language adapters (tests/plugin_package) run with
+    la_lora_r 8, then 4, in one workdir: the second run trains new LAs, not the first run's."""
+    import json
+
+    from conftest import seeded_workdir, write_tiny_grid
+
+    workdir = seeded_workdir(tiny_prebuilt, tmp_path / "w")
+
+    def run(rank: int) -> None:
+        grid = write_tiny_grid(tmp_path / f"g{rank}", targets="[qab]")
+        text = grid.read_text()
+        methods = LORA_METHOD.format(rank=rank)
+        grid.write_text(text[: text.index("methods:")] + methods + text[text.index("tasks:") :])
+        result = xlt_with_plugin(plugin_site, tmp_path, "run", str(grid), "--workdir", str(workdir))
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+    def language_adapters() -> list[tuple]:
+        infos = [json.loads(p.read_text()) for p in (workdir / "artifacts").glob("*/*/info.json")]
+        return sorted(
+            (info["languages"][0], info["params"].get("la_lora_r"))
+            for info in infos
+            if info.get("method") == "mad-x-lora" and info["kind"] == "language-adapter"
+        )
+
+    run(8)
+    assert len(language_adapters()) == 2  # qaa (source) and qab (target)
+    run(4)
+    assert len(language_adapters()) == 4, "the rank-4 run reused the rank-8 language adapters"
+    assert language_adapters() == [("qaa", 4), ("qaa", 8), ("qab", 4), ("qab", 8)]

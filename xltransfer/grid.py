@@ -806,27 +806,37 @@ def _sources(raw: Any, base: Path, workdir: Path, synthetic) -> dict[str, DataSo
     return sources
 
 
-def _source(task: str, spec: Any, where: str, base: Path, workdir: Path, synthetic) -> DataSource:
-    """One task's data source; ``type: per-language`` combines others (``languages``, ``default``)."""
+def _source(
+    task: str, spec: Any, where: str, base: Path, workdir: Path, synthetic, max_sentences: int | None = None
+) -> DataSource:
+    """One task's data source; ``type: per-language`` combines others (``languages``, ``default``).
+    ``max_sentences`` (any source but the synthetic suite; a per-language source's applies to those
+    of its sources that set none) keeps the first N examples of each split."""
     if spec == "synthetic":
         return SyntheticSource(synthetic, workdir / "cache", field=where)
     _expect(spec, dict, where, "'synthetic' or a mapping with a 'type' (ud, files, hub, per-language)")
     kind = spec.get("type")
+    if "max_sentences" in spec:
+        max_sentences = _expect(spec["max_sentences"], int, f"{where}.max_sentences", "a positive integer")
+        if max_sentences < 1:
+            raise GridError(f"{where}.max_sentences", f"must be a positive integer, not {max_sentences!r}")
     if kind == "per-language":
-        extra = sorted(set(spec) - {"type", "languages", "default"})
+        extra = sorted(set(spec) - {"type", "languages", "default", "max_sentences"})
         if extra:
-            raise GridError(f"{where}.{extra[0]}", "unknown field (known: type, languages, default)")
+            raise GridError(
+                f"{where}.{extra[0]}", "unknown field (known: type, languages, default, max_sentences)"
+            )
         by_language = _expect(
             spec.get("languages", {}), dict, f"{where}.languages", "a mapping language -> source"
         )
         return PerLanguageSource(
             {
                 _language(lang, f"{where}.languages.{lang}"): _source(
-                    task, sub, f"{where}.languages.{lang}", base, workdir, synthetic
+                    task, sub, f"{where}.languages.{lang}", base, workdir, synthetic, max_sentences
                 )
                 for lang, sub in by_language.items()
             },
-            _source(task, spec["default"], f"{where}.default", base, workdir, synthetic)
+            _source(task, spec["default"], f"{where}.default", base, workdir, synthetic, max_sentences)
             if "default" in spec
             else None,
             field=where,
@@ -836,9 +846,8 @@ def _source(task: str, spec: Any, where: str, base: Path, workdir: Path, synthet
         treebanks = _expect(
             spec.get("treebanks", {}), dict, f"{where}.treebanks", "a mapping language -> folder"
         )
-        return UdFolderSource(
-            root, {_language(k, f"{where}.treebanks.{k}"): str(v) for k, v in treebanks.items()}, field=where
-        )
+        treebanks = {_language(k, f"{where}.treebanks.{k}"): str(v) for k, v in treebanks.items()}
+        return UdFolderSource(root, treebanks, field=where, max_sentences=max_sentences)
     if kind == "files":
         files = _expect(spec.get("files"), dict, f"{where}.files", "a mapping language -> {split: path}")
         resolved: dict[str, dict[str, Path]] = {}
@@ -849,11 +858,16 @@ def _source(task: str, spec: Any, where: str, base: Path, workdir: Path, synthet
                 split: _existing_file(file, base, f"{where}.files.{lang}.{split}")
                 for split, file in splits.items()
             }
-        return FilesSource(resolved, field=where)
+        return FilesSource(resolved, field=where, max_sentences=max_sentences)
     if kind == "hub":
         dataset = _expect(spec.get("dataset"), str, f"{where}.dataset", "a hub dataset id")
         return HubSource(
-            dataset, spec.get("config"), spec.get("revision"), dict(spec.get("splits", {})), field=where
+            dataset,
+            spec.get("config"),
+            spec.get("revision"),
+            dict(spec.get("splits", {})),
+            field=where,
+            max_sentences=max_sentences,
         )
     raise GridError(
         f"{where}.type",

@@ -54,6 +54,13 @@ class Task(ABC):
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
         raise NotImplementedError(f"task {self.name} has no hub reader")
 
+    def read_hub_first(
+        self, dataset: str, config: str | None, split: str, revision: str | None, count: int
+    ) -> list[Any]:
+        """The first ``count`` examples (a source's ``max_sentences``); a task whose reader can stop
+        early (MLM over a whole Wikipedia) overrides this."""
+        return self.read_hub(dataset, config, split, revision)[:count]
+
     # -- data units: a language for most tasks; a direction ("en>de") for MT ------------------------
     def has_data(self, source, unit: str, split: str) -> bool:
         return source.has(self.metadata.data_format, unit, split)

@@ -27,6 +27,9 @@ def file_fingerprint(path: Path) -> str:
 
 class DataSource(ABC):
     field: str  # the grid field it came from, for error messages
+    # keep only the first N examples (sentences) of each split: Hyper-X's "100K Wikipedia sentences
+    # per language" (§4); None reads everything (BAD-X and MAD-G train on whole Wikipedias)
+    max_sentences: int | None = None
 
     @abstractmethod
     def locate(self, data_format: str, language: str, split: str) -> Path | None:
@@ -37,13 +40,21 @@ class DataSource(ABC):
 
     def fingerprint(self, data_format: str, language: str, split: str) -> str | None:
         path = self.locate(data_format, language, split)
-        return file_fingerprint(path) if path is not None else None
+        return self.capped_fingerprint(file_fingerprint(path)) if path is not None else None
 
     def read(self, task, language: str, split: str) -> list[Any]:
         path = self.locate(task.metadata.data_format, language, split)
         if path is None:
             raise GridError(self.field, f"no {split} data for language '{language}'")
-        return task.read_file(path)
+        examples = task.read_file(path)
+        return examples if self.max_sentences is None else examples[: self.max_sentences]
+
+    def capped_fingerprint(self, fingerprint: str) -> str:
+        """A split's fingerprint with the cap: the first N sentences are other data than all of them."""
+        return fingerprint if self.max_sentences is None else f"{fingerprint}:first-{self.max_sentences}"
+
+    def cap_description(self) -> dict[str, Any]:
+        return {} if self.max_sentences is None else {"max_sentences": self.max_sentences}
 
     def describe(self) -> dict[str, Any]:
         return {"type": type(self).__name__}
@@ -98,6 +109,7 @@ class UdFolderSource(DataSource):
     root: Path
     treebanks: dict[str, str]
     field: str = "data"
+    max_sentences: int | None = None
 
     def _treebank_files(self, language: str) -> list[Path]:
         if language in self.treebanks:
@@ -120,7 +132,12 @@ class UdFolderSource(DataSource):
         return matches[0] if matches else None
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "ud", "root": str(self.root), "treebanks": dict(self.treebanks)}
+        return {
+            "type": "ud",
+            "root": str(self.root),
+            "treebanks": dict(self.treebanks),
+            **self.cap_description(),
+        }
 
 
 @dataclass
@@ -129,6 +146,7 @@ class FilesSource(DataSource):
 
     files: dict[str, dict[str, Path]]
     field: str = "data"
+    max_sentences: int | None = None
 
     def locate(self, data_format: str, language: str, split: str) -> Path | None:
         return self.files.get(language, {}).get(split)
@@ -137,6 +155,7 @@ class FilesSource(DataSource):
         return {
             "type": "files",
             "files": {k: {s: str(p) for s, p in v.items()} for k, v in self.files.items()},
+            **self.cap_description(),
         }
 
 
@@ -149,6 +168,7 @@ class HubSource(DataSource):
     revision: str | None
     split_names: dict[str, str]
     field: str = "data"
+    max_sentences: int | None = None
 
     def locate(self, data_format: str, language: str, split: str) -> Path | None:
         return None
@@ -159,7 +179,9 @@ class HubSource(DataSource):
 
     def fingerprint(self, data_format: str, language: str, split: str) -> str | None:
         split_name = self.split_names.get(split, split)
-        return f"hub:{self.dataset}:{self._config(language)}:{self.revision or 'main'}:{split_name}"
+        return self.capped_fingerprint(
+            f"hub:{self.dataset}:{self._config(language)}:{self.revision or 'main'}:{split_name}"
+        )
 
     def _config(self, language: str) -> str | None:
         return self.config.format(lang=language) if self.config else None
@@ -175,9 +197,10 @@ class HubSource(DataSource):
                 f"no {split} split declared for '{language}' (declared: {', '.join(self.split_names)})",
             )
         try:
-            return task.read_hub(
-                self.dataset, self._config(language), self.split_names.get(split, split), self.revision
-            )
+            where = (self.dataset, self._config(language), self.split_names.get(split, split), self.revision)
+            if self.max_sentences is None:
+                return task.read_hub(*where)
+            return task.read_hub_first(*where, self.max_sentences)
         except MissingSplit as error:
             raise DeclaredSplitMissing(
                 f"{self.field}.splits.{split}",
@@ -185,7 +208,13 @@ class HubSource(DataSource):
             ) from None
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "hub", "dataset": self.dataset, "config": self.config, "revision": self.revision}
+        return {
+            "type": "hub",
+            "dataset": self.dataset,
+            "config": self.config,
+            "revision": self.revision,
+            **self.cap_description(),
+        }
 
 
 @dataclass

@@ -19,6 +19,7 @@ from xltransfer.convergence import convergence
 from xltransfer.precision import using
 from xltransfer.report.significance import example_statistics_path
 from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
+from xltransfer.seeding import seed_everything
 from xltransfer.util import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
 def _train_and_save(ctx: RunContext, key: str) -> None:
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
+    seed_everything(planned.piece.seed)  # before anything of the piece is built: same grid, same bytes
     with using(ctx.precision), ctx.reading_for_mixed(planned.piece.mixed):
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
@@ -117,6 +119,7 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
     task = ctx.task(cell.task)
     test = ctx.test_examples(cell)
     started = time.perf_counter()
+    seed_everything(cell.seed)  # whatever prediction draws (e.g. a module created before its weights load)
     with ctx.reading_for_mixed(cell.setting == "mixed"):  # e.g. the majority floor reads its sources
         predictions = method.predict(cell, test, ctx)
     scores = task.score(test, predictions)

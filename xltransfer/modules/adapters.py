@@ -23,29 +23,25 @@ def task_adapter_name(task: str) -> str:
 
 def bottleneck_config(
     hidden_size: int,
-    num_layers: int,
     *,
     reduction_factor: float,
     bottleneck: int | None = None,
     invertible: bool = False,
-    leave_out_last_layer: bool = False,
 ):
-    """A sequential bottleneck (Pfeiffer) config; ``bottleneck`` overrides the reduction factor."""
+    """A sequential bottleneck (Pfeiffer) config, in every layer; ``bottleneck`` overrides the
+    reduction factor."""
     from adapters import SeqBnConfig, SeqBnInvConfig
 
     factor = hidden_size / bottleneck if bottleneck else reduction_factor
-    leave_out = [num_layers - 1] if leave_out_last_layer else []
     config_class = SeqBnInvConfig if invertible else SeqBnConfig
-    return config_class(reduction_factor=factor, leave_out=leave_out)
+    return config_class(reduction_factor=factor)
 
 
 def add_bottleneck_adapter(model, name: str, **options: Any) -> str:
-    """Add (once) a bottleneck adapter sized for this model's hidden size and depth."""
+    """Add (once) a bottleneck adapter sized for this model's hidden size."""
     if name not in model.adapters_config:
         config = model.config
-        model.add_adapter(
-            name, config=bottleneck_config(config.hidden_size, config.num_hidden_layers, **options)
-        )
+        model.add_adapter(name, config=bottleneck_config(config.hidden_size, **options))
     return name
 
 

@@ -50,8 +50,12 @@ class WeightGenerator(nn.Module):
     stacked. ``shared_layers=True`` (MAD-G-LS, Hyper-X): a learned layer embedding is concatenated
     to the condition and one smaller map produces one layer's parameters, for each layer in turn.
     ``projector`` (hidden, output) puts a two-layer MLP between that input and the map (Hyper-X).
-    ``init_std`` is the standard deviation of the map's weights; its biases start at zero, so at
-    initialisation an adapter is a small random perturbation around its residual.
+
+    Initialisation decides how large the generated adapters start, so each method passes its
+    authors' values: ``init_std`` for the map's weights (default 1/its input size), ``bias`` for
+    whether the map has a bias (zero at the start), ``layer_std`` for the layer embeddings
+    (default: torch's N(0, 1)) and ``projector_std`` for the projector's weights (biases zero;
+    default: torch's own initialisation).
     """
 
     def __init__(
@@ -62,6 +66,10 @@ class WeightGenerator(nn.Module):
         layer_dim: int = 0,
         init_std: float | None = None,
         projector: tuple[int, int] | None = None,
+        *,
+        bias: bool = True,
+        layer_std: float | None = None,
+        projector_std: float | None = None,
     ):
         super().__init__()
         self.names = list(shapes)
@@ -75,20 +83,27 @@ class WeightGenerator(nn.Module):
             self.template_shapes = dict(zip(templates, per_layer, strict=True))
             size = sum(s.numel() for s in per_layer)
             self.layer_embedding = nn.Embedding(len(self.layers), layer_dim)
+            if layer_std is not None:
+                nn.init.normal_(self.layer_embedding.weight, std=layer_std)
             inputs = condition_dim + layer_dim
             if projector is not None:  # Hyper-X's source projector: Linear -> ReLU -> Linear
                 hidden, inputs_after = projector
                 self.projector = nn.Sequential(
                     nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, inputs_after)
                 )
+                if projector_std is not None:
+                    for layer in (self.projector[0], self.projector[2]):
+                        nn.init.normal_(layer.weight, std=projector_std)
+                        nn.init.zeros_(layer.bias)
                 inputs = inputs_after
-            self.project = nn.Linear(inputs, size)
+            self.project = nn.Linear(inputs, size, bias=bias)
         else:
             size = sum(s.numel() for s in shapes.values())
-            self.project = nn.Linear(condition_dim, size)
+            self.project = nn.Linear(condition_dim, size, bias=bias)
         std = init_std if init_std is not None else 1.0 / self.project.in_features
         nn.init.normal_(self.project.weight, std=std)
-        nn.init.zeros_(self.project.bias)
+        if bias:
+            nn.init.zeros_(self.project.bias)
 
     def forward(self, condition: torch.Tensor) -> dict[str, torch.Tensor]:
         """Generated parameters by full name, for one condition vector."""

@@ -94,6 +94,20 @@ def _encoder_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ).last_hidden_state
 
 
+def mlm_features(ctx, language: str, split: str, packed: bool) -> list:
+    """A language's MLM examples as a method trains on them: one per sentence (Hyper-X), or the
+    text packed into ``max_length`` blocks (adapter MLM: MAD-X, BAD-X, MAD-G), computed once per run.
+    Held-out perplexity is computed on the same kind of examples as training."""
+    if not packed:
+        return ctx.features("mlm", language, split)
+    key = ("mlm-packed", language, split, ctx.grid.max_length)
+    if key not in ctx.memo:
+        mlm = ctx.task("mlm")
+        examples = ctx.examples("mlm", language, split)
+        ctx.memo[key] = mlm.encode_packed(examples, ctx.tokenizer, ctx.grid.max_length)
+    return ctx.memo[key]
+
+
 def mlm_stream(name: str, mlm_task, features, tokenizer, batch_size: int, seed: int, prepare=None):
     """An endless stream of freshly corrupted MLM batches of one language's text."""
     from xltransfer.train import Stream, batches_forever

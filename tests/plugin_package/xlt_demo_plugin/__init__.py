@@ -1,6 +1,9 @@
-"""A linear probe on the frozen encoder: the smallest complete method, as a plugin would write it."""
+"""Two methods as a plugin would write them: a linear probe on the frozen encoder (the smallest
+complete method) and MAD-X with LoRA language adapters (a subclass with a new parameter)."""
 
 from __future__ import annotations
+
+from xltransfer.methods.mad_x import MadX
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import Method, TrainedPiece
@@ -35,3 +38,20 @@ class FrozenProbe(Method):
         result = train_on_task(model, ctx, piece.task, piece.languages, schedule, piece.seed)
         head = ad.task_adapter_name(piece.task)
         return TrainedPiece(ad.state_of(model, heads=[head]), {"train_seconds": result.seconds})
+
+
+class LoraMadX(MadX):
+    """MAD-X whose language adapters are LoRA modules of rank ``la_lora_r``: named la_*, the new
+    parameter is in every language adapter's key without being listed anywhere."""
+
+    name = "mad-x-lora"
+    summary = "MAD-X with LoRA language adapters (rank la_lora_r) under bottleneck task adapters"
+    defaults = {**MadX.defaults, "la_lora_r": 8}
+    variants = {"default": {}}
+
+    def _add_language_side(self, model, name: str) -> str:
+        from adapters import LoRAConfig
+
+        if name not in model.adapters_config:
+            model.add_adapter(name, config=LoRAConfig(r=self.params["la_lora_r"]))
+        return name

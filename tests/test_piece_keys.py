@@ -1,0 +1,96 @@
+"""A piece's key holds every parameter that shapes it, by a naming rule a subclass inherits; a
+parameter outside the rule is refused up front; the reuse the harness promises still holds."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from xltransfer.methods.bad_x import BadX
+from xltransfer.methods.mad_g import MadG
+from xltransfer.methods.mad_x import MadX
+from xltransfer.methods.multilingual_adapter import MultilingualAdapter
+
+from xltransfer.cell import Cell
+from xltransfer.errors import GridError
+from xltransfer.grid import load_grid
+from xltransfer.registry import methods
+
+
+class LoraMadX(MadX):
+    """A subclass with a new language-side parameter (its adapter code does not matter here)."""
+
+    name = "mad-x-lora-keys"
+    defaults = {**MadX.defaults, "la_lora_r": 8}
+
+
+def _cell(method, task: str = "pos", target: str = "tr") -> Cell:
+    return Cell(method.name, method.variant, method.params, task, "zero-shot", ("en",), target, 1)
+
+
+def _with(cls, variant: str = "default", **params):
+    return cls(variant, cls.resolve_params(variant, params))
+
+
+@pytest.mark.parametrize("cls", [MadX, BadX, MultilingualAdapter, LoraMadX])
+def test_a_language_side_parameter_changes_the_language_side_key_only(cls):
+    name = "la_lora_r" if cls is LoraMadX else "la_batch_size"
+    one, other = _with(cls, **{name: 4}), _with(cls, **{name: 16})
+    adapter_one, ta_one = one.pieces(_cell(one))
+    adapter_other, ta_other = other.pieces(_cell(other))
+    assert adapter_one != adapter_other and ta_one != ta_other  # the TA is trained on the new adapter
+
+
+@pytest.mark.parametrize("cls", [MadX, BadX, MultilingualAdapter, LoraMadX])
+def test_a_task_side_parameter_leaves_the_language_side_pieces_alone(cls):
+    one, other = _with(cls, ta_steps=100), _with(cls, ta_steps=200)
+    adapter_one, ta_one = one.pieces(_cell(one))
+    adapter_other, ta_other = other.pieces(_cell(other))
+    assert adapter_one == adapter_other and ta_one != ta_other
+    # and an NLI task adapter, whose schedule is nli_ta_*, is not retrained either
+    assert one.pieces(_cell(one, "nli")) == other.pieces(_cell(other, "nli"))
+
+
+def test_one_language_adapter_serves_every_task_and_target():
+    madx = MadX()
+    pos_tr, ner_tr, pos_de = (
+        madx.pieces(_cell(madx, t, g)) for t, g in (("pos", "tr"), ("ner", "tr"), ("pos", "de"))
+    )
+    assert pos_tr[1].needs == ner_tr[1].needs == pos_de[1].needs  # the English LA under every TA
+    assert pos_tr[0] == ner_tr[0] != pos_de[0]
+
+
+def test_mad_g_generator_is_shared_by_its_finetuned_variant():
+    plain = _with(MadG, "default", train_languages=["en", "tr"])
+    finetuned = _with(MadG, "ft", train_languages=["en", "tr"], ft_steps=300)
+    assert plain.generator_piece(1) == finetuned.generator_piece(1)
+    assert plain.test_adapter(_cell(plain)) != finetuned.test_adapter(_cell(finetuned))
+    assert "ft_steps" not in plain.test_adapter(_cell(plain)).params  # not finetuned: not keyed by it
+    other = _with(MadG, "default", train_languages=["en", "tr"], la_learning_rate=1e-3)
+    assert plain.generator_piece(1) != other.generator_piece(1)
+
+
+class Unkeyed(MadX):
+    name = "mad-x-unkeyed"
+    defaults = {**MadX.defaults, "lora_rank": 8}
+
+
+def test_a_parameter_outside_the_naming_rule_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="lora_rank would be in no piece's key"):
+        Unkeyed.resolve_params("default", {})
+    methods.register(Unkeyed.name, Unkeyed)
+    try:
+        grid = tmp_path / "grid.yaml"
+        grid.write_text(
+            textwrap.dedent("""
+            backbone: quickstart
+            data: {pos: synthetic, mlm: synthetic}
+            methods: [mad-x-unkeyed]
+            tasks: [pos]
+            languages: {source: qaa, target: [qab]}
+            """)
+        )
+        with pytest.raises(GridError, match=r"methods\[0\]\.params.*lora_rank"):
+            load_grid(grid, tmp_path / "w")
+    finally:
+        methods.unregister(Unkeyed.name)
