@@ -7,7 +7,7 @@ a grid with UD targets for POS/DP and AmericasNLI targets for NLI trains two, as
 
 from __future__ import annotations
 
-from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod
+from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.params import stable_hash
@@ -22,6 +22,10 @@ class MultilingualAdapter(StackedAdapterMethod):
         **STACKED_DEFAULTS,
         # BAD-X §3.1: alternating one batch of English and one of each target for 50,000 iterations
         "ma_steps": 50000,
+    }
+    parameter_sources = {
+        **STACKED_SOURCES,
+        "ma_steps": "BAD-X §3.1 (50,000 iterations, one batch of the source and of each target in turn)",
     }
 
     def language_set(self, cell: Cell) -> tuple[str, ...]:

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from xltransfer.api import make_callable
+
 SCHEMA_VERSION = 1
 JSON_FIELDS = ("method_params", "source_languages", "extra")
 FIELDS = (
@@ -136,3 +138,6 @@ class ResultStore:
         for f in JSON_FIELDS:
             record[f] = json.loads(record[f])
         return record
+
+
+make_callable(__name__)  # `xltransfer.results(...)` is `xltransfer.api.results(...)`

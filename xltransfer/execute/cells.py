@@ -15,9 +15,11 @@ from typing import Any
 from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
-from xltransfer.report.significance import example_statistics_path
+from xltransfer.hardware import describe_hardware
+from xltransfer.report.significance import example_statistics_path, predictions_path
 from xltransfer.results import SCHEMA_VERSION, now
-from xltransfer.util import atomic_write_text
+from xltransfer.software import software_record
+from xltransfer.util import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         )
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
+    piece = planned.piece
+    ctx.progress.piece_started(key, piece.label, 0 if piece.task_owned else method.planned_steps(piece))
+    cpu_started = time.process_time()
     try:
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
@@ -40,6 +45,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
             trained = method.train(planned.piece, ctx)
     except Exception as error:
         ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
+        ctx.progress.piece_failed(key, piece.label, error)
         raise
     info = {
         "piece": planned.piece.label,
@@ -53,10 +59,14 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         "trainable_params": sum(t.numel() for t in trained.state.values()),
         "created_at": now(),
         "xltransfer_version": __version__,
+        # beside the wall-clock train_seconds: CPU time of every thread of this process, and where
+        "cpu_seconds": round(time.process_time() - cpu_started, 3),
+        "hardware": describe_hardware(ctx.device),
         **trained.info,
     }
     ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
     ctx.counters["pieces_trained"] += 1
+    ctx.progress.piece_finished(key, piece.label, info)
     return True
 
 
@@ -94,6 +104,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
     statistics = _store_example_statistics(ctx, cell, run_id, task, test, predictions, scores)
+    prediction_file = _store_predictions(ctx, cell, task, test, predictions)
     infos = [ctx.artifacts.info(key) for key in ctx.plan.closure(cell)]
     samples = [i["few_shot_sample"] for i in infos if "few_shot_sample" in i]
     trainable = sum(i["trainable_params"] for i in infos)
@@ -108,11 +119,13 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         extra={
             "pieces": [i["key"] for i in infos],
             # per piece, so a report can count a piece shared by many cells once
-            "piece_costs": {
-                i["key"]: [i["trainable_params"], round(i.get("train_seconds", 0.0), 3)] for i in infos
-            },
+            "piece_costs": {i["key"]: _piece_cost(i) for i in infos},
+            # the machines the pieces trained on (the efficiency table's seconds are theirs)
+            "hardware": sorted({i["hardware"] for i in infos if i.get("hardware")}),
+            "software": software_record(cell.method, cell.task),
             "test_examples": len(test),
             **statistics,
+            **prediction_file,
             **task.record_extra(),
             **method.record_extra(cell),
             **_sanity_signals(ctx, cell, infos),
@@ -125,6 +138,12 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         {**base, "split": "test", "metric": metric, "value": float(value), "status": "ok", "error": None}
         for metric, value in scores.items()
     ]
+
+
+def _piece_cost(info: dict[str, Any]) -> list[float]:
+    """[trainable parameters, train seconds (wall), CPU seconds when the piece recorded them]."""
+    cost = [info["trainable_params"], round(info.get("train_seconds", 0.0), 3)]
+    return cost + [info["cpu_seconds"]] if info.get("cpu_seconds") is not None else cost
 
 
 def _store_example_statistics(
@@ -148,6 +167,19 @@ def _store_example_statistics(
     }
     atomic_write_text(ctx.workspace.root / relative, json.dumps(document, separators=(",", ":")))
     return {"example_statistics": relative}
+
+
+def _store_predictions(ctx: RunContext, cell: Cell, task, test: list, predictions: list) -> dict[str, Any]:
+    """The cell's predictions in the task's own file format (``xlt evaluate --pred`` reads them, as
+    does the field's own scorer), from the same pass as the statistics, beside them:
+    ``<workspace>/predictions/<sha1 of grid and cell id><task's suffix>``; the record's ``extra``
+    names it."""
+    if not task.writes_predictions:  # a plugin task without a file format
+        return {}
+    relative = predictions_path(ctx.grid.name, cell.cell_id, task.prediction_suffix)
+    with atomic_path(ctx.workspace.root / relative) as tmp:
+        task.write_predictions(test, predictions, tmp)
+    return {"predictions": relative}
 
 
 def _compact(value: float) -> float | int:
