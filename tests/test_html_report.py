@@ -158,10 +158,33 @@ def test_markdown_subset() -> None:
     assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "<code>qaa</code>" in body and "<strong>two</strong>" in body and "&amp;" in body
     assert body.count("<table") == 2 and body.count('<div class="table-wrap"') == 2
-    assert '<tr class="summary"><th scope="row"><strong>average</strong></th>' in body
+    assert '<tr class="summary">\n<th scope="row"><strong>average</strong></th>' in body
     assert '<td class="num">40.0 ± 1.2</td>' in body and '<td class="num">–</td>' in body
     assert "<ul>\n<li><code>mad-x/pos/zero-shot/qaa-&gt;qab/seed2/abcd1234</code></li>\n</ul>" in body
     assert "<p>Failed cells (1):</p>" in body
+
+
+def test_images_fences_captions_and_bold_columns(tmp_path: Path) -> None:
+    """What the hand-written converter got wrong: images stayed ``![...](...)`` text, a fenced block
+    collapsed into one line with stray backticks, and a column whose cells are all bold lost the
+    number alignment."""
+    figure = render_figures(_records(), tmp_path, _main_metric)[0]
+    text = (
+        "## Scores\n\n*pos, zero-shot: accuracy (%) on each target's test split.*\n\n"
+        "| target | a | b |\n|:---|---:|---:|\n| qab | **81.4**↑ | 23.0 |\n| qac | **61.6** | 27.1 |\n\n"
+        "## Figures\n\n![Bars: pos](figures/bars.png)\n\n"
+        "Reproduce:\n\n```sh\ngit checkout abc123\nxlt run leaderboards/x --workdir w\n```\n"
+    )
+    body = markdown_to_html(text, {"figures/bars.png": figure})
+    assert "![" not in body and "`" not in body
+    reproduce = "git checkout abc123\nxlt run leaderboards/x --workdir w\n"
+    assert f'<pre><code class="language-sh">{reproduce}</code></pre>' in body
+    assert body.count("<img ") == 1 and 'src="data:image/png;base64,' in body
+    assert "figures/bars.png" not in body  # embedded where the Markdown shows it, once
+    assert "<figure>" in body and "<figcaption>Bars: pos" in body
+    assert "<caption>pos, zero-shot: accuracy (%) on each target's test split.</caption>" in body
+    assert '<td class="num"><strong>81.4</strong>↑</td>' in body
+    assert '<td class="num"><strong>61.6</strong></td>' in body
 
 
 # --- the page in a browser ---------------------------------------------------------------------------

@@ -380,8 +380,12 @@ def test_grid_run_keeps_statistics_that_rescore_to_every_record(tmp_path, tiny_w
     }
     assert all(load_example_statistics(again.root, r) is not None for r in new_records)
     assert all(load_example_statistics(workspace.root, r) is None for r in records)
-    assert {p.name for p in (workspace.root / "predictions").iterdir()} == {
+    assert {p.name for p in (workspace.root / "predictions").glob("*.json")} == {
         Path(r["extra"]["example_statistics"]).name for r in records
+    }
+    # beside each statistics file, the cell's predictions in the task's format (CoNLL-U for POS)
+    assert {p.name for p in (workspace.root / "predictions").glob("*.conllu")} == {
+        Path(r["extra"]["predictions"]).name for r in records
     }
 
 

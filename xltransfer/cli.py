@@ -55,9 +55,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = None,
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """The cross-lingual transfer benchmark harness."""
 
@@ -74,12 +73,13 @@ LEADERBOARDS = Path("leaderboards")
 @app.command("list")
 @user_errors
 def list_(what: Annotated[str, typer.Argument(help="methods | tasks | leaderboards")]) -> None:
-    """List registered methods (with summary, tasks, settings, variants, citation) or tasks, or the
-    leaderboards in ./leaderboards."""
+    """List registered methods or tasks, or the leaderboards in ./leaderboards.
+
+    Methods show their summary, tasks, settings, variants and citation."""
     from xltransfer import registry
 
     if what == "methods":
-        out.print(_methods_table())
+        _print_methods()
     elif what == "tasks":
         table = Table(title="tasks", show_lines=True)
         for column in ("name", "description", "metrics (main first)", "format", "from"):
@@ -101,32 +101,32 @@ def list_(what: Annotated[str, typer.Argument(help="methods | tasks | leaderboar
         raise XltError(f"cannot list '{what}': choose methods, tasks or leaderboards")
 
 
-def _methods_table() -> Table:
+def _print_methods() -> None:
+    """One block per method (plain lines: nothing truncated, readable in a pipe)."""
     from xltransfer import registry
 
-    table = Table(title="methods (`xlt describe NAME` for parameters)", show_lines=True)
-    for column in ("name", "summary", "tasks", "settings", "variants", "citation", "from"):
-        table.add_column(column, overflow="fold")
     for name in registry.methods.names():
         method = registry.methods.get(name)
         variants = [v for v in method.variants if v != "default"]
-        table.add_row(
-            name,
-            method.summary,
-            ", ".join(sorted(method.supported_tasks)),
-            ", ".join(sorted(method.supported_settings)),
-            ", ".join(variants) or "–",
-            method.citation or "–",
-            registry.methods.origin(name),
-        )
-    return table
+        for line in (
+            f"{name}  ({registry.methods.origin(name)})",
+            f"  {method.summary}",
+            f"  tasks: {', '.join(sorted(method.supported_tasks))}; "
+            f"settings: {', '.join(sorted(method.supported_settings))}",
+            f"  variants: {', '.join(variants) or '–'}",
+            f"  citation: {method.citation or '–'}",
+        ):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+    err.print("`xlt describe NAME` lists a method's parameters, defaults and sources", highlight=False)
 
 
 @app.command()
 @user_errors
 def describe(method: Annotated[str, typer.Argument(help="a registered method, e.g. mad-x")]) -> None:
-    """A method's summary, citation, tasks and settings, and every parameter with its default, what
-    each variant changes, and the paper section the default comes from."""
+    """A method's parameters: defaults, what each variant changes, and their sources.
+
+    Also its summary, citation, tasks and settings; each default names the paper section (or our
+    reason) it comes from."""
     from xltransfer import registry
     from xltransfer.errors import UnknownNameError
 
@@ -218,8 +218,10 @@ def run(
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Run the grid: train missing pieces once, evaluate unfinished cells; resumable. Ends with the
-    score table (as `xlt report` computes it) and where the results are."""
+    """Run the grid: train missing pieces once, evaluate unfinished cells; resumable.
+
+    Off a terminal it logs timestamped lines (pieces, cells, ETA); it ends with the score table (as
+    `xlt report` computes it) and where the results are."""
     from xltransfer import api
     from xltransfer.report.leaderboard import score_summary
 
@@ -253,14 +255,13 @@ def run(
 def _with_progress(work, verbose: int, quiet: bool):
     """Run ``work(progress)`` with the run's reporting: rich bars and lines on a terminal, plain
     timestamped log lines otherwise (nohup, SLURM, CI, pipes)."""
-    from xltransfer.progress import Progress, RichProgress, configure_logging
+    from xltransfer.progress import Progress, RichProgress, run_logging
 
     verbosity = -1 if quiet else verbose
     if quiet or not err.is_terminal:
-        configure_logging(verbosity)
-        return work(Progress())
-    configure_logging(verbosity, console=err)
-    with RichProgress(err) as progress:
+        with run_logging(verbosity):
+            return work(Progress())
+    with run_logging(verbosity, console=err), RichProgress(err) as progress:
         return work(progress)
 
 
@@ -280,8 +281,9 @@ def export(
     ] = None,
     workdir: WorkdirOption = None,
 ) -> None:
-    """Materialise a generated adapter as a standard `adapters` folder (safetensors; load it with
-    `load_adapter(FOLDER, use_safetensors=True)`)."""
+    """Materialise a generated adapter as a standard `adapters` folder.
+
+    Weights are safetensors: load them with `model.load_adapter(FOLDER, use_safetensors=True)`."""
     from xltransfer.context import RunContext
     from xltransfer.languages import normalise, typology_dimensions
 
@@ -324,8 +326,10 @@ def report(
     workdir: WorkdirOption = None,
     results: ResultsOption = None,
 ) -> None:
-    """Render the leaderboard: README.md and index.html (or leaderboard.tex, booktabs tables) and
-    figures/ (PNG, PDF, SVG), next to the grid or in --out; the Markdown (or LaTeX) also on stdout."""
+    """Render the leaderboard next to the grid (or in --out).
+
+    README.md and index.html (or leaderboard.tex: booktabs tables) and figures/ (PNG, PDF, SVG);
+    the Markdown (or LaTeX) also on stdout."""
     from xltransfer import api
     from xltransfer.report.leaderboard import LATEX_FILE
 
@@ -376,8 +380,10 @@ def results(
     workdir: WorkdirOption = None,
     results_path: ResultsOption = None,
 ) -> None:
-    """Query the results store. The table shows scores on the reports' scale (accuracy, F1, UAS,
-    LAS as percentages; BLEU, chrF as they are); --json and --format keep the raw values."""
+    """Query the results store.
+
+    The table shows scores on the reports' scale (accuracy, F1, UAS, LAS as percentages; BLEU, chrF
+    as they are); --json and --format keep the raw values."""
     from xltransfer import api
 
     filters = {
@@ -448,8 +454,10 @@ def evaluate(
     pred: Annotated[Path, typer.Option(help="predictions in the same format")],
     as_json: Annotated[bool, typer.Option("--json", help="raw values (accuracy 0.97, BLEU 37.2)")] = False,
 ) -> None:
-    """Score a prediction file (e.g. a cell's, under WORKDIR/predictions/) against a gold file with
-    the task's scorer; shown on the reports' scale (percentages for accuracy, F1, UAS, LAS)."""
+    """Score a prediction file against a gold file with the task's scorer.
+
+    A cell's predictions are under WORKDIR/predictions/ (its record's extra.predictions). Shown on
+    the reports' scale (percentages for accuracy, F1, UAS, LAS); --json gives raw values."""
     from xltransfer import registry
     from xltransfer.errors import UnknownNameError
     from xltransfer.report.units import format_score, metric_label
@@ -489,9 +497,11 @@ def check_method(
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Run a method end to end on a tiny synthetic grid (a 2-layer backbone, a few hundred sentences,
-    a few steps per piece): it plans, trains, predicts, scores, writes records in the schema and
-    resumes without retraining. A plugin author's first command."""
+    """Run a method end to end on a tiny synthetic grid, in seconds.
+
+    A 2-layer backbone, a few hundred sentences, a few steps per piece: the method must plan, train,
+    predict, score, write records in the schema and resume without retraining. A plugin author's
+    first command."""
     from xltransfer.check import check_method as run_check
 
     report = _with_progress(

@@ -167,7 +167,7 @@ class SilentProgress(Progress):
 
 class RichProgress(Progress):
     """On a terminal: a bar for the run's steps (pieces k/n, ETA) and one for the current loop;
-    persistent lines come through ``logging`` (``configure_logging`` prints them on the same
+    persistent lines come through ``logging`` (``run_logging`` prints them on the same
     console, above the bars, without a source-location column)."""
 
     def __init__(self, console=None):
@@ -251,10 +251,12 @@ class RichProgress(Progress):
         self._refresh_run_bar()
 
 
-def configure_logging(verbosity: int = 0, console=None) -> None:
-    """``xlt``'s logging: INFO (``-v``: DEBUG, ``-q``: warnings only) from the harness, as plain
-    timestamped lines on stderr, or, given a rich ``console`` (a terminal), printed on it so the
-    lines stay above the live bars. Libraries stay at WARNING."""
+@contextmanager
+def run_logging(verbosity: int = 0, console=None) -> Iterator[None]:
+    """``xlt``'s logging while a command runs: INFO (``-v``: DEBUG, ``-q``: warnings only) from the
+    harness, as plain timestamped lines on stderr, or, given a rich ``console`` (a terminal),
+    printed on it so the lines stay above the live bars (no source-location column). Libraries
+    stay at WARNING. The previous set-up is back afterwards (the CLI also runs in-process)."""
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
     if console is not None:
         from rich.logging import RichHandler
@@ -268,11 +270,16 @@ def configure_logging(verbosity: int = 0, console=None) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
     root = logging.getLogger("xltransfer")
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    before = (root.level, root.propagate)
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before[0])
+        root.propagate = before[1]
 
 
 def _fields(fields: Mapping[str, object]) -> str:

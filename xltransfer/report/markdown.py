@@ -473,7 +473,8 @@ def efficiency(table: ScoreTable) -> Tabular:
             "train CPU seconds, all cells",
         ],
         rows,
-        caption="Efficiency: trainable parameters and training time (a piece shared by cells counted once).",
+        caption="Efficiency: trainable parameters and training time, a piece shared by cells counted "
+        "once; wall-clock seconds and CPU seconds (every thread of the training process).",
         notes=[f"Training time measured on: {where}."],
     )
 
