@@ -125,6 +125,14 @@ def test_mad_g_generates_an_adapter_for_a_language_it_never_trained_on(tmp_path,
         ],
     )
     assert result.exit_code == 0, result.output
+    # a real language on a grid of synthetic languages: its typology is not the generator's space
+    refused = CliRunner().invoke(
+        app,
+        ["export", str(grid_file), "--method", "mad-g", "--language", "zu", "--out", str(tmp_path / "zu")]
+        + ["--workdir", str(workspace.root)],
+    )
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and "--language zu" in refused.output
     ctx = RunContext(plan, workspace)
     fresh = AutoAdapterModel.from_pretrained(ctx.backbone_dir)
     assert (out / "adapter.safetensors").is_file() and not list(out.glob("*.bin"))  # no pickles

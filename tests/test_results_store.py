@@ -125,3 +125,33 @@ def test_results_export_for_pandas(tmp_path, fmt):
     else:
         refused = CliRunner().invoke(app, args[:-2])
         assert refused.exit_code == 2 and "--out" in refused.output
+
+
+def test_flat_rows_give_every_fact_of_extra_its_own_column():
+    """The source-test score, the adapters' perplexity by role, the few-shot sample's hash: columns
+    of their own in CSV and Parquet (not JSON text inside one ``extra`` column)."""
+    from xltransfer.report.tabular import flat_rows
+
+    record = {
+        **_record("c1"),
+        "source_languages": ["en", "de"],
+        "extra": {
+            "source_test": {"language": "en", "accuracy": 0.9},
+            "adapter_perplexity": {
+                "mad-x:language-adapter[en]": 12.5,
+                "mad-x:language-adapter[mt]": 40.0,
+                "mad-g:generator[en+mt+de]": 30.0,
+            },
+            "few_shot_sample": {"shots": 5, "ids": ["a", "b"], "content_sha256": "abc123", "pool": 100},
+            "pieces": ["k1", "k2"],
+        },
+    }
+    columns, (row,) = flat_rows([record])
+    assert row["source_languages"] == "en+de"
+    assert row["extra.source_test.accuracy"] == 0.9 and row["extra.source_test.language"] == "en"
+    assert row["extra.adapter_perplexity.source"] == 12.5  # the most specific adapter covering en
+    assert row["extra.adapter_perplexity.target"] == 40.0
+    assert row["extra.few_shot_sample.content_sha256"] == "abc123" and row["extra.few_shot_sample.shots"] == 5
+    assert row["extra.few_shot_sample.ids"] == '["a", "b"]' and row["params.la_steps"] == 10
+    assert "extra" not in columns and "method_params" not in columns
+    assert columns.index("params.la_steps") < columns.index("extra.adapter_perplexity")

@@ -3,7 +3,8 @@
 A plugin author's first command (as MTEB's mock run is a task author's): before spending GPU
 hours, check that the harness can plan the method's pieces, count their parameters on a weightless
 model, train them, predict, score, store records in the schema, write predictions, and resume
-without retraining. The grid is the synthetic suite on a 2-layer backbone built locally; budgets
+without retraining. The grid is the tests' tiny grid: the synthetic suite on a 2-layer backbone
+built locally once (kept in ``WORKDIR/check-method``, a minute or two on a laptop CPU); budgets
 shrink to a few steps by name (``*steps`` 12, ``*warmup_steps`` 2, ``*eval_every`` 6, ``*epochs``
 1, ``*batch_size`` 8, ``*batch_tokens`` 800), then the method's ``check_params`` and the user's
 ``--param`` overrides apply. Scores mean nothing at this size; that the pipeline runs does.
@@ -12,7 +13,6 @@ shrink to a few steps by name (``*steps`` 12, ``*warmup_steps`` 2, ``*eval_every
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,30 +23,31 @@ from xltransfer.errors import XltError
 
 TASK_ORDER = ("pos", "ner", "dp", "nli", "mt")  # the first one the method supports is checked
 SOURCE, TARGET = "qaa", "qab"
+# the tests' tiny grid (tests/conftest.py): a backbone built for one serves the other
 TINY_BACKBONE = {
-    "hidden_size": 32,
+    "hidden_size": 64,
     "num_hidden_layers": 2,
     "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "vocab_size": 800,
-    "steps": 40,
+    "intermediate_size": 128,
+    "vocab_size": 1500,
+    "steps": 150,
     "batch_size": 32,
-    "eval_every": 40,
-    "warmup_steps": 4,
+    "eval_every": 100,
+    "warmup_steps": 20,
 }
 TINY_SUITE = {
     "seed": 3,
     "family_sizes": [3, 2],
-    "train_sentences": 120,
-    "dev_sentences": 30,
-    "test_sentences": 30,
-    "text_sentences": 240,
+    "train_sentences": 300,
+    "dev_sentences": 60,
+    "test_sentences": 60,
+    "text_sentences": 600,
     "nli_train_pairs": 30,
     "nli_dev_pairs": 30,
     "nli_test_pairs": 30,
-    "mt_train_sentences": 60,
-    "mt_dev_sentences": 20,
-    "mt_test_sentences": 20,
+    "mt_train_sentences": 30,
+    "mt_dev_sentences": 30,
+    "mt_test_sentences": 30,
 }
 TINY_MT = {
     "model": "transformer-base",
@@ -65,6 +66,10 @@ SHRINK = (
     ("batch_size", 8),
     ("batch_tokens", 800),
 )
+
+
+class CheckFailed(Exception):
+    """A check's own finding (its message says it all)."""
 
 
 @dataclasses.dataclass
@@ -142,10 +147,11 @@ def check_method(
     elif task not in cls.supported_tasks:
         raise XltError(f"--task {task!r}: {name} supports {', '.join(sorted(cls.supported_tasks))}")
     chosen = {**shrunk_params(cls.defaults), **cls.check_params, **_overrides(params or [])}
-    if workdir is not None:
-        return _check(cls, variant, task, chosen, Path(workdir), progress)
-    with tempfile.TemporaryDirectory(prefix="xlt-check-") as tmp:
-        return _check(cls, variant, task, chosen, Path(tmp), progress)
+    if workdir is None:  # beside the runs' store: the tiny backbone is built once, then reused
+        from xltransfer.workspace import Workspace
+
+        workdir = Workspace.at().root / "check-method"
+    return _check(cls, variant, task, chosen, Path(workdir), progress)
 
 
 def _check(cls, variant: str, task: str, params: dict[str, Any], root: Path, progress) -> CheckReport:
@@ -159,7 +165,8 @@ def _check(cls, variant: str, task: str, params: dict[str, Any], root: Path, pro
         try:
             detail = work()
         except Exception as error:  # noqa: BLE001 - a check reports what failed and stops
-            lines.append(f"FAIL {title}: {type(error).__name__}: {error}")
+            why = str(error) if isinstance(error, CheckFailed) else f"{type(error).__name__}: {error}"
+            lines.append(f"FAIL {title}: {why}")
             ok = False
             return False
         lines.append(f"ok   {title}" + (f": {detail}" if detail else ""))
@@ -195,7 +202,7 @@ def _interface(cls) -> str:
         if extra:
             problems.append(f"variant {variant} sets parameters without a default: {', '.join(extra)}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise CheckFailed("; ".join(problems))
     unsourced = [p for p in cls.defaults if not cls.parameter_source(p)]
     if unsourced:
         return f"warning: no parameter_sources entry for {', '.join(unsourced)} (`xlt describe` shows them)"
@@ -220,7 +227,7 @@ def _run(grid_file: Path, workdir: Path, state: dict[str, Any], progress) -> str
     summary = api.run(grid_file, workdir=workdir, progress=progress)
     if summary.failures:
         (error,) = summary.failures.values()
-        raise RuntimeError(error)
+        raise CheckFailed(error)
     state["workspace"] = api.workspace(workdir)
     state["grid"] = yaml.safe_load(grid_file.read_text())["name"]
     return f"{summary.counters['pieces_trained']} pieces trained in {summary.seconds:.1f}s"
@@ -241,7 +248,7 @@ def _planned_steps(state: dict[str, Any]) -> str:
         if taken != piece["steps"]:
             wrong.append(f"{piece['method']}:{piece['kind']} planned {piece['steps']}, took {taken}")
     if wrong:
-        raise ValueError("; ".join(wrong))
+        raise CheckFailed("; ".join(wrong))
     unknown = sum(p["steps"] is None for p in state["summary"]["pieces"])
     note = f" ({unknown} pieces plan no steps: progress counts them once they start)" if unknown else ""
     return f"{checked} pieces took the steps they planned{note}"
@@ -255,13 +262,13 @@ def _records(state: dict[str, Any]) -> str:
     workspace = state["workspace"]
     records = workspace.results.records(grid=state["grid"])
     if not records:
-        raise ValueError("no records stored")
+        raise CheckFailed("no records stored")
     for record in records:
         jsonschema.validate(record, json_schema())
     written = {(record.get("extra") or {}).get("predictions") for record in records}
     missing = [p for p in written if not p or not (workspace.root / p).is_file()]
     if missing:
-        raise ValueError("a record names no prediction file, or its file is missing")
+        raise CheckFailed("a record names no prediction file, or its file is missing")
     scores = ", ".join(f"{r['metric']} {r['value']:.4g}" for r in records)
     return f"{len(records)} records in the schema ({scores}); predictions at {sorted(written)[0]}"
 
@@ -273,7 +280,7 @@ def _resume(grid_file: Path, workdir: Path) -> str:
     again = api.run(grid_file, workdir=workdir, progress=SilentProgress())
     counters = again.counters
     if counters["pieces_trained"] or counters["cells_evaluated"]:
-        raise ValueError(
+        raise CheckFailed(
             f"a second run trained {counters['pieces_trained']} pieces and evaluated "
             f"{counters['cells_evaluated']} cells: a piece's key changes between runs"
         )

@@ -491,7 +491,7 @@ def check_method(
     workdir: Annotated[
         Path | None,
         typer.Option(
-            "--workdir", help="where the tiny backbone is kept between checks (default: a temporary folder)"
+            "--workdir", help="where the tiny backbone is kept between checks (default: WORKDIR/check-method)"
         ),
     ] = None,
     verbose: VerboseOption = 0,
@@ -508,7 +508,7 @@ def check_method(
         lambda progress: run_check(name, variant, task, param or [], workdir, progress), verbose, quiet
     )
     for line in report.lines:
-        out.print(line, highlight=False, markup=False)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
