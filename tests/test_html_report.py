@@ -6,17 +6,12 @@ The browser test needs Debian's ``chromium`` and ``chromium-driver`` and the ``s
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from xltransfer.report.figures import language_map, render_figures
 from xltransfer.report.html import _png_text, markdown_to_html, render_html
 
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 MARKDOWN = """# Leaderboard: tiny <b>grid</b>
@@ -188,37 +183,6 @@ def test_images_fences_captions_and_bold_columns(tmp_path: Path) -> None:
 
 
 # --- the page in a browser ---------------------------------------------------------------------------
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (required under CI: apt-get install chromium chromium-driver)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed (pip install -e '.[test]')")
-    driver_path = CHROMEDRIVER if CHROMEDRIVER.is_file() else shutil.which("chromedriver")
-    if not driver_path:
-        _unavailable(f"chromedriver not found at {CHROMEDRIVER} or on PATH (apt-get install chromium-driver)")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        _unavailable("chromium not found on PATH (apt-get install chromium)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1024,900"):
-        options.add_argument(flag)
-    # an explicit driver path: selenium never runs Selenium Manager (which would go to the network)
-    driver = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _first_column(table) -> list[str]:
