@@ -187,3 +187,29 @@ def test_progress_eta_counts_planned_steps_not_cells():
         assert lines[-1] == "cell 1/6 scored: m/pos/x: accuracy 37.02 · pieces 1/3"
     finally:
         logger.removeHandler(handler)
+
+
+def test_rich_progress_on_a_terminal_prints_lines_above_the_bars():
+    """On a terminal: bars for the run (pieces k/n, cells k/n) and the loop, the same persistent
+    lines as the log, and no source-location column (rich's console.log adds one)."""
+    import io
+
+    from rich.console import Console
+
+    from xltransfer.progress import RichProgress, run_logging
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120)
+    with run_logging(0, console=console), RichProgress(console) as progress:
+        progress.start_run("g", {"a": 10, "b": None}, cells=1, skipped=0)
+        progress.piece_started("a", "m:la[x]", 10)
+        with progress.bar("m:la[x]", 10) as advance:
+            for _ in range(10):
+                advance(1, loss=1.0)
+        progress.piece_finished("a", "m:la[x]", {"train_seconds": 1.0, "dev_accuracy": 0.5})
+        assert progress.eta() == "left: 1 piece whose steps depend on data"
+        progress.cell_finished("c1", [{"status": "ok", "metric": "accuracy", "value": 0.5}])
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
+    assert "piece 1/2 done: m:la[x] in 1.0s, best dev_accuracy 0.5" in plain
+    assert "cell 1/1 scored: c1: accuracy 50.00" in plain and "pieces 0/2 · cells 0/1" in plain
+    assert "progress.py" not in plain

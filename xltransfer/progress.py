@@ -103,8 +103,8 @@ class Progress:
             remaining += max(0, self._current[1] - self._current_steps)
         elif self._bars:  # a loop outside a planned piece (the quickstart backbone) or of unknown length
             remaining += max(0, self._bars[-1][0] - self._bars[-1][1])
-        if not remaining and not unknown:
-            return "nothing left to train"
+        if not remaining:
+            return _unknown(unknown).replace(" + ", "left: ", 1) if unknown else "nothing left to train"
         if not self.steps_done:
             return f"{remaining:,} steps left{_unknown(unknown)}"
         seconds = remaining * self.step_seconds / self.steps_done
