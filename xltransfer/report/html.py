@@ -304,6 +304,11 @@ h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 p, ul { margin: 0 0 1rem; overflow-wrap: anywhere; }
 code { font: 0.875em/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--stripe);
   padding: 0.1em 0.3em; border-radius: 4px; overflow-wrap: anywhere; }
+pre { background: var(--stripe); border: 1px solid var(--line); border-radius: 6px; padding: 0.75rem;
+  overflow-x: auto; margin: 0 0 1rem; }
+pre code { background: none; padding: 0; overflow-wrap: normal; white-space: pre; }
+caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.85rem;
+  padding: 0.4rem 0.6rem; }
 .table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 0 0 1.25rem;
   border: 1px solid var(--line); border-radius: 6px; max-width: 100%; }
 .table-wrap:focus { outline: 2px solid var(--accent); outline-offset: 2px; }

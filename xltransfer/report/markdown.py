@@ -465,16 +465,11 @@ def efficiency(table: ScoreTable) -> Tabular:
     hardware = sorted({h for r in table.records for h in (r.get("extra") or {}).get("hardware", [])})
     where = "; ".join(hardware) if hardware else "not recorded (results from before hardware was recorded)"
     return Tabular(
-        [
-            "method",
-            "trainable params per cell",
-            "trainable params, all cells",
-            "train seconds, all cells",
-            "train CPU seconds, all cells",
-        ],
+        ["method", "params per cell", "params, all cells", "train s", "CPU s"],
         rows,
-        caption="Efficiency: trainable parameters and training time, a piece shared by cells counted "
-        "once; wall-clock seconds and CPU seconds (every thread of the training process).",
+        caption="Efficiency: trainable parameters per cell and over all cells, and training time over "
+        "all cells in wall-clock seconds and CPU seconds (every thread of the training process); a "
+        "piece shared by cells counted once.",
         notes=[f"Training time measured on: {where}."],
     )
 
