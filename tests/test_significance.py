@@ -391,7 +391,7 @@ def test_grid_run_keeps_statistics_that_rescore_to_every_record(tmp_path, tiny_w
 
 def test_every_nlu_task_keeps_statistics_in_a_run(tmp_path, tiny_workdir):
     """The majority floor on the synthetic POS, DP, NER and NLI data: each task's evaluation stores
-    statistics that give back the record's every metric."""
+    statistics that give back the record's every metric, and predictions that rescore to it."""
     from conftest import write_tiny_grid
 
     from xltransfer.execute.local import run_local
@@ -419,3 +419,9 @@ def test_every_nlu_task_keeps_statistics_in_a_run(tmp_path, tiny_workdir):
         assert rows is not None and len(rows) == record["extra"]["test_examples"], record["cell_id"]
         rescored = registry.tasks.get(record["task"])().score_statistics(rows)
         assert rescored[record["metric"]] == pytest.approx(record["value"], abs=1e-12), record["cell_id"]
+        # and the predictions in the task's own format, which its own reader scores the same
+        task = registry.tasks.get(record["task"])()
+        source = grid.source_for(record["task"])
+        gold = task.read_data(source, record["target_language"], "test")
+        predicted = task.predictions_from_file(gold, workspace.root / record["extra"]["predictions"])
+        assert task.score(gold, predicted)[record["metric"]] == pytest.approx(record["value"], abs=1e-12)
