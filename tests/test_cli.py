@@ -177,7 +177,8 @@ def test_progress_eta_counts_planned_steps_not_cells():
         with progress.bar("m:la[x]", 100) as advance:
             for _ in range(100):
                 advance(1)
-        progress.steps_done, progress.step_seconds = 100, 50.0  # 0.5 s a step, whatever the clock said
+        assert progress.piece_steps == 100  # the piece's own pace, apart from loops outside pieces
+        progress.piece_steps, progress.piece_seconds = 100, 50.0  # 0.5 s a step, whatever the clock said
         progress.piece_finished(
             "a", "m:la[x]", {"train_seconds": 50.0, "cpu_seconds": 90.0, "dev_perplexity": 12.0}
         )

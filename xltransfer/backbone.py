@@ -232,6 +232,10 @@ def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
             ),
             info,
         )
+        progress.log(
+            f"quickstart backbone built in {info['train_seconds']:.1f}s ({info['steps']:,} steps, "
+            f"dev perplexity {info['dev_perplexity']:.4g})"
+        )
     return store.path(key)
 
 

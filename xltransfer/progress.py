@@ -6,7 +6,8 @@ current loop's steps) and one persistent line per finished piece and scored cell
 heartbeat line from a long training loop, so a cluster job shows that it lives.
 
 The ETA counts what is left to train, not cells: the planned optimiser steps of the pieces still
-to train (``Method.planned_steps``) times the seconds a step has taken so far in this run. A piece
+to train (``Method.planned_steps``) times the seconds a piece's step has taken so far in this run
+(any step, before the first piece: the quickstart backbone's are slower than an adapter's). A piece
 whose steps depend on its data (``planned_steps`` is None) counts once its loop starts; until then
 the ETA says how many such pieces it leaves out.
 """
@@ -44,6 +45,9 @@ class Progress:
         self._bars: list[list[int]] = []  # [total, done] of the open loops
         self.steps_done = 0
         self.step_seconds = 0.0
+        # the pieces' own steps: their pace predicts the pieces left better than, say, the backbone's
+        self.piece_steps = 0
+        self.piece_seconds = 0.0
 
     # -- the run --------------------------------------------------------------------------------
     def start_run(self, grid: str, pieces: Mapping[str, int | None], cells: int, skipped: int) -> None:
@@ -107,7 +111,10 @@ class Progress:
             return _unknown(unknown).replace(" + ", "left: ", 1) if unknown else "nothing left to train"
         if not self.steps_done:
             return f"{remaining:,} steps left{_unknown(unknown)}"
-        seconds = remaining * self.step_seconds / self.steps_done
+        if self.piece_steps:
+            seconds = remaining * self.piece_seconds / self.piece_steps
+        else:
+            seconds = remaining * self.step_seconds / self.steps_done
         return f"ETA {timedelta(seconds=round(seconds))} for {remaining:,} steps{_unknown(unknown)}"
 
     def log(self, message: str) -> None:
@@ -128,6 +135,9 @@ class Progress:
             self.steps_done += steps
             self._current_steps += steps
             self.step_seconds += now - last[0]
+            if self._current is not None:
+                self.piece_steps += steps
+                self.piece_seconds += now - last[0]
             last[0] = now
             status = _fields(fields)
             self._show(description, steps, status)
