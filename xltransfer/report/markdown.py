@@ -101,11 +101,12 @@ class Tabular:
     caption: str = ""
     notes: list[str] = field(default_factory=list)  # footnotes, under the table
     summary_rows: int = 0  # the last rows are averages (their label is bold, they do not sort)
+    label_columns: int = 1  # the leading columns of text; the others hold numbers
 
     @property
     def numeric(self) -> list[bool]:
-        """Columns of numbers (right-aligned): every column but the first."""
-        return [j > 0 for j in range(len(self.header))]
+        """Columns of numbers (right-aligned): every column after the label columns."""
+        return [j >= self.label_columns for j in range(len(self.header))]
 
 
 @dataclass
@@ -443,6 +444,7 @@ def relatedness_probe(table: ScoreTable) -> Tabular | None:
         rows,
         caption=f"Relatedness probe ({metric}; Baziotis et al. 2022, §6.1): the source's own modules "
         "(Org), a similar language's (Sim), a distant one's (Dist).",
+        label_columns=2,
     )
 
 
