@@ -26,7 +26,10 @@ class MajorityLabel(Method):
     def train(self, piece: Piece, ctx) -> TrainedPiece:
         raise TypeError("the majority baseline trains no piece")
 
+    def evaluation_data(self, cell: Cell) -> list[tuple[str, str]]:
+        return [(cell.task, language) for language in cell.source_languages]
+
     def predict(self, cell: Cell, examples: list, ctx) -> list:
         task = ctx.task(cell.task)
-        train = [ex for lang in cell.source_languages for ex in ctx.examples(cell.task, lang, "train")]
+        train = [ex for task, lang in self.evaluation_data(cell) for ex in ctx.examples(task, lang, "train")]
         return task.majority_predictions(train, examples)

@@ -14,7 +14,14 @@ from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules.seq2seq import train_everything
 from xltransfer.params import Params
-from xltransfer.train import Schedule, finetune_few_shot, train_on_task, trainable_state
+from xltransfer.train import (
+    Schedule,
+    epoch_steps,
+    few_shot_steps,
+    finetune_few_shot,
+    train_on_task,
+    trainable_state,
+)
 
 MT_PARAMS = tuple(translation.TRAINING_DEFAULTS)
 
@@ -74,6 +81,19 @@ class FullFineTuning(Method):
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["mt_batch_tokens" if cell.task == "mt" else "batch_size"]
 
+    def planned_steps(self, piece: Piece) -> int | None:
+        if piece.task == "mt":
+            return self.params["mt_steps"]
+        if piece.kind == "few-shot-model":
+            return few_shot_steps(piece.params["shots"], self.params["batch_size"], self.params["fs_epochs"])
+        return None  # epochs over the source data
+
+    def planned_batch(self, piece: Piece) -> int:
+        return self.params["mt_batch_tokens" if piece.task == "mt" else "batch_size"]
+
+    def planned_epochs(self, piece: Piece) -> float | None:
+        return self.params["epochs"] if piece.kind == "finetuned-model" else None
+
     def prepare_model(self, model, piece: Piece, tasks) -> None:
         if piece.task == "mt":  # the decoder is the head
             train_everything(model)
@@ -118,7 +138,7 @@ class FullFineTuning(Method):
             )
         n_train = sum(len(ctx.examples(piece.task, lang, "train")) for lang in piece.languages)
         steps_per_epoch = max(1, math.ceil(n_train / p["batch_size"]))
-        steps = max(1, round(p["epochs"] * steps_per_epoch))
+        steps = epoch_steps(n_train, p["batch_size"], p["epochs"])
         schedule = Schedule(
             steps,
             p["batch_size"],

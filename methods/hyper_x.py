@@ -35,6 +35,7 @@ from xltransfer.train import (
     Schedule,
     Stream,
     batches_forever,
+    few_shot_steps,
     fit,
     fixed_batches,
     predict_all,
@@ -167,7 +168,12 @@ class HyperX(Method):
         return others + [(MLM, lang) for lang in piece.params["mlm_languages"]]
 
     def planned_steps(self, piece: Piece) -> int | None:
+        if piece.kind == "few-shot-hypernetwork":
+            return few_shot_steps(piece.params["shots"], self.params["batch_size"], self.params["fs_epochs"])
         return self.params["steps"] if piece.kind == "hypernetwork" else None
+
+    def planned_batch(self, piece: Piece) -> int:
+        return self.params["batch_size"]
 
     def record_extra(self, cell: Cell) -> dict:
         """Whether the tested (task, language) pair had task data in training (never, zero-shot)."""

@@ -11,7 +11,6 @@ task adapter, few-shot continuation, multi-source training and parameter countin
 from __future__ import annotations
 
 import dataclasses
-import math
 from abc import abstractmethod
 
 from adapters.composition import Stack
@@ -21,7 +20,15 @@ from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules.mlm import mlm_eval_batches, mlm_stream, perplexity
 from xltransfer.params import Params
-from xltransfer.train import Schedule, finetune_few_shot, fit, round_robin, train_on_task
+from xltransfer.train import (
+    Schedule,
+    epoch_steps,
+    few_shot_steps,
+    finetune_few_shot,
+    fit,
+    round_robin,
+    train_on_task,
+)
 
 # The language-side adapter's architecture and MLM training (its steps are the subclass's).
 ADAPTER_KEYS = (
@@ -174,7 +181,19 @@ class StackedAdapterMethod(Method):
             return self.mlm_plan(piece)[0]
         if piece.kind == "task-adapter" and piece.task != "nli":
             return self.params["ta_steps"]
+        if piece.kind == "few-shot-task-adapter":
+            batch = self._ta_batch_size(piece.task)
+            return few_shot_steps(piece.params["shots"], batch, self.params["fs_epochs"])
         return None
+
+    def planned_batch(self, piece: Piece) -> int:
+        """Task adapters: the task's batch; language-side pieces (MLM): the LA batch."""
+        if "task-adapter" in piece.kind:
+            return self._ta_batch_size(piece.task)
+        return self.params["la_batch_size"]
+
+    def planned_epochs(self, piece: Piece) -> float | None:
+        return self.params["nli_ta_epochs"] if piece.kind == "task-adapter" and piece.task == "nli" else None
 
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["nli_ta_batch_size" if cell.task == "nli" else "ta_batch_size"]
@@ -288,7 +307,7 @@ class StackedAdapterMethod(Method):
         if piece.task != "nli":
             return Schedule(p["ta_steps"], p["ta_batch_size"], p["ta_learning_rate"], p["ta_eval_every"])
         examples = sum(len(ctx.training_examples("nli", lang)) for lang in piece.languages)
-        steps = max(1, round(p["nli_ta_epochs"] * math.ceil(examples / p["nli_ta_batch_size"])))
+        steps = epoch_steps(examples, p["nli_ta_batch_size"], p["nli_ta_epochs"])
         return Schedule(
             steps, p["nli_ta_batch_size"], p["nli_ta_learning_rate"], min(steps, p["nli_ta_eval_every"])
         )

@@ -48,6 +48,12 @@ class TranslationAdapterMethod(Method):
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["mt_batch_tokens"]
 
+    def planned_steps(self, piece: Piece) -> int:
+        return self.params["mt_steps"]
+
+    def planned_batch(self, piece: Piece) -> int:
+        return self.params["mt_batch_tokens"]
+
     def bottleneck(self, model) -> int:
         if self.params["bottleneck"]:
             return self.params["bottleneck"]

@@ -130,7 +130,8 @@ def _attachment_fractions(attached: float, labelled: float, total: float) -> dic
 
 
 def _check_tree_annotation(path: Path | str, sentence: UdSentence) -> None:
-    """Gold for parsing needs a HEAD and a universal relation on every word (several roots are fine)."""
+    """Gold for parsing needs a HEAD and a universal relation on every word, and one root."""
+    _check_one_root(path, sentence)
     for offset, (head, deprel) in enumerate(zip(sentence.heads, sentence.deprels, strict=True)):
         if head < 0:
             raise DataFormatError(path, sentence.word_line(offset), f"word {offset + 1}: no HEAD")
@@ -138,6 +139,17 @@ def _check_tree_annotation(path: Path | str, sentence: UdSentence) -> None:
             raise DataFormatError(
                 path, sentence.word_line(offset), f"word {offset + 1}: unknown relation '{deprel}'"
             )
+
+
+def _check_one_root(path: Path | str, sentence: UdSentence) -> None:
+    """Exactly one word attached to the root (HEAD 0), as the CoNLL 2018 scorer demands of gold and
+    predictions alike: it refuses a file with a sentence of several roots."""
+    roots = [offset for offset, head in enumerate(sentence.heads) if head == 0]
+    if len(roots) > 1:
+        words = ", ".join(str(offset + 1) for offset in roots)
+        raise DataFormatError(
+            path, sentence.word_line(roots[1]), f"several roots (words {words} have HEAD 0): a tree has one"
+        )
 
 
 def _word_bounds(ids: list[int], starts: list[int], closing: set[int]) -> list[int]:
@@ -205,6 +217,7 @@ def _aligned_parse(path: Path, predicted: UdSentence, gold: UdSentence) -> Parse
             )
         if head < 0:
             raise DataFormatError(path, predicted.word_line(offset), f"word {offset + 1}: no HEAD")
+    _check_one_root(path, predicted)
     return Parse(predicted.heads, predicted.deprels)
 
 

@@ -42,11 +42,11 @@ class MaskedLanguageModelling(Task):
     def read_file(self, path: Path) -> list[str]:
         """One sentence per line; a CoNLL-U file gives its sentences' text."""
         if Path(path).suffix == ".conllu":
-            from xltransfer.data.ud import read_conllu
+            from xltransfer.data.ud import read_conllu, sentence_text
 
-            return [s.tokenlist.metadata.get("text") or " ".join(s.words) for s in read_conllu(path)]
+            return [sentence_text(s) for s in read_conllu(path)]
         try:
-            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines()]
         except UnicodeDecodeError as err:
             raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
         lines = [line for line in lines if line]

@@ -71,6 +71,16 @@ def write_tiny_grid(
     return grid
 
 
+def keep_methods(grid: Path, *names: str) -> Path:
+    """Rewrite a grid file with only these of its methods (by name), for tests that need fewer."""
+    import yaml
+
+    raw = yaml.safe_load(grid.read_text())
+    raw["methods"] = [m for m in raw["methods"] if (m if isinstance(m, str) else m["name"]) in names]
+    grid.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return grid
+
+
 @pytest.fixture
 def tiny_grid(tmp_path: Path) -> Path:
     return write_tiny_grid(tmp_path / "tiny")
@@ -121,6 +131,17 @@ def tiny_adapter_model(folder: Path, vocab_size: int, seed: int = 0):
     )
     BertForMaskedLM(config).save_pretrained(folder)
     return load_adapter_model(folder)
+
+
+def character_tokenizer(words, folder: Path):
+    """A BERT WordPiece tokenizer whose vocabulary is the characters of ``words`` (each also as a
+    ``##`` continuation), saved in ``folder``: every word tokenizes, offline, in few subwords."""
+    from transformers import BertTokenizerFast
+
+    characters = sorted({c for w in words for c in w})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
 
 
 def overfit_one_batch(model, task, batch, learning_rate: float, steps: int = 60) -> tuple[float, float]:

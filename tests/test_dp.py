@@ -318,9 +318,12 @@ def test_cycle_names_the_sentence_line(tmp_path):
     assert error.value.line == 4 and "data.conllu:4" in str(error.value)
 
 
-def test_several_roots_are_read(tmp_path):
+def test_several_roots_are_refused(tmp_path):
+    """As by the CoNLL 2018 scorer (tests/test_conllu_strict.py compares with it)."""
     path = _write(tmp_path, _conllu([("1", "A", "0", "root"), ("2", "b", "0", "parataxis")]))
-    assert DependencyParsing().read_file(path)[0].heads == (0, 0)
+    with pytest.raises(DataFormatError, match="several roots") as error:
+        DependencyParsing().read_file(path)
+    assert error.value.line == 3
 
 
 @pytest.mark.parametrize(
@@ -395,19 +398,15 @@ def test_hub_rows_drop_multiword_surfaces(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_parser(tmp_path_factory):
     """A random 1-layer BERT (hidden 32) with character subwords, and Tamil sentences to parse."""
-    from conftest import SHARED_DATA, tiny_adapter_model
-    from transformers import BertTokenizerFast
+    from conftest import SHARED_DATA, character_tokenizer, tiny_adapter_model
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA}")
     task = DependencyParsing()
     sentences = task.read_file(SHARED_DATA / "ud/UD_Tamil-TTB/ta_ttb-ud-dev.conllu")[:12]
-    characters = sorted({c for s in sentences for w in s.words for c in w})
     folder = tmp_path_factory.mktemp("tiny-parser")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters)]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
-    model = tiny_adapter_model(folder, len(vocab))
+    tokenizer = character_tokenizer([w for s in sentences for w in s.words], folder)
+    model = tiny_adapter_model(folder, len(tokenizer))
     task.add_head(model, "task_dp")
     model.active_head = "task_dp"
     head = model.heads["task_dp"]

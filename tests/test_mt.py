@@ -4,7 +4,6 @@ beam search, and sacrebleu scoring (also through `xlt evaluate`)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -328,10 +327,8 @@ def test_bert2bert_from_a_local_folder_trains_and_decodes(en_de_100, tmp_path):
 
 def test_bert2bert_from_the_hub_fails_fast_offline(monkeypatch):
     monkeypatch.setattr("xltransfer.hub.hub_reachable", lambda: False)
-    started = time.perf_counter()
     with pytest.raises(BackboneUnavailable, match="not reachable"):
         s2s.bert2bert("mbert", languages=["de"])
-    assert time.perf_counter() - started < 10
 
 
 # -- scoring ------------------------------------------------------------------------------------------

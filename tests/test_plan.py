@@ -96,7 +96,11 @@ def test_plan_json_cli_without_weights(tmp_path, shared_data, monkeypatch):
         "added_params",
         "base_params",
         "extra_params",
+        "gpu_hours",
+        "uncosted_pieces",
     }
+    assert set(data["pieces"][0]) >= {"seed", "shots", "flops_per_step", "flops", "gpu_hours"}
+    assert data["cost"]["accelerator"] and data["cost"]["gpu_hours"] > 0
     assert not (tmp_path / "empty-hf-home").exists()
 
 
@@ -243,3 +247,85 @@ def test_hyper_adapters_leaderboard_plans_offline_with_the_papers_parameter_coun
     # one vocabulary for all methods; one model per method, shared by its 100 direction cells
     kinds = [p["kind"] for p in summary["pieces"]]
     assert kinds.count("vocabulary") == 1 and kinds.count("translation-model") == 6
+
+
+MBERT_ENCODER = 12 * (4 * 768 * 768 + 2 * 768 * 3072)  # the weight matrices a token passes through
+
+
+def test_cost_model_prices_a_step_from_the_architecture(mbert_summary):
+    """FLOPs per step: 6 per trained and 4 per frozen weight per token, attention 3 x 4·s·d per layer,
+    the MLM head at masked positions only; steps x FLOPs on the reference accelerator."""
+    from xltransfer import cost
+    from xltransfer.backbone import PRESETS
+
+    assert cost.dense_parameters(PRESETS["mbert"].transformers_config()) == MBERT_ENCODER
+    tokens, attention = 64 * 128, 3 * 4 * 128 * 768 * 12
+    head = 0.15 * (768 * 768 + 768 * 119547)
+    for la in _pieces(mbert_summary, "language-adapter"):
+        frozen = 4 * (MBERT_ENCODER + head)
+        trained = 6 * la["trainable_params"]
+        assert la["flops_per_step"] == pytest.approx(tokens * (trained + frozen + attention))
+        assert la["steps"] == 25_000 and la["flops"] == pytest.approx(la["steps"] * la["flops_per_step"])
+        assert la["gpu_hours"] == pytest.approx(la["flops"] / (312e12 * 0.40) / 3600)
+    # full fine-tuning trains the encoder: its steps cost more than a task adapter's on the same batch
+    full = _pieces(mbert_summary, "finetuned-model")[0]
+    assert full["flops_per_step"] == pytest.approx(
+        32 * 128 * (6 * (MBERT_ENCODER + full["trainable_params"] - 177_853_440) + attention)
+    )
+    ta = _pieces(mbert_summary, "task-adapter")[0]
+    per_example = full["flops_per_step"] / 32, ta["flops_per_step"] / 8
+    assert 1.3 < per_example[0] / per_example[1] < 1.6
+
+
+def test_epochs_become_steps_from_data_on_disk_and_few_shot_steps_from_k(tmp_path, shared_data):
+    """full-ft trains 20 epochs: on a local treebank the plan counts its sentences (Turkish-IMST train:
+    3,435, batch 32: 20 x 108 steps); few-shot pieces take fs_epochs x ceil(k / batch) steps."""
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        textwrap.dedent(MBERT_GRID.format(ud=shared_data / "ud")) + "settings: [few-shot]\nshots: [10, 50]\n"
+    )
+    workspace = Workspace.at(tmp_path / "work")
+    summary = plan_summary(build_plan(load_grid(grid_file, workspace.root)), workspace)
+    full = _pieces(summary, "finetuned-model")[0]
+    assert (full["steps"], full["steps_from"]) == (20 * 108, "data")
+    few = {p["shots"]: p for p in _pieces(summary, "few-shot-model")}
+    assert {k: p["steps"] for k, p in few.items()} == {10: 50, 50: 100}  # batch 32, 50 epochs
+    few_ta = {p["shots"]: p["steps"] for p in _pieces(summary, "few-shot-task-adapter")}
+    assert few_ta == {10: 50 * 2, 50: 50 * 7}  # batch 8
+    assert summary["cost"]["uncosted_pieces"] == 0 and summary["methods"]["full-ft"]["gpu_hours"] > 0
+
+
+def test_plan_prints_a_grouped_summary_with_gpu_hours_and_lists_pieces_when_verbose(tmp_path, shared_data):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        textwrap.dedent(MBERT_GRID.format(ud=shared_data / "ud")) + "settings: [few-shot]\nshots: [10, 50]\n"
+    )
+    work = ["--workdir", str(tmp_path / "w")]
+    result = CliRunner().invoke(app, ["plan", str(grid_file), *work])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 40
+    assert any(line.startswith("mad-x:no-inv ") and "language-adapter" in line for line in lines)
+    assert any(line.startswith("estimated compute: ") and "GPU-hours in all" in line for line in lines)
+    assert any(line.startswith("assumptions: GPU-hours on an NVIDIA A100") for line in lines)
+    assert "few-shot-model" in result.stdout and " 50 " not in result.stdout  # no per-piece rows
+
+    only = ["--only", "method=full-ft"]
+    verbose = CliRunner().invoke(app, ["plan", str(grid_file), "--verbose", *only, *work])
+    assert verbose.exit_code == 0, verbose.output
+    rows = [line.split() for line in verbose.stdout.splitlines() if line.startswith("full-ft ")]
+    few_shot = [row for row in rows if row[1] == "few-shot-model" and len(row) == 11]  # not the summary
+    # method, kind, task, languages, seed, k: one row per piece
+    assert sorted((row[2], row[3], row[4], row[5]) for row in few_shot) == [
+        ("pos", lang, "1", k) for lang in ("mt", "ug") for k in ("10", "50")
+    ]
+
+
+def test_plan_warns_when_only_matches_no_cell(tmp_path, shared_data):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(textwrap.dedent(MBERT_GRID.format(ud=shared_data / "ud")))
+    result = CliRunner().invoke(
+        app, ["plan", str(grid_file), "--only", "target=zz", "--workdir", str(tmp_path / "w")]
+    )
+    assert result.exit_code == 0
+    assert "warning: --only target=zz matches none of the grid's 6 cells" in result.stderr

@@ -9,6 +9,8 @@ import pytest
 
 from xltransfer.results import FIELDS, ResultStore, json_schema, now
 
+FP = "a" * 40  # a cell fingerprint (Plan.cell_fingerprint)
+
 
 def _record(cell: str, metric: str = "accuracy", value: float | None = 0.5, status: str = "ok") -> dict:
     return {
@@ -42,7 +44,7 @@ def _record(cell: str, metric: str = "accuracy", value: float | None = 0.5, stat
         "created_at": now(),
         "status": status,
         "error": None if status == "ok" else "boom",
-        "extra": {},
+        "extra": {"fingerprint": FP} if status == "ok" else {},
     }
 
 
@@ -53,7 +55,8 @@ def test_roundtrip_validates(tmp_path):
     assert len(records) == 2 and set(records[0]) == set(FIELDS)
     for r in records:
         jsonschema.validate(r, json_schema())
-    assert store.finished_cells("g") == {"c1"}
+    assert store.finished_cells("g", {"c1": FP}) == {"c1"}
+    assert store.finished_cells("g", {"c1": "0" * 40}) == set()
 
 
 def test_a_failing_write_leaves_nothing_of_the_cell(tmp_path):
@@ -79,7 +82,7 @@ def test_failed_cell_is_replaced_by_its_retry(tmp_path):
     failed["split"] = "-"
     jsonschema.validate(failed, json_schema())
     store.write_cell("g", "c1", [failed])
-    assert store.finished_cells("g") == set()
+    assert store.finished_cells("g", {"c1": FP}) == set()
     store.write_cell("g", "c1", [_record("c1")])
     assert [r["status"] for r in store.records()] == ["ok"]
 

@@ -87,7 +87,7 @@ def test_source_language_adapter_trained_once(finished_run):
 
 
 def test_second_run_trains_and_evaluates_nothing(finished_run):
-    grid_file, workspace, _, first, _ = finished_run
+    grid_file, workspace, _, _, _ = finished_run
     before = workspace.results.records(grid="tiny")
     plan = build_plan(load_grid(grid_file, workspace.root))
     summary = run_local(plan, workspace, SilentProgress())

@@ -141,6 +141,9 @@ def run(
     if executor not in EXECUTORS:
         raise XltError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     _, the_plan, where = load(grid, workdir, results, only)
+    if not the_plan.cells:
+        chosen = " ".join(f"--only {k}={v}" for k, v in parse_filters(only).items()) or "the grid"
+        raise XltError(f"{chosen}: selects no cell of {grid}, nothing to run")
     progress = progress if progress is not None else Progress()
     if executor == "ray":
         from xltransfer.execute.ray import run_ray
@@ -165,11 +168,10 @@ def records(
     """The stored records matching every filter given (``xlt results --json``)."""
     if status is not None and status not in STATUSES:
         raise XltError(f"--status {status!r}: choose ok or failed")
-    where = workspace(workdir, results)
-    if not where.results_path.exists():
-        raise XltError(f"no results store at {where.results_path} (run `xlt run` first, or pass --results)")
-    return where.results.records(
-        grid=grid, method=method, task=task, target_language=target, metric=metric, status=status
+    return (
+        workspace(workdir, results)
+        .read_results()
+        .records(grid=grid, method=method, task=task, target_language=target, metric=metric, status=status)
     )
 
 

@@ -163,37 +163,113 @@ def _load(grid_path: Path, workdir: Path | None, results: Path | None, only: lis
 def plan(
     grid: Annotated[Path, typer.Argument(help="leaderboard folder or grid file")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list every piece")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="KEY=VALUE cell filter")] = None,
     workdir: WorkdirOption = None,
 ) -> None:
-    """Cells, unique pieces to train and trainable parameters, without loading any weights."""
+    """Cells, pieces to train, parameters and estimated GPU-hours per method, without loading weights."""
     from xltransfer.report.plan import plan_summary
 
-    _, the_plan, workspace = _load(grid, workdir, None, only)
+    the_grid, the_plan, workspace = _load(grid, workdir, None, only)
+    if only and not the_plan.cells:
+        err.print(
+            f"[yellow]warning:[/yellow] --only {' '.join(only)} matches none of the grid's "
+            f"{len(the_grid.cells())} cells: nothing to plan",
+            highlight=False,
+        )
     summary = plan_summary(the_plan, workspace)
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(title=f"{len(summary['cells'])} cells, {len(summary['pieces'])} pieces to train")
-    for column in ("piece", "kind", "languages", "trainable", "used by cells", "stored"):
-        table.add_column(column)
-    for p in summary["pieces"]:
-        table.add_row(
-            p["method"],
-            p["kind"],
-            "+".join(p["languages"]),
-            f"{p['trainable_params']:,}",
-            str(p["used_by_cells"]),
-            "yes" if p["stored"] else "no",
+    _print_plan(summary, verbose)
+
+
+def _count(n: float) -> str:
+    """5.2K, 7.39M, 178M: parameter and step counts at a glance."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= size:
+            value = n / size
+            return f"{value:.3g}{unit}" if value < 1000 else f"{value:,.0f}{unit}"
+    return f"{n:g}"
+
+
+def _hours(hours: float | None) -> str:
+    if hours is None:
+        return "?"
+    return f"{hours:,.0f}" if hours >= 100 else f"{hours:.1f}" if hours >= 10 else f"{hours:.2f}"
+
+
+def _print_plan(summary: dict, verbose: bool) -> None:
+    """The grouped summary (method x kind, then per method), with every piece under ``--verbose``."""
+    from rich import box
+
+    from xltransfer.report.plan import grouped_pieces, uncosted_line
+
+    pieces = summary["pieces"]
+    stored = sum(p["stored"] for p in pieces)
+    out.print(
+        f"{summary['grid']}: {len(summary['cells'])} cells, {len(pieces)} pieces to train "
+        f"({stored} already stored), backbone {summary['backbone']}",
+        highlight=False,
+    )
+    if verbose:  # one row per piece: wide, so a log or a pipe gets whole rows too
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column in ("method", "kind", "task", "languages", "seed", "k"):
+            table.add_column(column, no_wrap=True)
+        for column in ("trainable", "steps", "GPU-h", "cells"):
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_column("stored")
+        for p in pieces:
+            table.add_row(
+                p["method_label"],
+                p["kind"],
+                p["task"],
+                "+".join(p["languages"]),
+                str(p["seed"]),
+                str(p["shots"]) if p["shots"] is not None else "-",
+                _count(p["trainable_params"]),
+                _count(p["steps"]) if p["steps"] is not None else "?",
+                _hours(p["gpu_hours"]),
+                str(p["used_by_cells"]),
+                "yes" if p["stored"] else "no",
+            )
+        (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+    compact = {"box": box.SIMPLE_HEAD, "show_edge": False, "pad_edge": False, "padding": (0, 1)}
+    groups = Table(title="pieces by method and kind", **compact)
+    groups.add_column("method", no_wrap=True)
+    groups.add_column("kind", no_wrap=True)
+    for column in ("pieces", "trainable", "steps", "GPU-h"):
+        groups.add_column(column, justify="right", no_wrap=True, min_width=len(column))
+    for g in grouped_pieces(summary):
+        low, high = (_count(n) for n in g["trainable_params"])
+        unknown = "+?" if g["uncosted"] else ""  # some pieces' steps are not known offline
+        groups.add_row(
+            g["method"],
+            g["kind"],
+            str(g["pieces"]),
+            low if low == high else f"{low}-{high}",
+            (_count(g["steps"]) if g["steps"] else "") + unknown,
+            (_hours(g["gpu_hours"]) if g["steps"] else "") + unknown,
         )
-    out.print(table)
-    methods = Table(title="parameters per method")
-    for column in ("method", "trainable per cell", "added to backbone", "backbone", "extra at inference"):
-        methods.add_column(column)
+    # a log or a pipe gets whole rows (rich would cut them at 80 columns)
+    console = out if out.is_terminal else Console(width=110)
+    console.print(groups)
+    methods = Table(title="per method (one cell)", **compact)
+    methods.add_column("method", no_wrap=True)
+    for column in ("trainable", "added", "backbone", "deployed extra", "GPU-h"):
+        methods.add_column(column, justify="right", no_wrap=True)
     for name, m in summary["methods"].items():
         counts = ("trainable_params", "added_params", "base_params", "extra_params")
-        methods.add_row(name, *(f"{m[c]:,}" for c in counts))
-    out.print(methods)
+        hours = _hours(m["gpu_hours"]) + ("+?" if m["uncosted_pieces"] else "")
+        methods.add_row(name, *(_count(m[c]) for c in counts), hours)
+    console.print(methods)
+    total = summary["cost"]
+    remaining = f" ({_hours(total['gpu_hours_to_train'])} still to train)" if stored else ""
+    out.print(f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}", highlight=False)
+    out.print(f"assumptions: {total['assumptions']}", highlight=False, soft_wrap=True)
+    missing = uncosted_line(summary)
+    if missing:
+        out.print(missing, highlight=False, soft_wrap=True)
 
 
 VerboseOption = Annotated[

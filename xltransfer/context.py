@@ -147,6 +147,8 @@ class RunContext:
     def prepare(self) -> Path | None:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
+        self._check_device()
+        self.precision  # noqa: B018 - a precision this device cannot run fails before anything trains
         if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
             self.preflight()
             return None
@@ -154,6 +156,21 @@ class RunContext:
             self.backbone_dir  # noqa: B018 - fetch (or fail) first: it is cheap to check
         self.preflight()
         return self.backbone_dir
+
+    def _check_device(self) -> None:
+        """The grid's ``device`` exists on this machine (the grid only checks that it is a device)."""
+        if self.grid.device == "auto":
+            return
+        import torch
+
+        device = torch.device(self.grid.device)
+        available = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+            "mps": torch.backends.mps.is_available(),
+        }.get(device.type, True)
+        if not available:
+            raise GridError("device", f"'{self.grid.device}' is not on this machine", self.grid.path)
 
     @property
     def needs_backbone(self) -> bool:
@@ -199,6 +216,20 @@ class RunContext:
         if self.grid.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.grid.device)
+
+    @cached_property
+    def precision(self):
+        """The run's numeric precision on this process's device (``precision:`` of the grid)."""
+        from xltransfer import precision
+
+        resolved = precision.resolve(self.grid.precision, self.device)
+        if resolved.name == "bf16" and resolved.device_type == "cuda":
+            import torch
+
+            if not torch.cuda.is_bf16_supported():
+                message = "bf16 needs a GPU with bfloat16 support: use fp16 or auto"
+                raise GridError("precision", message, self.grid.path)
+        return resolved
 
     @cached_property
     def _pristine_model(self):

@@ -35,3 +35,12 @@ class UnknownNameError(XltError):
 
 class BackboneUnavailable(XltError):
     """The backbone cannot be loaded (typically: a hub id while offline)."""
+
+
+class StoreError(XltError):
+    """The results store or the working directory cannot be read or written (corrupt, truncated,
+    read-only, a file where a folder belongs, a full disk); names the path."""
+
+    def __init__(self, path: Path | str, message: str):
+        self.path = Path(path)
+        super().__init__(f"{path}: {message}")

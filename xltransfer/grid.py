@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from xltransfer.data.sources import (
     UdFolderSource,
 )
 from xltransfer.errors import GridError, UnknownNameError, XltError
+from xltransfer.util import load_yaml
 
 GRID_FILE = "grid.yaml"
 TOP_LEVEL_FIELDS = {
@@ -43,6 +46,7 @@ TOP_LEVEL_FIELDS = {
     "shots",
     "max_length",
     "device",
+    "precision",
     "quickstart",
     "mt",
     "partitions",
@@ -76,6 +80,7 @@ class Grid:
     shots: list[int]
     max_length: int = 128
     device: str = "auto"
+    precision: str = "auto"  # xltransfer.precision.CHOICES; "auto": bf16 on a GPU, fp32 on a CPU
     partitions: dict[str, Any] | None = None
     mt: Any = None  # MtModelOptions: the MT model every method of the grid trains
     task_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # when targets differ by task
@@ -242,7 +247,9 @@ def grid_file(path: Path | str) -> Path:
 def load_grid(path: Path | str, workdir: Path) -> Grid:
     path = grid_file(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise XltError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -288,6 +295,91 @@ def _language(code: str, field_name: str) -> str:
         raise GridError(field_name, str(err)) from None
 
 
+# The largest seed: numpy's legacy seeding (np.random.seed, which the executor seeds with the
+# piece's seed beside torch and random) takes 0 <= seed < 2**32; SQLite's integers end at 2**63.
+MAX_SEED = 2**32 - 1
+
+
+def _check_range(value: int, field_name: str, low: int, high: int | None, what: str) -> None:
+    if value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise GridError(field_name, f"{value} is not {what}: must be {bound}")
+
+
+def _distinct(values: Any, field_name: str) -> Any:
+    """A list given to be a set (seeds, shots, languages, tasks): a repeated value would evaluate
+    the same cells twice, so it is an error naming where it repeats."""
+    first: dict[Any, int] = {}
+    for i, value in enumerate(values):
+        if value in first:
+            also = f"{field_name}[{first[value]}]"
+            raise GridError(f"{field_name}[{i}]", f"{value!r} is listed twice (also {also})")
+        first[value] = i
+    return values
+
+
+def _device(value: Any) -> str:
+    """``auto`` or a torch device string (``cpu``, ``cuda``, ``cuda:1``, ``mps``); whether the
+    machine has it is checked before anything trains (``RunContext.prepare``)."""
+    device = _expect(value, str, "device", "'auto', 'cpu' or a torch device string like 'cuda:0'")
+    if device != "auto":
+        import torch
+
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise GridError(
+                "device", f"unknown device {device!r} (use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps')"
+            ) from None
+    return device
+
+
+# What a number given in a grid (a method's params, the mt: and quickstart: blocks) must be, by its
+# name: one rule per line, each easy to move into a declarative schema. A value equal to the
+# default always passes: some defaults are sentinels (0 = "the preset's size", -1 = "the preset's
+# dropout", 0 = "no temperature").
+_POSITIVE_ENDINGS = (
+    "batch_size",
+    "batch_tokens",
+    "learning_rate",
+    "epochs",
+    "eval_every",
+    "evals_per_epoch",
+    "steps",
+    "_dim",
+    "hidden",
+    "_blocks",
+    "vocab_size",
+    "hidden_size",
+    "layers",
+    "heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "max_tokens",
+    "max_length_ratio",
+    "temperature",
+    "reduction_factor",
+)
+NUMBER_RULES: tuple[tuple[Callable[[str], bool], Callable[[float], bool], str], ...] = (
+    (lambda name: True, lambda v: math.isfinite(v) and v >= 0, "must be a finite, non-negative number"),
+    (
+        lambda name: name.endswith(_POSITIVE_ENDINGS) and "warmup" not in name,
+        lambda v: v > 0,
+        "must be positive (a count, a size, a step budget or a rate)",
+    ),
+    (lambda name: name.endswith("dropout"), lambda v: v < 1, "is a dropout probability: below 1"),
+    (lambda name: name.endswith(("warmup_ratio", "fraction")), lambda v: v <= 1, "is a fraction: at most 1"),
+)
+
+
+def _check_number(value: Any, name: str, default: Any, field_name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value == default:
+        return
+    for applies, holds, message in NUMBER_RULES:
+        if applies(name) and not holds(value):
+            raise GridError(field_name, f"{value!r} {message}")
+
+
 def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     unknown = sorted(set(raw) - TOP_LEVEL_FIELDS)
     if unknown:
@@ -305,11 +397,11 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     backbone_ref = backbones.resolve(backbone_spec, revision, base_dir=path.parent, quickstart=quickstart)
 
     synthetic = _synthetic_config(raw.get("synthetic", {}))
-    tasks = _str_list(raw.get("tasks"), "tasks") if "tasks" in raw else _missing("tasks")
+    tasks = _distinct(_str_list(raw.get("tasks"), "tasks") if "tasks" in raw else _missing("tasks"), "tasks")
     for i, task in enumerate(tasks):
         if task not in registry.tasks:
             raise GridError(f"tasks[{i}]", registry.tasks.unknown_message(task))
-    settings = _str_list(raw.get("settings", ["zero-shot"]), "settings")
+    settings = _distinct(_str_list(raw.get("settings", ["zero-shot"]), "settings"), "settings")
     for i, setting in enumerate(settings):
         if setting not in SETTINGS:
             raise GridError(f"settings[{i}]", f"unknown setting '{setting}' (known: {', '.join(SETTINGS)})")
@@ -318,17 +410,26 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     extra = sorted(set(langs) - {"source", "target"})
     if extra:
         raise GridError(f"languages.{extra[0]}", "unknown field (known: source, target)")
-    sources_langs = tuple(
-        _language(c, f"languages.source[{i}]")
-        for i, c in enumerate(_str_list(langs.get("source"), "languages.source"))
+    sources_langs = _distinct(
+        tuple(
+            _language(c, f"languages.source[{i}]")
+            for i, c in enumerate(_str_list(langs.get("source"), "languages.source"))
+        ),
+        "languages.source",
     )
     targets, task_targets = _targets(langs.get("target"), tasks)
-    seeds = _int_list(raw.get("seeds", [1]), "seeds")
-    shots = _int_list(raw.get("shots", []), "shots")
+    seeds = _distinct(_int_list(raw.get("seeds", [1]), "seeds"), "seeds")
+    for i, seed in enumerate(seeds):
+        _check_range(seed, f"seeds[{i}]", 0, MAX_SEED, "a seed")
+    shots = _distinct(_int_list(raw.get("shots", []), "shots"), "shots")
+    for i, k in enumerate(shots):
+        _check_range(k, f"shots[{i}]", 1, None, "a number of target examples")
     if "few-shot" in settings and not shots:
         raise GridError("shots", "the few-shot setting needs a list of shots, e.g. [5, 10, 20, 50]")
     max_length = _expect(raw.get("max_length", 128), int, "max_length", "an integer")
-    device = _expect(raw.get("device", "auto"), str, "device", "'auto', 'cpu' or a torch device string")
+    _check_range(max_length, "max_length", 1, None, "a length in subword tokens")
+    device = _device(raw.get("device", "auto"))
+    precision = _precision(raw.get("precision", "auto"))
 
     methods = _methods(raw.get("methods"), tasks, settings)
     mt = _mt_options(raw, tasks, settings)
@@ -365,6 +466,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
         shots=shots,
         max_length=max_length,
         device=device,
+        precision=precision,
         partitions=_partitions(raw.get("partitions"), tasks, settings),
         mt=mt,
         raw=raw,
@@ -373,6 +475,19 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     if "mt" in tasks:
         grid.mt_probe = _mt_probe(raw.get("mt", {}).get("probe"), grid.mt_directions())
     return grid
+
+
+def _precision(raw: Any) -> str:
+    from xltransfer.precision import CHOICES
+
+    value = _expect(raw, str, "precision", f"one of {', '.join(CHOICES)}")
+    if value not in CHOICES:
+        raise GridError(
+            "precision",
+            f"unknown precision '{value}' (choose {', '.join(CHOICES)}: auto is bf16 autocast on a GPU "
+            "that supports it, fp16 on one that does not, fp32 on a CPU)",
+        )
+    return value
 
 
 def _mt_probe(raw: Any, directions: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
@@ -435,13 +550,16 @@ def _targets(raw: Any, tasks: list[str]) -> tuple[tuple[str, ...], dict[str, tup
     Returns every target (in first-seen order) and the per-task lists."""
     if not isinstance(raw, dict):
         codes = _str_list(raw, "languages.target")
-        return tuple(_language(c, f"languages.target[{i}]") for i, c in enumerate(codes)), {}
+        every = tuple(_language(c, f"languages.target[{i}]") for i, c in enumerate(codes))
+        return _distinct(every, "languages.target"), {}
     per_task: dict[str, tuple[str, ...]] = {}
     for task, codes in raw.items():
         where = f"languages.target.{task}"
         if task not in tasks:
             raise GridError(where, f"'{task}' is not one of the grid's tasks ({', '.join(tasks)})")
-        per_task[task] = tuple(_language(c, f"{where}[{i}]") for i, c in enumerate(_str_list(codes, where)))
+        per_task[task] = _distinct(
+            tuple(_language(c, f"{where}[{i}]") for i, c in enumerate(_str_list(codes, where))), where
+        )
     missing = [task for task in tasks if task not in per_task]
     if missing:
         raise GridError("languages.target", f"no targets for task '{missing[0]}'")
@@ -538,6 +656,7 @@ def _options(where: str, raw: Any, config_class: type):
             value = float(_expect(value, (int, float), f"{where}.{key}", "a number"))
         else:
             _expect(value, type(default), f"{where}.{key}", type(default).__name__)
+        _check_number(value, key, default, f"{where}.{key}")
         values[key] = value
     try:
         return config_class(**values)
@@ -603,7 +722,9 @@ def _methods(raw: Any, tasks: list[str], settings: list[str]) -> list[MethodSpec
                     f"{where}.params.{key}",
                     f"{type(default).__name__} like the default {default!r}",
                 )
-        for variant in _str_list(entry.get("variants", ["default"]), f"{where}.variants"):
+            _check_number(value, key, default, f"{where}.params.{key}")
+        variants = _str_list(entry.get("variants", ["default"]), f"{where}.variants")
+        for variant in _distinct(variants, f"{where}.variants"):
             if variant not in method_cls.variants:
                 raise GridError(
                     f"{where}.variants",

@@ -132,6 +132,12 @@ class Method(ABC):
         of the piece's key."""
         return []
 
+    def evaluation_data(self, cell: Cell) -> list[tuple[str, str]]:
+        """(task, language) training data a method reads when it predicts, not through a piece (the
+        majority baseline counts its source labels): read up front like every input, and part of
+        the cell's fingerprint, so a changed file re-evaluates the cell."""
+        return []
+
     def record_extra(self, cell: Cell) -> dict[str, Any]:
         """Facts about the cell the method knows and a reader of the results needs (e.g. whether a
         generated adapter's language was among the generator's training languages)."""
@@ -144,6 +150,16 @@ class Method(ABC):
 
     def planned_steps(self, piece: Piece) -> int | None:
         """Optimiser steps the piece will take, when known before reading data."""
+        return None
+
+    def planned_batch(self, piece: Piece) -> int | None:
+        """Examples per optimiser step (for MT: the padded-token budget of a step), so ``xlt plan``
+        can estimate the compute of a step; None when unknown."""
+        return None
+
+    def planned_epochs(self, piece: Piece) -> float | None:
+        """For a piece trained for a number of passes over its data (``planned_steps`` None): how
+        many; ``xlt plan`` turns them into steps when it can size the data offline."""
         return None
 
     def training_batch_size(self, cell: Cell) -> int | None:

@@ -12,11 +12,22 @@ from xltransfer import registry
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import Method
 
+_PRISTINE: dict[str, object] = {}
+
 
 def meta_model(architecture):
-    """A weightless model; the config is copied because ``adapters`` records heads and adapters in it."""
+    """A weightless model, built once per architecture and copied after (building one runs every
+    weight initialiser, even on the meta device: seconds per model for mBERT). The copy holds its
+    own config, which ``adapters`` records heads and adapters in."""
     import copy
 
+    key = architecture.to_json_string()
+    if key not in _PRISTINE:
+        _PRISTINE[key] = _build_meta_model(copy.deepcopy(architecture))
+    return copy.deepcopy(_PRISTINE[key])
+
+
+def _build_meta_model(architecture):
     import torch
     import transformers
     from adapters import AutoAdapterModel
@@ -24,12 +35,12 @@ def meta_model(architecture):
     from xltransfer.modules import seq2seq
 
     if seq2seq.is_translation_config(architecture):
-        return seq2seq.meta_model(copy.deepcopy(architecture))
+        return seq2seq.meta_model(architecture)
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
         with torch.device("meta"):
-            return AutoAdapterModel.from_config(copy.deepcopy(architecture))
+            return AutoAdapterModel.from_config(architecture)
     finally:
         transformers.logging.set_verbosity(verbosity)
 

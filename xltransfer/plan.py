@@ -43,6 +43,7 @@ class Plan:
     _architecture: Any = None
     _counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     _piece_counts: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    _fingerprints: dict[str, str] = field(default_factory=dict)
 
     @property
     def architecture(self):
@@ -123,7 +124,27 @@ class Plan:
                 needs.setdefault((task, lang, "dev"), False)
         for cell in self.cells:
             needs[(cell.task, registry.tasks.get(cell.task)().test_unit(cell), "test")] = True
+            for task, lang in self.method_for(cell).evaluation_data(cell):
+                needs[(task, lang, "train")] = True
         return [(t, lang, s, r) for (t, lang, s), r in sorted(needs.items())]
+
+    def cell_fingerprint(self, cell: Cell) -> str:
+        """What a cell's records are computed from: the keys of every piece it uses (each keyed by
+        its data, parameters and backbone), the fingerprint of its test data, the data its method
+        reads at prediction time, and the backbone. A stored record with another fingerprint is
+        stale: the cell is evaluated again (``ResultStore.finished_cells``)."""
+        if cell.cell_id not in self._fingerprints:
+            task = registry.tasks.get(cell.task)()
+            source = self.grid.source_for(cell.task)
+            data = {"test": task.data_fingerprint(source, task.test_unit(cell), "test")}
+            for other, lang in self.method_for(cell).evaluation_data(cell):
+                data[f"{other}:{lang}/train"] = registry.tasks.get(other)().data_fingerprint(
+                    self.grid.source_for(other), lang, "train"
+                )
+            self._fingerprints[cell.cell_id] = stable_hash(
+                {"pieces": self.closure(cell), "data": data, "backbone": self.backbone_identity}, 40
+            )
+        return self._fingerprints[cell.cell_id]
 
 
 def _method_key(cell: Cell) -> str:
@@ -176,6 +197,8 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
                 "backbone": identity,
                 "needs": needs,
                 "max_length": grid.max_length,
+                # a named precision keys its pieces; "auto" follows the machine, as ``device`` does
+                **({"precision": grid.precision} if grid.precision != "auto" else {}),
             },
             40,
         )

@@ -76,6 +76,15 @@ class Progress:
             f"{info.get('train_seconds', 0.0):.1f}s{cpu}{_best_dev(info)} · {self.eta()}"
         )
 
+    def piece_reused(self, key: str, label: str) -> None:
+        """A stored piece: counted here only when this run planned to train it (another process,
+        a second ``xlt run`` on the workdir, stored it meanwhile)."""
+        if key not in self._planned:
+            return
+        del self._planned[key]
+        self.pieces_done += 1
+        self.log(f"piece {self.pieces_done}/{self.pieces_total} trained by another run meanwhile: {label}")
+
     def piece_failed(self, key: str, label: str, error: BaseException) -> None:
         self._current = None
         self.pieces_done += 1
@@ -98,6 +107,11 @@ class Progress:
 
         scores = ", ".join(f"{r['metric']} {format_score(r['metric'], r['value'])}" for r in records)
         self.log(f"{where} scored: {cell_id}: {scores} · pieces {self.pieces_done}/{self.pieces_total}")
+
+    def cell_skipped(self, cell_id: str) -> None:
+        """A cell another process (a second ``xlt run`` on the workdir) evaluated meanwhile."""
+        self.cells_done += 1
+        self.log(f"cell {self.cells_done}/{self.cells_total} evaluated by another run meanwhile: {cell_id}")
 
     def eta(self) -> str:
         """Time left to train, from the steps still planned and this run's seconds per step."""
@@ -222,8 +236,16 @@ class RichProgress(Progress):
         super().piece_finished(key, label, info)
         self._refresh_run_bar()
 
+    def piece_reused(self, key: str, label: str) -> None:
+        super().piece_reused(key, label)
+        self._refresh_run_bar()
+
     def cell_finished(self, cell_id: str, records: list[dict[str, Any]]) -> None:
         super().cell_finished(cell_id, records)
+        self._refresh_run_bar()
+
+    def cell_skipped(self, cell_id: str) -> None:
+        super().cell_skipped(cell_id)
         self._refresh_run_bar()
 
     def _run_description(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from xltransfer import precision
 from xltransfer.progress import Progress, SilentProgress
 
 Batch = dict[str, torch.Tensor]
@@ -135,7 +136,10 @@ def sampled(weights: Sequence[float], seed: int) -> Callable[[int], int]:
 
 
 def to_device(batch: Batch, device) -> Batch:
-    return {k: v.to(device) for k, v in batch.items()}
+    """The batch on ``device``; to a GPU through pinned memory, so the copy runs asynchronously."""
+    if torch.device(device).type != "cuda":
+        return {k: v.to(device) for k, v in batch.items()}
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -160,13 +164,18 @@ def fit(
     if not params:
         raise ValueError("nothing to train: no parameter requires grad")
     device = params[0].device
+    mixed = precision.current()
+    # fused AdamW (one kernel for every parameter) on CUDA; elsewhere the default, unchanged
+    fused = {"fused": True} if device.type == "cuda" else {}
     optimizer = torch.optim.AdamW(
         params,
         lr=schedule.learning_rate,
         betas=schedule.betas,
         eps=schedule.eps,
         weight_decay=schedule.weight_decay,
+        **fused,
     )
+    scaler = mixed.grad_scaler()
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
     choose_stream = choose_stream or round_robin(list(range(len(streams))))
     result = FitResult(best_score=None, best_step=0, steps=schedule.steps, seconds=0.0)
@@ -180,15 +189,24 @@ def fit(
             result.stream_counts[stream.name] = result.stream_counts.get(stream.name, 0) + 1
             if step < FIRST_STREAMS:
                 result.first_streams.append(stream.name)
-            loss = stream.loss(model, to_device(next(stream.batches), device))
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"{description}: loss is {loss.item()} at step {step}")
+            with mixed.autocast():
+                loss = stream.loss(model, to_device(next(stream.batches), device))
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{description}: loss is {value} at step {step}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
+                optimizer.step()
+            else:  # fp16: scaled backward, clipping on the true gradients, skipped on overflow
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
             scheduler.step()
-            running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+            running = 0.9 * running + 0.1 * value if step else value
             last = step + 1 == schedule.steps
             if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
                 score = evaluate()
@@ -215,29 +233,67 @@ def mean_loss(model, loss: Callable[[Any, Batch], torch.Tensor], batches: Sequen
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    total = sum(loss(model, to_device(batch, device)).item() for batch in batches)
+    with precision.current().autocast():
+        total = sum(loss(model, to_device(batch, device)).item() for batch in batches)
     model.train(was_training)
     return total / max(1, len(batches))
 
 
 @torch.no_grad()
 def predict_all(model, predict: Callable[[Any, Batch], list], batches: Sequence[Batch]) -> list:
-    """Predictions over fixed batches, in order, in eval mode."""
+    """Predictions over fixed batches in eval mode, in the examples' order (``fixed_batches``
+    groups them by length; this puts each prediction back where its example was)."""
     was_training = model.training
     model.eval()
     out: list = []
     device = next(model.parameters()).device
-    for batch in batches:
-        out.extend(predict(model, to_device(batch, device)))
+    with precision.current().autocast():
+        for batch in batches:
+            out.extend(predict(model, to_device(batch, device)))
     model.train(was_training)
-    return out
+    return batches.restore(out) if isinstance(batches, LengthGrouped) else out
+
+
+class LengthGrouped(list):
+    """Evaluation batches of examples sorted by length; ``order[i]`` is the position, among the
+    original examples, of the i-th example in the batches."""
+
+    def __init__(self, batches: list[Batch], order: list[int]):
+        super().__init__(batches)
+        self.order = order
+
+    def restore(self, outputs: list) -> list:
+        """Per-example outputs in the batches' order -> in the examples' order."""
+        if len(outputs) != len(self.order):
+            raise ValueError(f"{len(outputs)} predictions for {len(self.order)} examples")
+        restored: list = [None] * len(outputs)
+        for position, output in zip(self.order, outputs, strict=True):
+            restored[position] = output
+        return restored
 
 
 def fixed_batches(
     features: Sequence[dict[str, Any]], collate: Callable[[list], Batch], batch_size: int
-) -> list[Batch]:
-    """Evaluation batches in the examples' order (sorted by length would reorder predictions)."""
-    return [collate(list(features[i : i + batch_size])) for i in range(0, len(features), batch_size)]
+) -> LengthGrouped:
+    """Evaluation batches of examples of similar length, so little compute goes to padding; the
+    predictions ``predict_all`` returns are in the examples' order all the same. (Anything else
+    that consumes these batches sees them in length order: fine for sums, such as perplexity.)"""
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    batches = [
+        collate([features[i] for i in order[start : start + batch_size]])
+        for start in range(0, len(order), batch_size)
+    ]
+    return LengthGrouped(batches, order)
+
+
+def epoch_steps(examples: int, batch_size: int, epochs: float) -> int:
+    """Optimiser steps of ``epochs`` passes over ``examples`` in batches (at least one step)."""
+    return max(1, round(epochs * max(1, math.ceil(examples / batch_size))))
+
+
+def few_shot_steps(shots: int, batch_size: int, epochs: int) -> int:
+    """Steps of few-shot finetuning on k examples (fewer when the pool is smaller than k)."""
+    return epochs * math.ceil(shots / batch_size)
 
 
 def finetune_few_shot(
@@ -261,7 +317,7 @@ def finetune_few_shot(
     indices = sample_indices(len(examples), shots, seed)
     pool = ctx.features(task_name, language, "train")
     features = [pool[i] for i in indices]
-    steps = epochs * math.ceil(len(features) / batch_size)
+    steps = few_shot_steps(len(features), batch_size, epochs)
     schedule = Schedule(steps, batch_size, learning_rate, eval_every=steps, decay="constant")
 
     task_loss = loss or task.loss

@@ -61,8 +61,10 @@ class ParallelExample:
 
 
 def read_text(path: Path) -> str:
+    """The file's text; a UTF-8 byte-order mark is dropped, as by every reader of the project (it
+    would otherwise become part of the first sentence)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
 

@@ -6,30 +6,19 @@ load it) and what its content fingerprint is, so artifacts are keyed by the data
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from xltransfer.errors import GridError
+from xltransfer.util import file_sha256
 
 SPLITS = ("train", "dev", "test")
 
 
-@lru_cache(maxsize=4096)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_fingerprint(path: Path) -> str:
-    stat = path.stat()
-    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return file_sha256(path)
 
 
 class DataSource(ABC):

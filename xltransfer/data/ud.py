@@ -71,9 +71,9 @@ def _token_columns(path: Path, line_no: int, line: str) -> list[str]:
         raise DataFormatError(path, line_no, f"invalid ID '{token_id}'")
     if not form:
         raise DataFormatError(path, line_no, "empty FORM")
+    if not (head == "_" or head.isdecimal() and head.isascii()):  # on every token line, as conllu parses it
+        raise DataFormatError(path, line_no, f"HEAD must be an integer, found '{head}'")
     if _WORD_ID.match(token_id):
-        if not (head == "_" or head.isdigit()):
-            raise DataFormatError(path, line_no, f"HEAD must be an integer, found '{head}'")
         if not upos:
             raise DataFormatError(path, line_no, "empty UPOS")
     return columns
@@ -104,15 +104,42 @@ def _blocks(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
 def _words(path: Path, start: int, block: list[str]) -> list[tuple[int, list[str]]]:
     """(line number, columns) of each syntactic word, every token line checked on the way."""
     words = []
+    ranges: list[tuple[int, int, int]] = []  # (line number, first word, last word) of multiword tokens
     for k, line in enumerate(block):
         if line.startswith("#"):
             continue
         columns = _token_columns(path, start + k, line)
         if _WORD_ID.match(columns[0]):
             words.append((start + k, columns))
+        elif _RANGE_ID.match(columns[0]):
+            ranges.append(_multiword_range(path, start + k, columns[0], len(words), ranges))
     if not words:
         raise DataFormatError(path, start, "sentence has no syntactic words")
+    for line_no, _, last in ranges:
+        if last > len(words):
+            raise DataFormatError(
+                path, line_no, f"multiword token ends at word {last}, past the sentence's {len(words)}"
+            )
     return words
+
+
+def _multiword_range(
+    path: Path, line_no: int, token_id: str, words_before: int, earlier: list[tuple[int, int, int]]
+) -> tuple[int, int, int]:
+    """A multiword token's range as the CoNLL 2018 scorer reads it: the words right after its line,
+    at least two of them, and none of another token's."""
+    first, last = (int(part) for part in token_id.split("-"))
+    if last <= first:
+        raise DataFormatError(path, line_no, f"multiword token '{token_id}' must span two words or more")
+    if earlier and first <= earlier[-1][2]:
+        raise DataFormatError(
+            path, line_no, f"multiword token '{token_id}' overlaps the one on line {earlier[-1][0]}"
+        )
+    if first != words_before + 1:
+        raise DataFormatError(
+            path, line_no, f"multiword token '{token_id}' must come right before word {first}, its first"
+        )
+    return line_no, first, last
 
 
 def _heads(path: Path, words: list[tuple[int, list[str]]]) -> tuple[int, ...]:
@@ -130,13 +157,21 @@ def _heads(path: Path, words: list[tuple[int, list[str]]]) -> tuple[int, ...]:
     return tuple(heads)
 
 
-def _sent_id(block: list[str]) -> str | None:
-    for line in block:
+def _comment(lines: Sequence[str], name: str) -> str | None:
+    """A ``# name = value`` comment of the sentence (its ``sent_id``, its ``text``)."""
+    for line in lines:
         if line.startswith("#"):
             for key, value in parse_comment_line(line):
-                if key == "sent_id":
+                if key == name:
                     return value
     return None
+
+
+def sentence_text(sentence: UdSentence) -> str:
+    """The sentence's ``# text``, else its words joined by spaces (read from the lines as read, so a
+    file needs no full ``conllu`` parse to give its text)."""
+    found = _comment(sentence.lines, "text") if sentence.lines else sentence.tokenlist.metadata.get("text")
+    return found or " ".join(sentence.words)
 
 
 def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
@@ -146,7 +181,7 @@ def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
     if cycle is not None:  # several roots or none are left to the task: some treebanks have them
         raise DataFormatError(path, start, f"HEAD cycle through words {', '.join(map(str, sorted(cycle)))}")
     return UdSentence(
-        sent_id=_sent_id(block) or f"{path.name}:{start}",
+        sent_id=_comment(block, "sent_id") or f"{path.name}:{start}",
         words=tuple(columns[1] for _, columns in words),
         upos=tuple(columns[3] for _, columns in words),
         heads=heads,
@@ -161,7 +196,7 @@ def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
 def read_conllu(path: Path | str) -> list[UdSentence]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first line
     except UnicodeDecodeError as err:
         raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
     sentences = [_sentence(path, start, block) for start, block in _blocks(path, text)]

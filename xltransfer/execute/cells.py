@@ -16,8 +16,9 @@ from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.hardware import describe_hardware
+from xltransfer.precision import using
 from xltransfer.report.significance import example_statistics_path, predictions_path
-from xltransfer.results import SCHEMA_VERSION, now
+from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
 from xltransfer.software import software_record
 from xltransfer.util import atomic_path, atomic_write_text
 
@@ -25,28 +26,51 @@ log = logging.getLogger(__name__)
 
 
 def ensure_piece(ctx: RunContext, key: str) -> bool:
-    """Train the piece unless stored; True if it was trained now."""
-    if ctx.artifacts.has(key):
+    """Train the piece unless stored intact; True if it was trained now.
+
+    Under the piece's OS lock, checked again once the lock is held: a second process (another
+    ``xlt run`` on the workdir, a run split by ``--only``, a Ray worker) waits for the piece instead
+    of training it too. A stored piece whose files no longer match their checksums is moved aside
+    and trained again. A piece that failed to train or to be saved is not tried again in this run.
+    """
+    store = ctx.artifacts
+    label = ctx.plan.pieces[key].piece.label
+    if store.problem(key) is None:
         ctx.counters["pieces_reused"] += 1
+        ctx.progress.piece_reused(key, label)
         return False
     if key in ctx.failed_pieces:  # do not retrain a failed piece for every cell that needs it
-        raise RuntimeError(
-            f"needed piece {ctx.plan.pieces[key].piece.label} failed: {ctx.failed_pieces[key]}"
-        )
+        raise RuntimeError(f"needed piece {label} failed: {ctx.failed_pieces[key]}")
+    with store.lock(key):
+        problem = store.problem(key)
+        if problem is None:  # trained by another process while this one waited
+            ctx.counters["pieces_reused"] += 1
+            ctx.progress.piece_reused(key, label)
+            return False
+        store.set_aside(key, problem)
+        try:
+            info = _train_and_save(ctx, key)
+        except Exception as error:
+            ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
+            ctx.progress.piece_failed(key, label, error)
+            raise
+    ctx.counters["pieces_trained"] += 1
+    ctx.progress.piece_finished(key, label, info)
+    return True
+
+
+def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
+    """Train the piece and store it with what describes it (the info returned)."""
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
     piece = planned.piece
     ctx.progress.piece_started(key, piece.label, 0 if piece.task_owned else method.planned_steps(piece))
     cpu_started = time.process_time()
-    try:
+    with using(ctx.precision):
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
         else:
             trained = method.train(planned.piece, ctx)
-    except Exception as error:
-        ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
-        ctx.progress.piece_failed(key, piece.label, error)
-        raise
     info = {
         "piece": planned.piece.label,
         "method": planned.piece.method,
@@ -57,6 +81,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         "seed": planned.piece.seed,
         "needs": planned.needs,
         "trainable_params": sum(t.numel() for t in trained.state.values()),
+        "dtype": ctx.precision.dtype_name,
         "created_at": now(),
         "xltransfer_version": __version__,
         # beside the wall-clock train_seconds: CPU time of every thread of this process, and where
@@ -65,9 +90,7 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
         **trained.info,
     }
     ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
-    ctx.counters["pieces_trained"] += 1
-    ctx.progress.piece_finished(key, piece.label, info)
-    return True
+    return info
 
 
 def _base_record(ctx: RunContext, cell: Cell, run_id: str) -> dict[str, Any]:
@@ -86,14 +109,20 @@ def _base_record(ctx: RunContext, cell: Cell, run_id: str) -> dict[str, Any]:
         "train_seconds": None,
         "eval_seconds": None,
         "batch_size": None,
-        "dtype": "float32",
+        "dtype": ctx.precision.dtype_name,
         "device": str(ctx.device),
         "extra": {},
     }
 
 
 def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, Any]]:
-    """Train what the cell needs, predict the target's test split, and score it."""
+    """Train what the cell needs, predict the target's test split, and score it (in the run's
+    precision: predictions and the per-example statistics kept with them come from one pass)."""
+    with using(ctx.precision):
+        return _evaluate_cell(ctx, cell, run_id)
+
+
+def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, Any]]:
     for key in ctx.plan.closure(cell):
         ensure_piece(ctx, key)
     method = ctx.plan.method_for(cell)
@@ -117,6 +146,7 @@ def evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, An
         eval_seconds=round(eval_seconds, 3),
         batch_size=method.training_batch_size(cell),
         extra={
+            FINGERPRINT: ctx.plan.cell_fingerprint(cell),
             "pieces": [i["key"] for i in infos],
             # per piece, so a report can count a piece shared by many cells once
             "piece_costs": {i["key"]: _piece_cost(i) for i in infos},

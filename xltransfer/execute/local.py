@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.execute.cells import evaluate_cell, failure_record
 from xltransfer.plan import Plan
 from xltransfer.progress import Progress
+from xltransfer.results import ResultStore
 from xltransfer.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,12 +31,30 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+def unfinished_cells(plan: Plan, results: ResultStore, cells: list[Cell] | None = None) -> list[Cell]:
+    """The plan's cells (or these of them) without current records: never evaluated, failed, or
+    stale (evaluated from other pieces, test data or backbone than the plan's). `xlt plan` and both
+    executors ask this one function, so what a plan says is done is what a run skips."""
+    cells = plan.cells if cells is None else cells
+    fingerprints = {cell.cell_id: plan.cell_fingerprint(cell) for cell in cells}
+    finished = results.finished_cells(plan.grid.name, fingerprints)
+    return [cell for cell in cells if cell.cell_id not in finished]
+
+
+def open_for_run(workspace: Workspace) -> ResultStore:
+    """Before anything trains: the workdir is writable (else one line naming it), what killed runs
+    left in the artifact store's staging area is removed, and the results store opens."""
+    workspace.check_writable()
+    for leftover in workspace.artifacts.clean_staging():
+        log.info("removed %s, left half-written by a run that was killed", leftover)
+    return workspace.results
+
+
 def run_local(plan: Plan, workspace: Workspace, progress: Progress, run_id: str | None = None) -> RunSummary:
     run_id = run_id or new_run_id()
     started = time.perf_counter()
-    results = workspace.results
-    finished = results.finished_cells(plan.grid.name)
-    todo = [cell for cell in plan.cells if cell.cell_id not in finished]
+    results = open_for_run(workspace)
+    todo = unfinished_cells(plan, results)
     ctx = RunContext(plan, workspace, progress)
     ctx.counters["cells_skipped"] = len(plan.cells) - len(todo)
     failures: dict[str, str] = {}
@@ -40,6 +63,10 @@ def run_local(plan: Plan, workspace: Workspace, progress: Progress, run_id: str 
         progress.start_run(plan.grid.name, pieces_to_train(plan, todo, ctx), len(todo), skipped)
         ctx.prepare()
         for cell in todo:
+            if not unfinished_cells(plan, results, [cell]):  # another process did it meanwhile
+                ctx.counters["cells_skipped"] += 1
+                progress.cell_skipped(cell.cell_id)
+                continue
             try:
                 records = evaluate_cell(ctx, cell, run_id)
             except Exception as error:  # noqa: BLE001 - a failed cell is recorded and the grid goes on

@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 from xltransfer.errors import XltError
-from xltransfer.execute.local import RunSummary, new_run_id
+from xltransfer.execute.local import RunSummary, new_run_id, open_for_run, unfinished_cells
 from xltransfer.plan import Plan
 from xltransfer.progress import Progress
 from xltransfer.workspace import Workspace
+
+RETRIES = 2  # attempts after the first when a worker process dies (a Python exception is not retried)
 
 
 def _worker_context(grid_path: str, workdir: str, results: str, cell_ids: list[str] | None):
@@ -64,8 +66,8 @@ def run_ray(plan: Plan, workspace: Workspace, progress: Progress, run_id: str | 
 
     run_id = run_id or new_run_id()
     started = time.perf_counter()
-    finished = workspace.results.finished_cells(plan.grid.name)
-    todo = [c for c in plan.cells if c.cell_id not in finished]
+    results = open_for_run(workspace)
+    todo = unfinished_cells(plan, results)
     ctx = RunContext(plan, workspace, progress)
     ctx.counters["cells_skipped"] = len(plan.cells) - len(todo)
     failures: dict[str, str] = {}
@@ -74,8 +76,10 @@ def run_ray(plan: Plan, workspace: Workspace, progress: Progress, run_id: str | 
     ctx.prepare()  # before any worker starts
 
     ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True, log_to_driver=False)
-    train_piece = ray.remote(_train_piece)
-    run_cell = ray.remote(_run_cell)
+    # a worker that dies mid-piece (killed, out of memory) is retried, a bounded number of times; the
+    # piece's lock dies with it, and its half-written staging folder is removed by the next run
+    train_piece = ray.remote(max_retries=RETRIES)(_train_piece)
+    run_cell = ray.remote(max_retries=RETRIES)(_run_cell)
     args = (str(plan.grid.path), str(workspace.root.resolve()), str(workspace.results_path.resolve()))
     todo_ids = [c.cell_id for c in todo]
     refs: dict[str, object] = {}
@@ -102,7 +106,7 @@ def run_ray(plan: Plan, workspace: Workspace, progress: Progress, run_id: str | 
                 outcome = ray.get(done[0])
             except Exception as error:  # noqa: BLE001 - a piece it needed failed in its worker
                 record = failure_record(ctx, cell, run_id, error)
-                workspace.results.write_cell(plan.grid.name, cell.cell_id, [record])
+                results.write_cell(plan.grid.name, cell.cell_id, [record])
                 outcome = {"status": "failed", "error": record["error"]}
             if outcome["status"] == "failed":
                 failures[cell.cell_id] = outcome["error"]

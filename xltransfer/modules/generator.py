@@ -157,5 +157,8 @@ def call_with(model, weights: dict[str, torch.Tensor], fn: Callable, *args):
     tensors that carry gradients back to the generator), however ``fn`` reaches into the model."""
     from torch.func import functional_call
 
-    substitutes = {f"model.{name}": tensor for name, tensor in weights.items()}
+    # in the parameters' own dtype: under autocast a generator's output is bf16/fp16, and a LayerNorm
+    # given low-precision weights for fp32 activations fails (a no-op in fp32)
+    params = dict(model.named_parameters())
+    substitutes = {f"model.{name}": tensor.to(params[name].dtype) for name, tensor in weights.items()}
     return functional_call(_Call(model, fn), substitutes, args, strict=False)

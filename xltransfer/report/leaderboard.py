@@ -9,6 +9,7 @@ is the same tables (``latex.py``). Files go next to the grid, or to ``out``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from xltransfer.report.markdown import ScoreTable, Significance, Tabular
 FORMATS = ("markdown", "latex")
 LATEX_FILE = "leaderboard.tex"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Leaderboard:
@@ -27,6 +30,7 @@ class Leaderboard:
     latex: str
     figures: list[Path]  # the PNGs (a PDF and an SVG of each lie beside it)
     folder: Path  # where README.md, index.html and leaderboard.tex go
+    records: int = 0  # how many of the store's records it shows
 
 
 @dataclass
@@ -45,8 +49,7 @@ def _inputs(grid_path: Path, workspace, baseline: str | None) -> _Inputs:
 
     grid = load_grid(grid_path, workspace.root)
     cells = grid.cells()
-    current = {cell.cell_id for cell in cells}  # records of cells the grid no longer has stay out
-    records = [r for r in workspace.results.records(grid=grid.name) if r["cell_id"] in current]
+    records = _current_records(grid, cells, workspace)
     labels = sorted({cell.method_label for cell in cells})
     if baseline is None:
         baseline = "full-ft" if "full-ft" in labels else None
@@ -116,7 +119,7 @@ def render_leaderboard(
     )
     images = {p.relative_to(folder).as_posix(): p for p in figures}
     html = render_html(text, images, f"Leaderboard: {grid.name}")
-    return Leaderboard(text, html, leaderboard_latex(grid.name, tables), figures, folder)
+    return Leaderboard(text, html, leaderboard_latex(grid.name, tables), figures, folder, len(records))
 
 
 def _figures_markdown(figures: list[Path], folder: Path) -> str:
@@ -135,15 +138,49 @@ def write_leaderboard(
 ) -> Leaderboard:
     """Render, then write README.md and index.html (``fmt="markdown"``) or leaderboard.tex
     (``"latex"``) next to the grid or into ``out``; the figures are written already."""
+    from xltransfer.report.markdown import NO_RESULTS
     from xltransfer.util import atomic_write_text
 
     board = render_leaderboard(grid_path, workspace, baseline, out)
+    readme = board.folder / "README.md"
+    shows_results = readme.is_file() and NO_RESULTS not in readme.read_text(encoding="utf-8")
+    if fmt != "latex" and not board.records and shows_results:
+        from xltransfer.errors import XltError
+
+        raise XltError(
+            f"{workspace.results_path}: no results of this grid in the store, so {readme}, which shows "
+            "results, is left as it is (pass the --workdir or --results it was rendered from)"
+        )
     if fmt == "latex":
         atomic_write_text(board.folder / LATEX_FILE, board.latex)
     else:
         atomic_write_text(board.folder / "README.md", board.markdown)
         atomic_write_text(board.folder / "index.html", board.html)
     return board
+
+
+def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
+    """The store's records of the grid as it is now: of its cells (records of cells the grid no
+    longer has stay out), and no stale score (computed from other data, pieces or backbone than the
+    grid's now: `xlt run` evaluates those cells again). The store is only read; none is no results."""
+    from xltransfer.execute.local import unfinished_cells
+    from xltransfer.plan import build_plan
+
+    if not workspace.results_path.exists():
+        return []
+    store = workspace.read_results()
+    current = {cell.cell_id for cell in cells}
+    stale = {cell.cell_id for cell in unfinished_cells(build_plan(grid, cells), store)}
+    records = [r for r in store.records(grid=grid.name) if r["cell_id"] in current]
+    kept = [r for r in records if r["status"] != "ok" or r["cell_id"] not in stale]
+    if len(kept) < len(records):
+        log.warning(
+            "left out %d stale records of %s (their cells' data, pieces or backbone changed: "
+            "run `xlt run` again)",
+            len(records) - len(kept),
+            grid.name,
+        )
+    return kept
 
 
 def score_summary(grid_path: Path, workspace, baseline: str | None = None) -> str:
@@ -203,7 +240,7 @@ def _language_embeddings(grid, cells, workspace) -> dict[str, dict[str, list[flo
             continue
         method = plan.method_for(cell)
         for key in plan.closure(cell):
-            if not workspace.artifacts.has(key):
+            if workspace.artifacts.problem(key) is not None:  # not trained, or damaged
                 continue
             table = method.language_embeddings(plan.pieces[key].piece, workspace.artifacts.load_state(key))
             if table:

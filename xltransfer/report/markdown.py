@@ -27,6 +27,7 @@ __all__ = ["PERCENT_METRICS", "metric_scale", "label", "direction", "leaderboard
 
 BETTER, WORSE = "↑", "↓"  # significantly better / worse than the baseline
 NOT_CONVERGED = "†"
+NO_RESULTS = "No results yet: run `xlt run` on this grid first."
 
 
 def label(record: dict[str, Any]) -> str:
@@ -211,7 +212,7 @@ def leaderboard_markdown(
     if tables is None:
         tables = leaderboard_sections(records, seen, groups, seeds, significance)
     if not tables:
-        lines += ["No results yet: run `xlt run` on this grid first.", ""]
+        lines += [NO_RESULTS, ""]
     for title, tabulars in tables:
         lines += [f"## {title}", ""]
         for tabular in tabulars:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from xltransfer.errors import DataFormatError
+
 PREDICTIONS_DIR = "predictions"
 ALPHA = 0.05
 # resampled statistics summed at once: chunks of draws keep the gathered block under this many numbers
@@ -55,7 +57,15 @@ def load_example_statistics(
     path = Path(workspace_root) / relative
     if not path.is_file():
         return None
-    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFormatError(
+            path,
+            None,
+            f"truncated or corrupt per-example statistics ({error}): delete it and evaluate the "
+            "cell again, or restore it",
+        ) from None
     same_evaluation = all(document.get(key) == record.get(key) for key in ("grid", "cell_id", "run_id"))
     if not same_evaluation or record.get("metric") not in document.get("metrics", []):
         return None
