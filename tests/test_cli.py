@@ -60,8 +60,11 @@ def stored_board(tmp_path_factory):
     grid_file = write_tiny_grid(root / "leaderboards" / "tiny")
     workspace = Workspace.at(root / "w")
     from xltransfer.grid import load_grid
+    from xltransfer.plan import build_plan
+    from xltransfer.results import FINGERPRINT
 
     grid = load_grid(grid_file, workspace.root)
+    plan = build_plan(grid)  # records carry their cell's fingerprint, else a report leaves them out as stale
     values = {"majority": 0.2, "full-ft": 0.6, "mad-x": 0.7}
     for cell in grid.cells():
         record = {field: None for field in FIELDS}
@@ -82,6 +85,7 @@ def stored_board(tmp_path_factory):
             dtype="float32",
             device="cpu",
             extra={
+                FINGERPRINT: plan.cell_fingerprint(cell),
                 "piece_costs": {f"{cell.method}-{cell.target_language}": [5_200, 10.0, 19.0]},
                 "hardware": ["CPU Test Processor, 2 cores, 2 torch threads"],
                 "software": {
