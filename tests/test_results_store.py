@@ -114,7 +114,10 @@ def test_results_export_for_pandas(tmp_path, fmt):
         fmt
     ](out)
     assert len(frame) == 3
-    flat = [f for f in FIELDS if f not in ("method_params", "extra")] + ["params.la_steps", "extra.fingerprint"]
+    flat = [f for f in FIELDS if f not in ("method_params", "extra")] + [
+        "params.la_steps",
+        "extra.fingerprint",
+    ]
     assert list(frame.columns) == (list(FIELDS) if fmt == "jsonl" else flat)
     ok = frame[frame["status"] == "ok"].sort_values("metric")
     assert ok["value"].tolist() == [0.5, 0.25] and ok["metric"].tolist() == ["accuracy", "f1"]

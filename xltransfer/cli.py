@@ -185,12 +185,10 @@ def plan(
 
 
 def _count(n: float) -> str:
-    """5.2K, 7.39M, 178M: parameter and step counts at a glance."""
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= size:
-            value = n / size
-            return f"{value:.3g}{unit}" if value < 1000 else f"{value:,.0f}{unit}"
-    return f"{n:g}"
+    """5.2K, 7.39M, 178M: parameter and step counts at a glance, as the reports show them."""
+    from xltransfer.report.units import format_count
+
+    return format_count(n)
 
 
 def _hours(hours: float | None) -> str:
