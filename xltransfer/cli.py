@@ -488,6 +488,8 @@ def results(
     if as_json:
         print(json.dumps(records, indent=2, sort_keys=True))
         return
+    if not records:
+        return  # the warning above, or an empty store: no empty table
     from xltransfer.report.units import format_score
 
     table = Table()
@@ -512,7 +514,7 @@ def results(
 def _store_hint(workdir: Path | None, results_path: Path | None) -> str:
     """What the store holds, so an empty filter says which values would match."""
     try:
-        stored = _workspace(workdir, results_path).results.records()
+        stored = _workspace(workdir, results_path).read_results().records()
     except Exception:  # noqa: BLE001 - only a hint
         return ""
     grids = sorted({r["grid"] for r in stored})
