@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod
+from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
 
 from xltransfer.cell import Cell, Piece
 
@@ -39,6 +39,11 @@ class BadX(StackedAdapterMethod):
         # iterations, matching two 25k-step MAD-X LAs; other hyper-parameters as MAD-X LA training
         "ba_steps": 50000,
         "ratio": "1:1",
+    }
+    parameter_sources = {
+        **STACKED_SOURCES,
+        "ba_steps": "BAD-X §3.1 (50,000 iterations, matching two 25k-step MAD-X LAs)",
+        "ratio": 'BAD-X §3.1 ("Balanced" 1:1 source:target batches; variants 1:2, 2:1, 1:5, 5:1)',
     }
     variants = {"default": {}, **{ratio: {"ratio": ratio} for ratio in RATIOS}}
     language_side_params = ("ba_steps", "ratio")

@@ -12,6 +12,7 @@ class MajorityLabel(Method):
     supported_tasks = frozenset({"pos", "dp", "ner", "nli"})
     supported_settings = frozenset({"zero-shot", "mixed"})
     defaults: dict = {}
+    reference_floor = True
 
     def pieces(self, cell: Cell) -> list[Piece]:
         return []

@@ -57,6 +57,15 @@ class FullFineTuning(Method):
         # mt: the whole encoder–decoder, trained from scratch as in Baziotis et al. 2022, §4
         **translation.TRAINING_DEFAULTS,
     }
+    parameter_sources = {
+        "learning_rate": "Hyper-X §4 Baselines, Appendix C (mBERT: lr 1e-5, the better of 1e-4 and 1e-5)",
+        "epochs": "Hyper-X §4 Baselines (mBERT: 20 epochs)",
+        "batch_size": "Hyper-X §4 (batch 32)",
+        "evals_per_epoch": "ours: select on source dev once per epoch (Hyper-X §4 evaluates checkpoints)",
+        "warmup_ratio": "ours: no warm-up unless a grid sets it",
+        "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
+        **translation.TRAINING_SOURCES,
+    }
 
     def pieces(self, cell: Cell) -> list[Piece]:
         if cell.task == "mt":

@@ -43,6 +43,15 @@ class HyperAdapters(TranslationAdapterMethod):
         "hn_rescale": True,  # §3.1
         "hn_inputs": "st-t",  # §6.4, Table 5: encoder (s, t), decoder (t) — the paper's final choice
     }
+    parameter_sources = {
+        **TranslationAdapterMethod.parameter_sources,
+        "hn_hidden": 'Baziotis et al. 2022 §4 "Hyper-adapter Settings" (d_h 612 base; small 204, tiny 102)',
+        "hn_embedding_dim": 'Baziotis et al. 2022 §4 "Hyper-adapter Settings" (embeddings of 50)',
+        "hn_blocks": 'Baziotis et al. 2022 §4 "Hyper-adapter Settings" (2 residual blocks)',
+        "hn_dropout": "Baziotis et al. 2022 §6.4, Table 5 (dropout 0.1/0.2 is an option, not the default)",
+        "hn_rescale": "Baziotis et al. 2022 §3.1 (generated weights rescaled by 1/sqrt(d_h))",
+        "hn_inputs": "Baziotis et al. 2022 §6.4, Table 5 (encoder (s, t), decoder (t): the final choice)",
+    }
     variants = {
         "default": {},
         "base": {},

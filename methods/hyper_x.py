@@ -49,7 +49,7 @@ from adapters import AutoAdapterModel
 from safetensors.torch import load_file
 
 model = AutoAdapterModel.from_pretrained(BACKBONE)
-name = model.load_adapter(FOLDER)  # "{name}", with its head
+name = model.load_adapter(FOLDER, use_safetensors=True)  # "{name}", with its head
 model.load_state_dict(load_file(FOLDER + "/{layer_norms}"), strict=False)
 model.set_active_adapters(name)
 model.active_head = name
@@ -86,6 +86,23 @@ class HyperX(Method):
         "multi_task": False,
         "language_embeddings": "lookup",  # or "typology" (this project's variant)
         "fs_epochs": 50,  # few-shot: 50 epochs, same hyper-parameters, no decay (Appendix D)
+    }
+    parameter_sources = {
+        "embedding_dim": "Hyper-X §4 (task, language and layer embeddings of 64, 192 in all)",
+        "projector_hidden": "Hyper-X §4 (the source projector over the 192-dim concatenation)",
+        "projection_dim": "Hyper-X Table 3 (d_p: base 192, small 32)",
+        "bottleneck": "Hyper-X §4 (adapters of bottleneck 256)",
+        "steps": "Hyper-X §4 (100,000 update steps)",
+        "batch_size": "Hyper-X §4 (batch 32)",
+        "learning_rate": "Hyper-X §4 (lr 1e-4, decreasing linearly)",
+        "warmup_steps": "Hyper-X §4 (4,000 warm-up steps)",
+        "eval_every": "Hyper-X §4 (checkpoints every 5,000 steps, the best by average validation score)",
+        "temperature": "Hyper-X §4, Appendix B.1 (temperature sampling, T = 5)",
+        "mlm": "Hyper-X §3, §4 (MLM streams for the source and target languages)",
+        "multi_task": 'Hyper-X §4 ("English single-task" by default; multi-task variants)',
+        "language_embeddings": 'ours: "lookup" as Hyper-X §3; "typology" (λ = V t_l, as MAD-G) is this '
+        "project's variant",
+        "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
     }
     variants = {
         "default": {},
@@ -387,7 +404,7 @@ class HyperX(Method):
         ad.load_states(model, [renamed])
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        model.save_adapter(str(folder), name, with_head=True)
+        model.save_adapter(str(folder), name, with_head=True, use_safetensors=True)
         norms = {key: t.detach().cpu().contiguous() for key, t in state.items() if _is_layer_norm(model, key)}
         save_file(norms, str(folder / LAYER_NORMS))
         readme = _EXPORT_README.format(name=name, task=task, language=language, layer_norms=LAYER_NORMS)

@@ -14,7 +14,12 @@ that language's text before testing), ``ls-ft``.
 from __future__ import annotations
 
 import torch
-from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod, _fit_info
+from xltransfer.methods.stacked import (
+    STACKED_DEFAULTS,
+    STACKED_SOURCES,
+    StackedAdapterMethod,
+    _fit_info,
+)
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.method import TrainedPiece
@@ -62,6 +67,20 @@ class MadG(StackedAdapterMethod):
         "finetune": False,  # MAD-G-ft
         "ft_steps": 1000,  # MAD-G-ft MLM steps on the target's text (ours: not in the summary)
     }
+    parameter_sources = {
+        **STACKED_SOURCES,
+        "la_bottleneck": "CPGAdapters UrielCpgConfig (reduction factor 16: bottleneck 48 on mBERT, ReLU)",
+        "la_invertible": "CPGAdapters UrielCpgConfig (its invertible adapter is commented out)",
+        "language_dim": "CPGAdapters UrielCpgConfig (language_embedding_dim 32 for λ_l = V t_l)",
+        "layer_dim": "ours: the MAD-G-LS layer embedding as wide as the language embedding",
+        "layer_shared": "MAD-G-LS §3 (one generator for all layers; variants ls, ls-ft)",
+        "generator_steps": "ours: as many MLM steps as a BA or MA (BAD-X §3.1); not in the MAD-G summary",
+        "sampling_alpha": "CPGAdapters dataset default α = 0.7 (its training script used 1.0)",
+        "train_languages": "the grid's (required): a typologically diverse set, as MAD-G selects",
+        "finetune": "MAD-G-ft §3 (the generated adapter finetuned on target MLM; variants ft, ls-ft)",
+        "ft_steps": "ours: MAD-G-ft's step count is not in the summary",
+    }
+    check_params = {"train_languages": ["qaa", "qab", "qac"]}  # `xlt check-method`: three languages
     variants = {
         "default": {},
         "ls": {"layer_shared": True},
@@ -244,7 +263,7 @@ class MadG(StackedAdapterMethod):
         adapter = self.generated_adapter(language, seed, finetune=False)
         model = self._generated_model(language, adapter, ctx)
         name = self.adapter_name(adapter)
-        model.save_adapter(str(folder), name)
+        model.save_adapter(str(folder), name, use_safetensors=True)
         return name
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod
+from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.modules import adapters as ad
@@ -24,6 +24,7 @@ class MadX(StackedAdapterMethod):
         # LA training: BAD-X §3.1 (25k steps; batch, lr and evaluation in STACKED_DEFAULTS)
         "la_steps": 25000,
     }
+    parameter_sources = {**STACKED_SOURCES, "la_steps": "BAD-X §3.1 (MAD-X language adapters: 25k steps)"}
     variants = {
         "default": {},
         "no-inv": {"la_invertible": False},

@@ -7,7 +7,7 @@ a grid with UD targets for POS/DP and AmericasNLI targets for NLI trains two, as
 
 from __future__ import annotations
 
-from xltransfer.methods.stacked import STACKED_DEFAULTS, StackedAdapterMethod
+from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.params import stable_hash
@@ -24,6 +24,10 @@ class MultilingualAdapter(StackedAdapterMethod):
         "ma_steps": 50000,
     }
     language_side_params = ("ma_steps",)
+    parameter_sources = {
+        **STACKED_SOURCES,
+        "ma_steps": "BAD-X §3.1 (50,000 iterations, one batch of the source and of each target in turn)",
+    }
 
     def language_set(self, cell: Cell) -> tuple[str, ...]:
         """The source(s) first, then the other languages of the cell's language set, each once."""

@@ -35,6 +35,11 @@ class TranslationAdapterMethod(Method):
 
     supported_tasks = frozenset({"mt"})
     defaults = {**translation.TRAINING_DEFAULTS, "bottleneck": 0}  # 0: by the model's width, as above
+    parameter_sources = {
+        **translation.TRAINING_SOURCES,
+        "bottleneck": 'Baziotis et al. 2022 §4 "Baselines" (128 on Transformer-Base, 256 on Big; '
+        "0: by the model's width)",
+    }
     swaps_source_modules = True  # the relatedness probe applies
 
     def pieces(self, cell: Cell) -> list[Piece]:

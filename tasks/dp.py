@@ -238,6 +238,7 @@ class DependencyParsing(Task):
         ),
     )
     statistics_names = ("attached", "labelled", "words")
+    prediction_suffix = ".conllu"  # the gold file with predicted HEAD and DEPREL
 
     def read_file(self, path: Path) -> list[UdSentence]:
         sentences = read_conllu(path)

@@ -55,6 +55,9 @@ def word_count(sentence: str) -> int:
     return count
 
 
+_PREDICTION_HEADER = "nll\tmasked_tokens\tsentence"
+
+
 class MaskedLanguageModelling(Task):
     metadata = TaskMetadata(
         name="mlm",
@@ -67,6 +70,7 @@ class MaskedLanguageModelling(Task):
     )
     # language-adapter selection on the held-out 5% of the language's text (BAD-X §3.1)
     held_out_fraction = 0.05
+    prediction_suffix = ".tsv"  # per sentence: masked-token NLL, their count, the sentence
 
     def read_file(self, path: Path) -> list[str]:
         """One sentence per line; a CoNLL-U file gives its sentences' text."""
@@ -167,4 +171,26 @@ class MaskedLanguageModelling(Task):
         return {"perplexity": math.exp(min(loss, 50.0)), "loss": loss}
 
     def predictions_from_file(self, gold: list[str], path: Path) -> list[Any]:
-        raise DataFormatError(path, None, "mlm has no prediction files: perplexity needs the model")
+        """Per sentence, the summed negative log-likelihood of its masked tokens and their count, as
+        ``write_predictions`` writes them (perplexity needs the model: nothing else can be scored)."""
+        rows = []
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        if not lines or lines[0] != _PREDICTION_HEADER:
+            raise DataFormatError(path, 1, f"expected the header {_PREDICTION_HEADER!r}")
+        for number, line in enumerate(lines[1:], start=2):
+            fields = line.split("\t")
+            try:
+                rows.append((float(fields[0]), int(fields[1])))
+            except (ValueError, IndexError):
+                raise DataFormatError(path, number, "expected NLL<TAB>masked tokens<TAB>sentence") from None
+        if len(rows) != len(gold):
+            raise DataFormatError(path, None, f"{len(rows)} sentences, gold has {len(gold)}")
+        return rows
+
+    def write_predictions(
+        self, examples: list[str], predictions: list[tuple[float, int]], path: Path
+    ) -> None:
+        lines = [_PREDICTION_HEADER]
+        for sentence, (nll, count) in zip(examples, predictions, strict=True):
+            lines.append(f"{nll!r}\t{count}\t{' '.join(sentence.split())}")
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

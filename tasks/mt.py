@@ -135,6 +135,7 @@ class MachineTranslation(Task):
         + tuple(f"chrf_{kind}_{n}" for n in range(1, 7) for kind in ("hyp", "ref", "match"))
     )
 
+    prediction_suffix = ".txt"  # one hypothesis per line, in the references' order
     # beam search over a whole training set to pick a checkpoint costs more than it tells
     select_on_train = False
     # Baziotis et al. 2022, §4 "Evaluation": the checkpoint with the best validation loss,

@@ -54,6 +54,7 @@ class NamedEntityRecognition(WordTaggingTask):
         "Rahimi et al. 2019, Massively Multilingual Transfer for NER, ACL",
     )
     statistics_names = ("correct_entities", "predicted_entities", "gold_entities")
+    prediction_suffix = ".bio"  # token TAG lines, a blank line between sentences
 
     def read_file(self, path: Path) -> list[BioSentence]:
         return read_bio(path)

@@ -31,6 +31,7 @@ class NaturalLanguageInference(Task):
         "Ebrahimi et al. 2022, AmericasNLI, ACL",
     )
     statistics_names = ("correct", "pairs")
+    prediction_suffix = ".tsv"  # id, premise, hypothesis, predicted label
 
     def read_file(self, path: Path) -> list[NliPair]:
         return read_nli(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from xltransfer.data.ud import UdSentence, read_conllu
+from xltransfer.data.ud import UdSentence, read_conllu, write_conllu
 from xltransfer.errors import DataFormatError
 from xltransfer.tagging import WordTaggingTask
 from xltransfer.task import TaskMetadata
@@ -53,14 +53,27 @@ class PosTagging(WordTaggingTask):
         citation="de Marneffe et al. 2021, Universal Dependencies, Computational Linguistics 47(2)",
     )
     statistics_names = ("correct", "words")
+    prediction_suffix = ".conllu"
 
     def read_file(self, path: Path) -> list[UdSentence]:
+        return self._read(path, _UPOS_ID)
+
+    def _read(self, path: Path, allowed) -> list[UdSentence]:
         sentences = read_conllu(path)
         for sentence in sentences:
             for offset, tag in enumerate(sentence.upos):
-                if tag not in _UPOS_ID:
+                if tag not in allowed:
                     raise DataFormatError(path, sentence.line, f"word {offset + 1}: unknown UPOS '{tag}'")
         return sentences
+
+    def read_predictions(self, path: Path) -> list[UdSentence]:
+        """A prediction file may hold ``_`` for a word truncation cut off (scored as wrong)."""
+        return self._read(path, {*_UPOS_ID, self.untagged})
+
+    def write_predictions(self, examples: list[UdSentence], predictions: list[list[str]], path: Path) -> None:
+        """The gold CoNLL-U with the predicted UPOS in column 4: aligned with gold for ``xlt evaluate``
+        and the official scorer."""
+        write_conllu(path, examples, [{"upos": tags} for tags in predictions])
 
     def read_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None

@@ -178,3 +178,39 @@ def fixed_vocab_tokenizer(words: list[str]):
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
     )
+
+
+# --- headless Chromium (Debian's chromium and chromium-driver, the selenium package) -------------------
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required under CI: apt-get install chromium chromium-driver)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _unavailable("selenium is not installed (pip install -e '.[test]')")
+    driver_path = CHROMEDRIVER if CHROMEDRIVER.is_file() else shutil.which("chromedriver")
+    if not driver_path:
+        _unavailable(f"chromedriver not found at {CHROMEDRIVER} or on PATH (apt-get install chromium-driver)")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        _unavailable("chromium not found on PATH (apt-get install chromium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1024,900"):
+        options.add_argument(flag)
+    # an explicit driver path: selenium never runs Selenium Manager (which would go to the network)
+    driver = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

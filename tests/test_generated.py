@@ -125,9 +125,18 @@ def test_mad_g_generates_an_adapter_for_a_language_it_never_trained_on(tmp_path,
         ],
     )
     assert result.exit_code == 0, result.output
+    # a real language on a grid of synthetic languages: its typology is not the generator's space
+    refused = CliRunner().invoke(
+        app,
+        ["export", str(grid_file), "--method", "mad-g", "--language", "zu", "--out", str(tmp_path / "zu")]
+        + ["--workdir", str(workspace.root)],
+    )
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and "--language zu" in refused.output
     ctx = RunContext(plan, workspace)
     fresh = AutoAdapterModel.from_pretrained(ctx.backbone_dir)
-    name = fresh.load_adapter(str(out))
+    assert (out / "adapter.safetensors").is_file() and not list(out.glob("*.bin"))  # no pickles
+    name = fresh.load_adapter(str(out), use_safetensors=True)
     fresh.active_adapters = Stack(name)
     ours = ctx.new_model()
     method = next(m for m in plan.methods.values() if m.variant == "ls")
@@ -247,6 +256,8 @@ def test_hyper_x_export_gives_a_plain_model_the_pairs_outputs(tmp_path, tiny_pre
     result = export("--task", "pos", "--language", "qab")
     assert result.exit_code == 0, result.output
     assert (out / "README.md").is_file()
+    assert {"adapter.safetensors", "model_head.safetensors"} <= {p.name for p in out.iterdir()}
+    assert not list(out.glob("*.bin"))  # safetensors only: nothing unpickled on load
 
     # the project's own forward pass for (pos, qab): the cell's model as Method.predict sets it up
     ctx = RunContext(plan, workspace)
@@ -258,7 +269,7 @@ def test_hyper_x_export_gives_a_plain_model_the_pairs_outputs(tmp_path, tiny_pre
     method.ready_for(ours, cell, ctx)
 
     fresh = AutoAdapterModel.from_pretrained(ctx.backbone_dir)
-    name = fresh.load_adapter(str(out))
+    name = fresh.load_adapter(str(out), use_safetensors=True)
     assert name == "hyperx_pos_qab"
     fresh.set_active_adapters(name)
     fresh.active_head = name

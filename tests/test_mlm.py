@@ -86,3 +86,18 @@ def test_masking_rate_and_80_10_10():
     unchanged = (corrupted[chosen] == ids[chosen]).float().mean().item()
     assert 0.78 < as_mask < 0.82 and 0.08 < unchanged < 0.12
     assert torch.equal(labels[chosen], ids[chosen])
+
+
+def test_mlm_predictions_file_rescores_to_the_same_perplexity(tmp_path):
+    """A cell's MLM predictions (per sentence: the masked tokens' summed NLL and their count) round
+    trip through the file `xlt evaluate --task mlm` reads."""
+    from xltransfer import registry
+
+    mlm = registry.tasks.get("mlm")()
+    sentences = ["a b c", "d\te f", "g"]
+    predictions = [(3.25, 2), (0.5, 1), (7.0, 3)]
+    mlm.write_predictions(sentences, predictions, tmp_path / "p.tsv")
+    assert mlm.predictions_from_file(sentences, tmp_path / "p.tsv") == predictions
+    assert mlm.score(sentences, mlm.predictions_from_file(sentences, tmp_path / "p.tsv")) == mlm.score(
+        sentences, predictions
+    )

@@ -45,7 +45,12 @@ def records():
 
 def test_mean_std_seed_counts_and_best_per_row(records):
     text = leaderboard_markdown("g", records, frozenset({"de"}), seeds=2, groups={"far": ("mt",)})
-    assert "Mean over 2 seeds ± standard deviation." in text
+    # the caption says what the numbers are: task, setting, metric and unit, split, sources, seeds
+    assert (
+        "*pos, zero-shot: accuracy (%) on each target's test split, trained on en; mean ± standard "
+        "deviation over 2 seeds (1, 2)" in text
+    )
+    assert "|:---|---:|---:|" in text  # numbers right-aligned, bold or not
     assert "| de (seen) | **79.0 ± 1.4** | 71.0 ± 1.4 |" in text
     assert "| mt (unseen) | 40.0 (1/2 seeds) | **52.0 ± 2.8** |" in text
     assert "| **average** (2) | **59.5** | 61.5 |" not in text  # full-ft's average is over seed means
@@ -94,3 +99,95 @@ def test_a_paper_leaderboard_without_results_shows_the_papers_figures(board, tmp
     assert "No results yet" in readme and "Published vs ours" in readme
     assert "/ – / –" in readme  # paper / ours / difference, ours missing
     assert (folder / "index.html").is_file()
+
+
+def _with(record, **extra):
+    return {**record, "extra": {**record["extra"], **extra}}
+
+
+def test_significance_marks_carry_a_direction_and_skip_floors(records):
+    """↑ better, ↓ worse than the baseline (a mark that looked the same both ways hid which), the
+    footnote right under its table, and no mark on a sanity floor."""
+    from xltransfer.report.markdown import Significance
+
+    floor = [_record("majority", t, 0.2, seed=s) for t in ("de", "mt") for s in (1, 2)]
+    direction = {("de", "mad-x"): -1, ("mt", "mad-x"): 1, ("de", "majority"): -1, ("mt", "majority"): -1}
+    significance = Significance(
+        "full-ft", lambda table, row, method: direction.get((row, method), 0), frozenset({"majority"})
+    )
+    text = leaderboard_markdown("g", records + floor, frozenset({"de"}), seeds=2, significance=significance)
+    zero_shot = text[text.index("## pos · zero-shot") :]
+    assert "| de (seen) | **79.0 ± 1.4** | 71.0 ± 1.4↓ | 20.0 ± 0.0 |" in zero_shot
+    assert "| mt (unseen) | 40.0 (1/2 seeds) | **52.0 ± 2.8**↑ | 20.0 ± 0.0 |" in zero_shot
+    table_end = zero_shot.index("| **avg unseen** (1)")
+    note = zero_shot.index("↑ / ↓: significantly better / worse than full-ft")
+    assert table_end < note < zero_shot.index("*Efficiency")  # under its own table, before the next
+    assert "majority: a sanity floor, not tested." in zero_shot
+    assert "*`" not in text and "`*`" not in text
+
+
+def test_entries_that_did_not_converge_are_marked_and_never_ranked(records):
+    """A record whose pieces did not converge (``extra.convergence``) is shown with a dagger, not
+    bold even when it is the best, without a significance mark, and a footnote says why."""
+    from xltransfer.report.markdown import Significance
+
+    flagged = {"mad-x:task-adapter[en]": "dev loss never left its initial plateau"}
+    changed = [
+        _with(r, convergence={"converged": False, "flagged": flagged})
+        if r["method"] == "mad-x" and r["target_language"] == "mt" and r["seed"] == 2
+        else _with(r, convergence={"converged": True, "flagged": {}})
+        for r in records
+    ]
+    significance = Significance("full-ft", lambda table, row, method: 1, frozenset())
+    text = leaderboard_markdown("g", changed, frozenset({"de"}), seeds=2, significance=significance)
+    zero_shot = text[text.index("## pos · zero-shot") :]
+    # the row's best, but not ranked (and a single ranked score is bold for nobody)
+    assert "| mt (unseen) | 40.0 (1/2 seeds) | 52.0 ± 2.8† |" in zero_shot
+    assert "| **average** (2) | 59.5 | 61.5† |" in zero_shot  # an average over it: not ranked either
+    assert "| de (seen) | **79.0 ± 1.4** | 71.0 ± 1.4↑ |" in zero_shot  # converged entries still are
+    assert (
+        "†: not converged, so not ranked (no bold, no significance mark): mad-x: "
+        "mad-x:task-adapter[en]: dev loss never left its initial plateau." in zero_shot
+    )
+
+
+def test_efficiency_in_adaptive_units_with_cpu_time_and_hardware():
+    from xltransfer.report.units import format_count
+
+    assert [format_count(n) for n in (812, 5_200, 38_000, 1_340_000, 178_000_000, 7_100_000_000)] == [
+        "812",
+        "5.2K",
+        "38K",
+        "1.34M",
+        "178M",
+        "7.1B",
+    ]
+    records = [
+        _with(
+            {**_record("mad-x", t, 0.5), "trainable_params": 5_200},
+            piece_costs={"la-en": [2_600, 30.0, 55.5], f"la-{t}": [2_600, 20.0, 41.0]},
+            hardware=["CPU Test Processor, 2 cores, 2 torch threads"],
+        )
+        for t in ("de", "mt")
+    ]
+    text = leaderboard_markdown("g", records, None)
+    assert "| mad-x | 5.2K | 7.8K | 70 | 138 |" in text  # the shared source LA counted once
+    assert "0.01M" not in text
+    assert "Training time measured on: CPU Test Processor, 2 cores, 2 torch threads." in text
+
+
+def test_latex_tables_are_booktabs_with_captions_marks_and_notes(records):
+    from xltransfer.report.latex import leaderboard_latex
+    from xltransfer.report.markdown import Significance, leaderboard_sections
+
+    significance = Significance("full-ft", lambda table, row, method: -1, frozenset())
+    latex = leaderboard_latex("g", leaderboard_sections(records, frozenset({"de"}), None, 2, significance))
+    table = latex[latex.rindex(r"\begin{table}", 0, latex.index("pos, zero-shot")) :]
+    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lrr}", r"\caption{"):
+        assert command in table
+    assert r"\textbf{79.0 $\pm$ 1.4}" in table and r"71.0 $\pm$ 1.4$^{\downarrow}$" in table
+    assert r"\textbf{average (2)}" in table  # averages under their own rule, labels bold
+    body = table[table.index(r"\midrule") + len(r"\midrule") : table.index(r"\bottomrule")]
+    assert r"\midrule" in body  # a rule between the targets and the averages
+    assert r"significantly better / worse than full-ft" in table
+    assert "**" not in latex and "|" not in latex.replace("\\textbar", "")

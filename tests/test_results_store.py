@@ -96,8 +96,7 @@ def test_schema_rejects_ok_record_without_value():
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 def test_results_export_for_pandas(tmp_path, fmt):
     """`xlt results --format jsonl|csv|parquet --out FILE`: one row per record, read back by pandas
-    with the same values (nested fields as JSON text in the flat formats)."""
-    import json
+    with the same values (the flat formats: a column per method parameter and per fact in extra)."""
 
     import pandas as pd
     from typer.testing import CliRunner
@@ -114,14 +113,51 @@ def test_results_export_for_pandas(tmp_path, fmt):
     frame = {"jsonl": lambda p: pd.read_json(p, lines=True), "csv": pd.read_csv, "parquet": pd.read_parquet}[
         fmt
     ](out)
-    assert len(frame) == 3 and list(frame.columns) == list(FIELDS)
+    assert len(frame) == 3
+    flat = [f for f in FIELDS if f not in ("method_params", "extra")] + [
+        "params.la_steps",
+        "extra.fingerprint",
+    ]
+    assert list(frame.columns) == (list(FIELDS) if fmt == "jsonl" else flat)
     ok = frame[frame["status"] == "ok"].sort_values("metric")
     assert ok["value"].tolist() == [0.5, 0.25] and ok["metric"].tolist() == ["accuracy", "f1"]
-    params = ok["method_params"].iloc[0]
-    assert (params if fmt == "jsonl" else json.loads(params)) == {"la_steps": 10}
+    if fmt == "jsonl":
+        assert ok["method_params"].iloc[0] == {"la_steps": 10}
+    else:
+        assert ok["params.la_steps"].tolist() == [10, 10]
     if fmt != "parquet":  # text formats also go to standard output
         printed = CliRunner().invoke(app, args[:-2])
         assert printed.exit_code == 0 and printed.stdout == out.read_text()
     else:
         refused = CliRunner().invoke(app, args[:-2])
         assert refused.exit_code == 2 and "--out" in refused.output
+
+
+def test_flat_rows_give_every_fact_of_extra_its_own_column():
+    """The source-test score, the adapters' perplexity by role, the few-shot sample's hash: columns
+    of their own in CSV and Parquet (not JSON text inside one ``extra`` column)."""
+    from xltransfer.report.tabular import flat_rows
+
+    record = {
+        **_record("c1"),
+        "source_languages": ["en", "de"],
+        "extra": {
+            "source_test": {"language": "en", "accuracy": 0.9},
+            "adapter_perplexity": {
+                "mad-x:language-adapter[en]": 12.5,
+                "mad-x:language-adapter[mt]": 40.0,
+                "mad-g:generator[en+mt+de]": 30.0,
+            },
+            "few_shot_sample": {"shots": 5, "ids": ["a", "b"], "content_sha256": "abc123", "pool": 100},
+            "pieces": ["k1", "k2"],
+        },
+    }
+    columns, (row,) = flat_rows([record])
+    assert row["source_languages"] == "en+de"
+    assert row["extra.source_test.accuracy"] == 0.9 and row["extra.source_test.language"] == "en"
+    assert row["extra.adapter_perplexity.source"] == 12.5  # the most specific adapter covering en
+    assert row["extra.adapter_perplexity.target"] == 40.0
+    assert row["extra.few_shot_sample.content_sha256"] == "abc123" and row["extra.few_shot_sample.shots"] == 5
+    assert row["extra.few_shot_sample.ids"] == '["a", "b"]' and row["params.la_steps"] == 10
+    assert "extra" not in columns and "method_params" not in columns
+    assert columns.index("params.la_steps") < columns.index("extra.adapter_perplexity")

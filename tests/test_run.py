@@ -1,8 +1,10 @@
-"""End to end on a tiny grid: results in the schema, artifact reuse, one source LA for many cells."""
+"""End to end on a tiny grid: `xlt run`'s log and final table, results in the schema, artifact reuse,
+one source LA for many cells, predictions on disk, flat exports and the Python API."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -20,8 +22,12 @@ from xltransfer.workspace import Workspace
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_prebuilt):
-    """Run the tiny grid once (shared by the tests of this module), spying on MAD-X training."""
+    """Run the tiny grid once with `xlt run` (in-process, output captured: not a terminal), spying
+    on MAD-X training; shared by the tests of this module."""
     from conftest import seeded_workdir, write_tiny_grid
+    from typer.testing import CliRunner
+
+    from xltransfer.cli import app
 
     root = tmp_path_factory.mktemp("run")
     grid_file = write_tiny_grid(root / "tiny")
@@ -35,16 +41,27 @@ def finished_run(tmp_path_factory, tiny_prebuilt):
 
     MadX.train = spy
     try:
-        plan = build_plan(load_grid(grid_file, workspace.root))
-        summary = run_local(plan, workspace, SilentProgress())
+        result = CliRunner().invoke(app, ["run", str(grid_file), "--workdir", str(workspace.root)])
     finally:
         MadX.train = original
-    return grid_file, workspace, plan, summary, trained
+    assert result.exit_code == 0, result.output
+    plan = build_plan(load_grid(grid_file, workspace.root))
+    return grid_file, workspace, plan, result, trained
+
+
+def _counters(output: str) -> dict[str, int]:
+    """The counts of `xlt run`'s summary line."""
+    found = re.search(
+        r"(\d+) evaluated, (\d+) already done, (\d+) failed; pieces (\d+) trained, (\d+) reused", output
+    )
+    assert found, output
+    names = ("cells_evaluated", "cells_skipped", "cells_failed", "pieces_trained", "pieces_reused")
+    return dict(zip(names, map(int, found.groups()), strict=True))
 
 
 def test_every_cell_recorded_in_schema(finished_run):
-    _, workspace, plan, summary, _ = finished_run
-    assert not summary.failures
+    _, workspace, plan, result, _ = finished_run
+    assert _counters(result.stderr)["cells_failed"] == 0
     records = workspace.results.records(grid="tiny")
     schema = json_schema()
     for record in records:
@@ -56,7 +73,7 @@ def test_every_cell_recorded_in_schema(finished_run):
 
 
 def test_source_language_adapter_trained_once(finished_run):
-    _, _, plan, summary, trained = finished_run
+    _, _, plan, result, trained = finished_run
     assert trained.count("mad-x:language-adapter[qaa]") == 1
     assert trained.count("mad-x:task-adapter[qaa]") == 1
     mad_x_cells = [c for c in plan.cells if c.method == "mad-x"]
@@ -66,7 +83,7 @@ def test_source_language_adapter_trained_once(finished_run):
         if p.piece.languages == ("qaa",) and p.piece.kind == "language-adapter"
     )
     assert len(mad_x_cells) == 2 and all(source_la in plan.closure(c) for c in mad_x_cells)
-    assert summary.counters["pieces_trained"] == len(plan.pieces)
+    assert _counters(result.stderr)["pieces_trained"] == len(plan.pieces)
 
 
 def test_second_run_trains_and_evaluates_nothing(finished_run):
@@ -137,3 +154,126 @@ def test_a_diverging_method_fails_its_cells_and_the_grid_goes_on(tmp_path, tiny_
     ok = {r["method"] for r in workspace.results.records(status="ok")}
     assert ok == {"majority", "full-ft"}
     assert len(summary.failures) == 1
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (INFO|WARNING|DEBUG) ")
+
+
+def test_run_logs_every_piece_and_cell_and_ends_with_the_scores(finished_run):
+    """Off a terminal (nohup, SLURM, CI, pipes): a timestamped line per piece started and finished
+    (time, best dev score, pieces k/n, ETA) and per cell scored; then the score table, last."""
+    _, workspace, plan, result, _ = finished_run
+    lines = result.stderr.splitlines()
+    logged = [line for line in lines if LOG_LINE.match(line)]
+    for planned in plan.pieces.values():
+        label = re.escape(planned.piece.label)
+        assert any(re.search(rf"piece \d+/{len(plan.pieces)} started: {label} \(", x) for x in logged), label
+        done = [x for x in logged if re.search(rf"piece \d+/{len(plan.pieces)} done: {label} in ", x)]
+        assert done and (
+            "best dev_" in done[0] or planned.piece.kind == "finetuned-model" or "best " in done[0]
+        )
+        assert re.search(r"(ETA \d+:\d\d:\d\d for [\d,]+ steps|nothing left to train)", done[0]), done[0]
+    for cell in plan.cells:
+        assert any(f"scored: {cell.cell_id}: accuracy " in x for x in logged), cell.cell_id
+    assert any(re.search(rf"cell {len(plan.cells)}/{len(plan.cells)} scored", x) for x in logged)
+    assert not any("progress.py" in line for line in lines)  # no source-location column
+    assert f"results: {workspace.results_path}" in result.stderr
+    table = result.stdout.rstrip().splitlines()
+    assert table[0] == "## pos · zero-shot · accuracy (source: qaa)"
+    rows = [line for line in table if line.startswith("|")]
+    assert rows[-1].startswith("| **avg unseen** (1) |")  # the output ends with the table (and its notes)
+    assert table[-1].startswith("↑ / ↓: significantly better / worse than full-ft")
+    assert not any(LOG_LINE.match(line) for line in table)
+    assert any(line.startswith("| qab (seen) |") for line in table)
+
+
+def test_every_cell_has_its_predictions_on_disk_and_evaluate_rescores_them(finished_run):
+    """Each cell's predictions in the task's format, named by its records; `xlt evaluate` on that
+    file and the gold test file gives the stored value."""
+    from typer.testing import CliRunner
+
+    from xltransfer.cli import app
+    from xltransfer.context import RunContext
+
+    _, workspace, plan, _, _ = finished_run
+    records = [r for r in workspace.results.records(grid="tiny") if r["status"] == "ok"]
+    assert {r["cell_id"] for r in records} == {c.cell_id for c in plan.cells}
+    ctx = RunContext(plan, workspace)
+    for record in records:
+        predictions = workspace.root / record["extra"]["predictions"]
+        assert predictions.is_file() and predictions.suffix == ".conllu"
+        assert predictions.stat().st_mode & 0o777 == 0o644 & ~_umask()
+        cell = next(c for c in plan.cells if c.cell_id == record["cell_id"])
+        gold = ctx.grid.source_for("pos").locate("conllu", cell.target_language, "test")
+        result = CliRunner().invoke(
+            app, ["evaluate", "--task", "pos", "--gold", str(gold), "--pred", str(predictions), "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["accuracy"] == pytest.approx(record["value"], abs=1e-12)
+    shown = CliRunner().invoke(app, ["evaluate", "--task", "pos", "--gold", str(gold), "--pred", str(gold)])
+    assert shown.stdout.strip() == "accuracy (%): 100.00"  # the reports' scale, not 1.0000
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_results_flat_columns_and_the_python_api(finished_run):
+    """`xlt results --format csv` gives the source-test score and the adapters' perplexity their own
+    columns; `xltransfer.results()` is the same table as a DataFrame, `xltransfer.plan()` is
+    `xlt plan --json`, and the results table shows the reports' scale."""
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    import xltransfer
+    from xltransfer.cli import app
+
+    grid_file, workspace, _, _, _ = finished_run
+    args = ["results", "--workdir", str(workspace.root), "--metric", "accuracy"]
+    text = CliRunner().invoke(app, [*args, "--format", "csv"]).stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    mad_x = next(r for r in rows if r["method"] == "mad-x" and r["target_language"] == "qab")
+    assert (
+        0 < float(mad_x["extra.source_test.accuracy"]) <= 1 and mad_x["extra.source_test.language"] == "qaa"
+    )
+    assert float(mad_x["extra.adapter_perplexity.target"]) > 1  # the qab LA
+    assert float(mad_x["extra.adapter_perplexity.source"]) > 1  # the qaa LA
+    assert mad_x["params.la_steps"] == "40" and "extra" not in rows[0] and "method_params" not in rows[0]
+
+    frame = xltransfer.results(workdir=workspace.root, metric="accuracy")
+    assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
+    assert frame["extra.source_test.accuracy"].notna().all()
+
+    planned = xltransfer.plan(grid_file, workdir=workspace.root)
+    printed = CliRunner().invoke(app, ["plan", str(grid_file), "--json", "--workdir", str(workspace.root)])
+    assert json.loads(printed.stdout) == planned
+    assert all(piece["stored"] for piece in planned["pieces"])
+
+    table = CliRunner().invoke(app, args).stdout
+    value = next(
+        r["value"] for r in workspace.results.records(grid="tiny", method="mad-x", target_language="qab")
+    )
+    assert f"{value * 100:.2f}" in table  # 37.02, as the report shows it, not 0.3702
+
+
+def test_results_filters_are_checked_and_an_empty_match_warns(finished_run):
+    from typer.testing import CliRunner
+
+    from xltransfer.cli import app
+
+    _, workspace, _, _, _ = finished_run
+    base = ["results", "--workdir", str(workspace.root)]
+    bad = CliRunner().invoke(app, [*base, "--status", "done"])
+    assert bad.exit_code == 2 and "--status 'done': choose ok or failed" in bad.output
+    empty = CliRunner().invoke(app, [*base, "--method", "mad-y"])
+    assert empty.exit_code == 0 and empty.stdout == ""  # a warning, no empty table
+    assert (
+        "warning: no records match --method mad-y" in empty.stderr
+        and "methods full-ft, mad-x" in empty.stderr
+    )

@@ -380,14 +380,18 @@ def test_grid_run_keeps_statistics_that_rescore_to_every_record(tmp_path, tiny_w
     }
     assert all(load_example_statistics(again.root, r) is not None for r in new_records)
     assert all(load_example_statistics(workspace.root, r) is None for r in records)
-    assert {p.name for p in (workspace.root / "predictions").iterdir()} == {
+    assert {p.name for p in (workspace.root / "predictions").glob("*.json")} == {
         Path(r["extra"]["example_statistics"]).name for r in records
+    }
+    # beside each statistics file, the cell's predictions in the task's format (CoNLL-U for POS)
+    assert {p.name for p in (workspace.root / "predictions").glob("*.conllu")} == {
+        Path(r["extra"]["predictions"]).name for r in records
     }
 
 
 def test_every_nlu_task_keeps_statistics_in_a_run(tmp_path, tiny_workdir):
     """The majority floor on the synthetic POS, DP, NER and NLI data: each task's evaluation stores
-    statistics that give back the record's every metric."""
+    statistics that give back the record's every metric, and predictions that rescore to it."""
     from conftest import write_tiny_grid
 
     from xltransfer.execute.local import run_local
@@ -415,3 +419,9 @@ def test_every_nlu_task_keeps_statistics_in_a_run(tmp_path, tiny_workdir):
         assert rows is not None and len(rows) == record["extra"]["test_examples"], record["cell_id"]
         rescored = registry.tasks.get(record["task"])().score_statistics(rows)
         assert rescored[record["metric"]] == pytest.approx(record["value"], abs=1e-12), record["cell_id"]
+        # and the predictions in the task's own format, which its own reader scores the same
+        task = registry.tasks.get(record["task"])()
+        source = grid.source_for(record["task"])
+        gold = task.read_data(source, record["target_language"], "test")
+        predicted = task.predictions_from_file(gold, workspace.root / record["extra"]["predictions"])
+        assert task.score(gold, predicted)[record["metric"]] == pytest.approx(record["value"], abs=1e-12)

@@ -8,6 +8,7 @@ PyTorch's meta device without downloading weights.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,12 +226,18 @@ def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
             "created_at": now(),
         }
         progress.log("building the quickstart backbone (once per synthetic suite)")
+        cpu_started = time.process_time()
         store.write(
             key,
             lambda folder: info.update(
                 build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart)
             ),
             info,
+        )
+        progress.log(
+            f"quickstart backbone built in {info['train_seconds']:.1f}s, CPU "
+            f"{time.process_time() - cpu_started:.1f}s ({info['steps']:,} steps, "
+            f"dev perplexity {info['dev_perplexity']:.4g})"
         )
     return store.path(key)
 

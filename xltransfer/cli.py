@@ -1,5 +1,6 @@
-"""`xlt`: list, plan, run, report, results, evaluate.
+"""`xlt`: the cross-lingual transfer benchmark harness.
 
+Commands: list, describe, plan, run, report, results, evaluate, export, check-method.
 Exit codes: 0 ok, 1 a cell failed, 2 bad input (grid, data, arguments).
 """
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xltransfer import __version__
 from xltransfer.errors import XltError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
@@ -44,71 +46,116 @@ def user_errors(command):
     return wrapper
 
 
-def _workspace(workdir: Path | None, results: Path | None):
-    from xltransfer.workspace import Workspace
+def _version(value: bool) -> None:
+    if value:
+        print(f"xlt (xltransfer) {__version__}")
+        raise typer.Exit()
 
-    return Workspace.at(workdir, results)
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """The cross-lingual transfer benchmark harness."""
+
+
+def _workspace(workdir: Path | None, results: Path | None):
+    from xltransfer.api import workspace
+
+    return workspace(workdir, results)
+
+
+LEADERBOARDS = Path("leaderboards")
 
 
 @app.command("list")
 @user_errors
 def list_(what: Annotated[str, typer.Argument(help="methods | tasks | leaderboards")]) -> None:
-    """List registered methods or tasks, or the leaderboards in ./leaderboards."""
+    """List registered methods or tasks, or the leaderboards in ./leaderboards.
+
+    Methods show their summary, tasks, settings, variants and citation."""
     from xltransfer import registry
 
-    if what in ("methods", "tasks"):
-        reg = registry.methods if what == "methods" else registry.tasks
-        table = Table(title=what)
-        table.add_column("name")
-        table.add_column("from")
-        for name in reg.names():
-            table.add_row(name, reg.origin(name))
+    if what == "methods":
+        _print_methods()
+    elif what == "tasks":
+        table = Table(title="tasks", show_lines=True)
+        for column in ("name", "description", "metrics (main first)", "format", "from"):
+            table.add_column(column)
+        for name in registry.tasks.names():
+            meta = registry.tasks.get(name).metadata
+            metrics = [meta.main_metric, *(m for m in meta.metrics if m != meta.main_metric)]
+            table.add_row(
+                name, meta.description, ", ".join(metrics), meta.data_format, registry.tasks.origin(name)
+            )
         out.print(table)
     elif what == "leaderboards":
-        for grid in sorted(Path("leaderboards").glob("*/grid.yaml")):
-            out.print(grid.parent.name)
+        folder = LEADERBOARDS.resolve()
+        grids = sorted(LEADERBOARDS.glob("*/grid.yaml"))
+        err.print(f"leaderboards in {folder} (folders with a grid.yaml): {len(grids)}", highlight=False)
+        for grid in grids:
+            out.print(grid.parent.name, highlight=False)
     else:
         raise XltError(f"cannot list '{what}': choose methods, tasks or leaderboards")
 
 
-def _filters(only: list[str] | None) -> dict[str, str]:
-    allowed = {"method", "variant", "task", "setting", "target", "source", "seed", "shots"}
-    filters = {}
-    for item in only or []:
-        key, sep, value = item.partition("=")
-        if not sep or key not in allowed:
-            raise XltError(
-                f"--only {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(allowed))}"
-            )
-        filters[key] = value
-    return filters
+def _print_methods() -> None:
+    """One block per method (plain lines: nothing truncated, readable in a pipe)."""
+    from xltransfer import registry
+
+    for name in registry.methods.names():
+        method = registry.methods.get(name)
+        variants = [v for v in method.variants if v != "default"]
+        for line in (
+            f"{name}  ({registry.methods.origin(name)})",
+            f"  {method.summary}",
+            f"  tasks: {', '.join(sorted(method.supported_tasks))}; "
+            f"settings: {', '.join(sorted(method.supported_settings))}",
+            f"  variants: {', '.join(variants) or '–'}",
+            f"  citation: {method.citation or '–'}",
+        ):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+    err.print("`xlt describe NAME` lists a method's parameters, defaults and sources", highlight=False)
 
 
-def _select(cells, filters: dict[str, str]):
-    def keep(cell) -> bool:
-        values = {
-            "method": cell.method,
-            "variant": cell.variant,
-            "task": cell.task,
-            "setting": cell.setting,
-            "target": cell.target_language,
-            "source": "+".join(cell.source_languages),
-            "seed": str(cell.seed),
-            "shots": str(cell.shots),
-        }
-        return all(values[k] == v for k, v in filters.items())
+@app.command()
+@user_errors
+def describe(method: Annotated[str, typer.Argument(help="a registered method, e.g. mad-x")]) -> None:
+    """A method's parameters: defaults, what each variant changes, and their sources.
 
-    return [c for c in cells if keep(c)]
+    Also its summary, citation, tasks and settings; each default names the paper section (or our
+    reason) it comes from."""
+    from xltransfer import registry
+    from xltransfer.errors import UnknownNameError
+
+    try:
+        cls = registry.methods.get(method)
+    except UnknownNameError as error:
+        raise XltError(str(error)) from None
+    out.print(f"[bold]{cls.name}[/bold]: {cls.summary}", highlight=False)
+    if cls.citation:
+        out.print(f"citation: {cls.citation}", highlight=False)
+    tasks, settings = ", ".join(sorted(cls.supported_tasks)), ", ".join(sorted(cls.supported_settings))
+    out.print(f"tasks: {tasks}; settings: {settings}", highlight=False)
+    variants = {v: changes for v, changes in cls.variants.items() if v != "default"}
+    table = Table(title=f"{len(cls.defaults)} parameters", show_lines=False)
+    for column in ("parameter", "default", *variants, "source"):
+        table.add_column(column, overflow="fold")
+    for name, value in cls.defaults.items():
+        changed = [json.dumps(changes[name]) if name in changes else "" for changes in variants.values()]
+        source = cls.parameter_source(name) or "[red](no source declared)[/red]"
+        table.add_row(name, json.dumps(value), *changed, source)
+    out.print(table)
+    if variants:
+        out.print("Variants change only the parameters shown in their column.", highlight=False)
 
 
 def _load(grid_path: Path, workdir: Path | None, results: Path | None, only: list[str] | None = None):
-    from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.api import load
 
-    workspace = _workspace(workdir, results)
-    grid = load_grid(grid_path, workspace.root)
-    cells = _select(grid.cells(), _filters(only))
-    return grid, build_plan(grid, cells), workspace
+    return load(grid_path, workdir, results, only)
 
 
 @app.command()
@@ -138,12 +185,10 @@ def plan(
 
 
 def _count(n: float) -> str:
-    """5.2K, 7.39M, 178M: parameter and step counts at a glance."""
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= size:
-            value = n / size
-            return f"{value:.3g}{unit}" if value < 1000 else f"{value:,.0f}{unit}"
-    return f"{n:g}"
+    """5.2K, 7.39M, 178M: parameter and step counts at a glance, as the reports show them."""
+    from xltransfer.report.units import format_count
+
+    return format_count(n)
 
 
 def _hours(hours: float | None) -> str:
@@ -225,6 +270,15 @@ def _print_plan(summary: dict, verbose: bool) -> None:
         out.print(missing, highlight=False, soft_wrap=True)
 
 
+VerboseOption = Annotated[
+    int,
+    typer.Option("--verbose", "-v", count=True, help="More log lines (every evaluation during training)."),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Warnings and the final table only; no bars.")
+]
+
+
 @app.command()
 @user_errors
 def run(
@@ -235,43 +289,54 @@ def run(
     ] = None,
     workdir: WorkdirOption = None,
     results: ResultsOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run the grid: train missing pieces once, evaluate unfinished cells; resumable."""
-    from xltransfer.execute import EXECUTORS
-    from xltransfer.progress import RichProgress, SilentProgress
+    """Run the grid: train missing pieces once, evaluate unfinished cells; resumable.
 
-    if executor not in EXECUTORS:
-        raise XltError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    _, the_plan, workspace = _load(grid, workdir, results, only)
-    if not the_plan.cells:
-        chosen = " ".join(f"--only {item}" for item in only) if only else "the grid"
-        raise XltError(f"{chosen}: selects no cell of {grid}, nothing to run")
-    progress = SilentProgress() if quiet or not sys.stderr.isatty() else RichProgress(err)
-    if isinstance(progress, RichProgress):
-        with progress:
-            summary = _execute(executor, the_plan, workspace, progress)
-    else:
-        summary = _execute(executor, the_plan, workspace, progress)
+    Off a terminal it logs timestamped lines (pieces, cells, ETA); it ends with the score table (as
+    `xlt report` computes it) and where the results are."""
+    from xltransfer import api
+    from xltransfer.report.leaderboard import score_summary
+
+    summary = _with_progress(
+        lambda progress: api.run(
+            grid, executor=executor, only=only, workdir=workdir, results=results, progress=progress
+        ),
+        verbose,
+        quiet,
+    )
     c = summary.counters
+    workspace = _workspace(workdir, results)
     err.print(
         f"run {summary.run_id}: {summary.cells} cells — {c['cells_evaluated']} evaluated, "
         f"{c['cells_skipped']} already done, {c['cells_failed']} failed; "
         f"pieces {c['pieces_trained']} trained, {c['pieces_reused']} reused; "
-        f"{summary.seconds:.1f}s"
+        f"{summary.seconds:.1f}s",
+        highlight=False,
     )
+    err.print(
+        f"results: {workspace.results_path} (predictions and pieces under {workspace.root}); "
+        f"`xlt results`, `xlt report {grid}`",
+        highlight=False,
+    )
+    sys.stderr.flush()
+    print(score_summary(grid, workspace), flush=True)
     if summary.failures:
         raise typer.Exit(1)
 
 
-def _execute(executor: str, the_plan, workspace, progress):
-    if executor == "ray":
-        from xltransfer.execute.ray import run_ray
+def _with_progress(work, verbose: int, quiet: bool):
+    """Run ``work(progress)`` with the run's reporting: rich bars and lines on a terminal, plain
+    timestamped log lines otherwise (nohup, SLURM, CI, pipes)."""
+    from xltransfer.progress import Progress, RichProgress, run_logging
 
-        return run_ray(the_plan, workspace, progress)
-    from xltransfer.execute.local import run_local
-
-    return run_local(the_plan, workspace, progress)
+    verbosity = -1 if quiet else verbose
+    if quiet or not err.is_terminal:
+        with run_logging(verbosity):
+            return work(Progress())
+    with run_logging(verbosity, console=err), RichProgress(err) as progress:
+        return work(progress)
 
 
 @app.command()
@@ -290,9 +355,11 @@ def export(
     ] = None,
     workdir: WorkdirOption = None,
 ) -> None:
-    """Materialise a generated adapter as a standard `adapters` folder (load it with load_adapter)."""
+    """Materialise a generated adapter as a standard `adapters` folder.
+
+    Weights are safetensors: load them with `model.load_adapter(FOLDER, use_safetensors=True)`."""
     from xltransfer.context import RunContext
-    from xltransfer.languages import normalise
+    from xltransfer.languages import normalise, typology_dimensions
 
     the_grid, the_plan, workspace = _load(grid, workdir, None)
     cells = [c for c in the_plan.cells if c.method_label == method]
@@ -303,12 +370,18 @@ def export(
         code = normalise(language)
     except ValueError as error:
         raise XltError(f"--language: {error}") from None
+    grid_languages = sorted({lang for c in cells for lang in (*c.source_languages, c.target_language)})
+    if typology_dimensions([code]) != typology_dimensions(grid_languages):
+        raise XltError(
+            f"--language {code}: its typology vector is not in the space of this grid's languages "
+            f"({', '.join(grid_languages)}), which the generator was trained on"
+        )
     if task is not None and task not in the_grid.tasks:
         raise XltError(f"--task {task!r}: not a task of this grid ({', '.join(the_grid.tasks)})")
     ctx = RunContext(the_plan, workspace)
     chosen_seed = seed if seed is not None else the_grid.seeds[0]
     name = the_plan.method_for(cells[0]).export_adapter(ctx, out, code, chosen_seed, task=task)
-    err.print(f"wrote adapter '{name}' for {code}{f' ({task})' if task else ''} to {out}")
+    err.print(f"wrote adapter '{name}' for {code}{f' ({task})' if task else ''} to {out}", highlight=False)
 
 
 @app.command()
@@ -318,26 +391,56 @@ def report(
     baseline: Annotated[
         str | None, typer.Option(help="method the significance marks compare with (default: full-ft)")
     ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="write here instead of next to the grid")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="markdown (README.md + index.html) | latex (leaderboard.tex)")
+    ] = "markdown",
     workdir: WorkdirOption = None,
     results: ResultsOption = None,
 ) -> None:
-    """Render the leaderboard next to the grid: README.md, index.html and figures/*.png."""
-    from xltransfer.report.leaderboard import write_leaderboard
+    """Render the leaderboard next to the grid (or in --out).
 
-    workspace = _workspace(workdir, results)
-    board = write_leaderboard(grid, workspace, baseline)
-    out.print(board.markdown, markup=False, highlight=False)
+    README.md and index.html (or leaderboard.tex: booktabs tables) and figures/ (PNG, PDF, SVG);
+    the Markdown (or LaTeX) also on stdout."""
+    from xltransfer import api
+    from xltransfer.report.leaderboard import LATEX_FILE
+
+    board = api.report(grid, workdir=workdir, results=results, baseline=baseline, out=out_dir, fmt=fmt)
+    sys.stdout.write(board.latex if fmt == "latex" else board.markdown)  # as written: no reflow
+    sys.stdout.flush()
+    written = [LATEX_FILE] if fmt == "latex" else ["README.md", "index.html"]
     err.print(
-        f"wrote {board.folder / 'README.md'}, {board.folder / 'index.html'} and {len(board.figures)} figures"
+        f"wrote {', '.join(str(board.folder / name) for name in written)} and {len(board.figures)} figures "
+        f"(PNG, PDF, SVG) in {board.folder / 'figures'}",
+        highlight=False,
     )
+
+
+RESULT_COLUMNS = (
+    "grid",
+    "method",
+    "task",
+    "setting",
+    "source",
+    "target",
+    "split",
+    "metric",
+    "value",
+    "status",
+)
 
 
 @app.command()
 @user_errors
 def results(
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of records")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print a JSON array of records (raw values)")
+    ] = False,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="jsonl | csv | parquet: one row per record, for pandas")
+        str | None,
+        typer.Option("--format", help="jsonl | csv | parquet: one row per record, flat columns, raw values"),
     ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="write to this file (required for parquet)")
@@ -351,11 +454,24 @@ def results(
     workdir: WorkdirOption = None,
     results_path: ResultsOption = None,
 ) -> None:
-    """Query the results store."""
-    workspace = _workspace(workdir, results_path)
-    records = workspace.read_results().records(
-        grid=grid, method=method, task=task, target_language=target, metric=metric, status=status
-    )
+    """Query the results store.
+
+    The table shows scores on the reports' scale (accuracy, F1, UAS, LAS as percentages; BLEU, chrF
+    as they are); --json and --format keep the raw values."""
+    from xltransfer import api
+
+    filters = {
+        "grid": grid,
+        "method": method,
+        "task": task,
+        "target": target,
+        "metric": metric,
+        "status": status,
+    }
+    records = api.records(workdir=workdir, results=results_path, **filters)
+    if not records and any(v is not None for v in filters.values()):
+        given = " ".join(f"--{k} {v}" for k, v in filters.items() if v is not None)
+        err.print(f"[yellow]warning:[/yellow] no records match {given}{_store_hint(workdir, results_path)}")
     if fmt is not None:
         from xltransfer.report.tabular import FORMATS, records_text, write_records
 
@@ -372,22 +488,14 @@ def results(
     if as_json:
         print(json.dumps(records, indent=2, sort_keys=True))
         return
+    if not records:
+        return  # the warning above, or an empty store: no empty table
+    from xltransfer.report.units import format_score
+
     table = Table()
-    for column in (
-        "grid",
-        "method",
-        "task",
-        "setting",
-        "source",
-        "target",
-        "split",
-        "metric",
-        "value",
-        "status",
-    ):
-        table.add_column(column)
+    for column in RESULT_COLUMNS:
+        table.add_column(column, justify="right" if column == "value" else "left")
     for r in records:
-        value = "" if r["value"] is None else f"{r['value']:.4f}"
         table.add_row(
             r["grid"],
             r["method"] if r["variant"] == "default" else f"{r['method']}:{r['variant']}",
@@ -397,10 +505,21 @@ def results(
             r["target_language"],
             r["split"],
             r["metric"],
-            value,
+            "" if r["value"] is None else format_score(r["metric"], r["value"]),
             r["status"],
         )
     out.print(table)
+
+
+def _store_hint(workdir: Path | None, results_path: Path | None) -> str:
+    """What the store holds, so an empty filter says which values would match."""
+    try:
+        stored = _workspace(workdir, results_path).read_results().records()
+    except Exception:  # noqa: BLE001 - only a hint
+        return ""
+    grids = sorted({r["grid"] for r in stored})
+    methods = sorted({r["method"] for r in stored})
+    return f" (the store has grids {', '.join(grids) or 'none'}; methods {', '.join(methods) or 'none'})"
 
 
 @app.command()
@@ -409,11 +528,15 @@ def evaluate(
     task: Annotated[str, typer.Option(help="task name, e.g. pos")],
     gold: Annotated[Path, typer.Option(help="gold file in the task's format")],
     pred: Annotated[Path, typer.Option(help="predictions in the same format")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="raw values (accuracy 0.97, BLEU 37.2)")] = False,
 ) -> None:
-    """Score a prediction file against a gold file with the task's scorer."""
+    """Score a prediction file against a gold file with the task's scorer.
+
+    A cell's predictions are under WORKDIR/predictions/ (its record's extra.predictions). Shown on
+    the reports' scale (percentages for accuracy, F1, UAS, LAS); --json gives raw values."""
     from xltransfer import registry
     from xltransfer.errors import UnknownNameError
+    from xltransfer.report.units import format_score, metric_label
 
     for path in (gold, pred):
         if not path.is_file():
@@ -428,7 +551,42 @@ def evaluate(
         print(json.dumps(scores, indent=2, sort_keys=True))
     else:
         for name, value in scores.items():
-            out.print(f"{name}: {value:.4f}")
+            out.print(f"{metric_label(name)}: {format_score(name, value)}", highlight=False)
+
+
+@app.command("check-method")
+@user_errors
+def check_method(
+    name: Annotated[str, typer.Argument(help="a registered method (yours, after pip install)")],
+    variant: Annotated[str, typer.Option(help="the variant to run")] = "default",
+    task: Annotated[str | None, typer.Option(help="the task to run (default: the first it supports)")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="KEY=VALUE (YAML value) parameter override, repeatable"),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir", help="where the tiny backbone is kept between checks (default: WORKDIR/check-method)"
+        ),
+    ] = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a method end to end on a tiny synthetic grid, in seconds.
+
+    A 2-layer backbone, a few hundred sentences, a few steps per piece: the method must plan, train,
+    predict, score, write records in the schema and resume without retraining. A plugin author's
+    first command."""
+    from xltransfer.check import check_method as run_check
+
+    report = _with_progress(
+        lambda progress: run_check(name, variant, task, param or [], workdir, progress), verbose, quiet
+    )
+    for line in report.lines:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -43,10 +43,22 @@ class Method(ABC):
     supported_settings: ClassVar[frozenset[str]] = frozenset({"zero-shot"})
     defaults: ClassVar[dict[str, Any]]
     variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    # where each default comes from: parameter -> "paper, section (what it says)" or "ours: why"
+    # (`xlt describe` prints it; every parameter of a registered method has one, a test checks)
+    parameter_sources: ClassVar[dict[str, str]] = {}
+    # a sanity floor (the majority baseline): reports never test it for significance
+    reference_floor: ClassVar[bool] = False
+    # parameters `xlt check-method` sets beyond its shrunken budgets (e.g. a required language list)
+    check_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, variant: str = "default", params: Params | None = None):
         self.variant = variant
         self.params = params if params is not None else self.resolve_params(variant, {})
+
+    @classmethod
+    def parameter_source(cls, name: str) -> str | None:
+        """The paper section (or our reason) behind a parameter's default; None when undeclared."""
+        return cls.parameter_sources.get(name)
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict[str, Any]) -> Params:

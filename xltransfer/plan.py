@@ -12,6 +12,7 @@ from typing import Any
 
 from xltransfer import backbone as backbones
 from xltransfer import registry
+from xltransfer.api import make_callable
 from xltransfer.cell import Cell, Piece
 from xltransfer.grid import Grid
 from xltransfer.method import Method
@@ -222,3 +223,6 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
         method = plan.method_for(cell)
         plan.cell_pieces[cell.cell_id] = [add(p, method) for p in method.pieces(cell)]
     return plan
+
+
+make_callable(__name__)  # `xltransfer.plan(...)` is `xltransfer.api.plan(...)`

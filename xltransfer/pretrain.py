@@ -78,7 +78,9 @@ def train_wordpiece(corpus: Iterable[str], vocab_size: int, model_max_length: in
     wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     wordpiece.decoder = decoders.WordPiece()
     wordpiece.train_from_iterator(
-        corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+        # no trainer bars: they would interleave with the run's own progress lines and logs
+        corpus,
+        trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False),
     )
     cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = TemplateProcessing(

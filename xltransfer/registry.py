@@ -24,6 +24,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.group = group
         self._entries: dict[str, EntryPoint | T] | None = None
+        self._distributions: dict[str, tuple[str, str]] = {}  # name -> (package, version)
 
     def _load_entries(self) -> dict[str, EntryPoint | T]:
         if self._entries is None:
@@ -32,7 +33,15 @@ class Registry(Generic[T]):
                 if ep.name in self._entries:
                     raise RuntimeError(f"{self.kind} '{ep.name}' is registered twice ({ep.value})")
                 self._entries[ep.name] = ep
+                if ep.dist is not None:
+                    self._distributions[ep.name] = (ep.dist.name, ep.dist.version)
         return self._entries
+
+    def distribution(self, name: str) -> tuple[str, str] | None:
+        """The installed package (name, version) that registers ``name``; None when registered
+        in-process. Provenance records it: a plugin's version moves its numbers."""
+        self._load_entries()
+        return self._distributions.get(name)
 
     def register(self, name: str, obj: T) -> None:
         """Register in-process (tests, notebooks); packages use entry points instead."""

@@ -65,9 +65,13 @@ class WordTaggingTask(Task):
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)
 
+    def read_predictions(self, path: Path) -> list[Any]:
+        """A prediction file in the task's format (as a gold file, unless a task allows more)."""
+        return self.read_file(path)
+
     def predictions_from_file(self, gold: list[Any], path: Path) -> list[list[str]]:
         """Tags of a prediction file in the task's own format, sentence by sentence aligned to gold."""
-        predicted = self.read_file(path)
+        predicted = self.read_predictions(path)
         if len(predicted) != len(gold):
             raise DataFormatError(path, None, f"{len(predicted)} sentences, gold has {len(gold)}")
         tags = []

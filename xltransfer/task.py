@@ -42,6 +42,8 @@ class Task(ABC):
     select_by_loss: ClassVar[bool] = False
     # the columns of ``example_statistics``; empty for a task without per-example statistics
     statistics_names: ClassVar[tuple[str, ...]] = ()
+    # the file name ending of ``write_predictions``' format (a cell's predictions are kept under it)
+    prediction_suffix: ClassVar[str] = ".txt"
 
     @property
     def name(self) -> str:
@@ -149,8 +151,13 @@ class Task(ABC):
         """Read a prediction file (same format as gold) for ``xlt evaluate``, aligned to gold."""
 
     def write_predictions(self, examples: list[Any], predictions: list[Any], path: Path) -> None:
-        """Write predictions in the task's file format (what ``predictions_from_file`` reads back)."""
+        """Write predictions in the task's file format (what ``predictions_from_file`` reads back);
+        every evaluated cell keeps its predictions so (``extra["predictions"]`` of its records)."""
         raise NotImplementedError(f"task {self.name} does not write prediction files")
+
+    @property
+    def writes_predictions(self) -> bool:
+        return type(self).write_predictions is not Task.write_predictions
 
     def majority_predictions(self, train: list[Any], test: list[Any]) -> list[Any]:
         """Predictions that always give the most frequent training label (a sanity floor)."""

@@ -34,6 +34,13 @@ TRAINING_DEFAULTS = {
     # neither the paper (§4) nor fairseq (--clip-norm 0 by default) clips gradients: 0 = no clipping
     "mt_clip_norm": 0.0,
 }
+TRAINING_SOURCES = {
+    "mt_learning_rate": 'Baziotis et al. 2022 §4 "Optimization" (Transformer-Base: lr 0.004)',
+    "mt_steps": 'Baziotis et al. 2022 §4 "Optimization" (Transformer-Base: 360k steps)',
+    "mt_warmup_steps": 'Baziotis et al. 2022 §4 "Optimization" (8k warm-up steps, inverse square root)',
+    "mt_batch_tokens": 'Baziotis et al. 2022 §4 "Optimization" (256k tokens: 8k x 32 GPUs)',
+    "mt_eval_every": 'Baziotis et al. 2022 §4 "Evaluation" (every 20k steps, best validation loss)',
+}
 VOCABULARY = "vocabulary"
 VOCABULARY_SEED = 0  # the vocabulary is a function of the data, the same for every seed of a grid
 

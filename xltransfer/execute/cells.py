@@ -16,11 +16,13 @@ from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.convergence import convergence
+from xltransfer.hardware import describe_hardware
 from xltransfer.precision import using
-from xltransfer.report.significance import example_statistics_path
+from xltransfer.report.significance import example_statistics_path, predictions_path
 from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
 from xltransfer.seeding import seed_everything
-from xltransfer.util import atomic_write_text
+from xltransfer.software import software_record
+from xltransfer.util import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -34,33 +36,40 @@ def ensure_piece(ctx: RunContext, key: str) -> bool:
     and trained again. A piece that failed to train or to be saved is not tried again in this run.
     """
     store = ctx.artifacts
+    label = ctx.plan.pieces[key].piece.label
     if store.problem(key) is None:
         ctx.counters["pieces_reused"] += 1
+        ctx.progress.piece_reused(key, label)
         return False
     if key in ctx.failed_pieces:  # do not retrain a failed piece for every cell that needs it
-        raise RuntimeError(
-            f"needed piece {ctx.plan.pieces[key].piece.label} failed: {ctx.failed_pieces[key]}"
-        )
+        raise RuntimeError(f"needed piece {label} failed: {ctx.failed_pieces[key]}")
     with store.lock(key):
         problem = store.problem(key)
         if problem is None:  # trained by another process while this one waited
             ctx.counters["pieces_reused"] += 1
+            ctx.progress.piece_reused(key, label)
             return False
         store.set_aside(key, problem)
         try:
-            _train_and_save(ctx, key)
+            info = _train_and_save(ctx, key)
         except Exception as error:
             ctx.failed_pieces[key] = f"{type(error).__name__}: {error}"
+            ctx.progress.piece_failed(key, label, error)
             raise
     ctx.counters["pieces_trained"] += 1
+    ctx.progress.piece_finished(key, label, info)
     return True
 
 
-def _train_and_save(ctx: RunContext, key: str) -> None:
+def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
+    """Train the piece and store it with what describes it (the info returned)."""
     planned = ctx.plan.pieces[key]
     method = ctx.plan.trainers[key]
-    seed_everything(planned.piece.seed)  # before anything of the piece is built: same grid, same bytes
-    with using(ctx.precision), ctx.reading_for_mixed(planned.piece.mixed):
+    piece = planned.piece
+    ctx.progress.piece_started(key, piece.label, 0 if piece.task_owned else method.planned_steps(piece))
+    cpu_started = time.process_time()
+    seed_everything(piece.seed)  # before anything of the piece is built: same grid, same bytes
+    with using(ctx.precision), ctx.reading_for_mixed(piece.mixed):
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
         else:
@@ -78,9 +87,13 @@ def _train_and_save(ctx: RunContext, key: str) -> None:
         "dtype": ctx.precision.dtype_name,
         "created_at": now(),
         "xltransfer_version": __version__,
+        # beside the wall-clock train_seconds: CPU time of every thread of this process, and where
+        "cpu_seconds": round(time.process_time() - cpu_started, 3),
+        "hardware": describe_hardware(ctx.device),
         **trained.info,
     }
     ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
+    return info
 
 
 def _base_record(ctx: RunContext, cell: Cell, run_id: str) -> dict[str, Any]:
@@ -125,6 +138,7 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
     scores = task.score(test, predictions)
     eval_seconds = time.perf_counter() - started
     statistics = _store_example_statistics(ctx, cell, run_id, task, test, predictions, scores)
+    prediction_file = _store_predictions(ctx, cell, task, test, predictions)
     infos = [ctx.artifacts.info(key) for key in ctx.plan.closure(cell)]
     samples = [i["few_shot_sample"] for i in infos if "few_shot_sample" in i]
     trainable = sum(i["trainable_params"] for i in infos)
@@ -140,11 +154,13 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
             FINGERPRINT: ctx.plan.cell_fingerprint(cell),
             "pieces": [i["key"] for i in infos],
             # per piece, so a report can count a piece shared by many cells once
-            "piece_costs": {
-                i["key"]: [i["trainable_params"], round(i.get("train_seconds", 0.0), 3)] for i in infos
-            },
+            "piece_costs": {i["key"]: _piece_cost(i) for i in infos},
+            # the machines the pieces trained on (the efficiency table's seconds are theirs)
+            "hardware": sorted({i["hardware"] for i in infos if i.get("hardware")}),
+            "software": software_record(cell.method, cell.task),
             "test_examples": len(test),
             **statistics,
+            **prediction_file,
             **task.record_extra(),
             **method.record_extra(cell),
             **_sanity_signals(ctx, cell, infos),
@@ -158,6 +174,12 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
         {**base, "split": "test", "metric": metric, "value": float(value), "status": "ok", "error": None}
         for metric, value in scores.items()
     ]
+
+
+def _piece_cost(info: dict[str, Any]) -> list[float]:
+    """[trainable parameters, train seconds (wall), CPU seconds when the piece recorded them]."""
+    cost = [info["trainable_params"], round(info.get("train_seconds", 0.0), 3)]
+    return cost + [info["cpu_seconds"]] if info.get("cpu_seconds") is not None else cost
 
 
 def _store_example_statistics(
@@ -181,6 +203,19 @@ def _store_example_statistics(
     }
     atomic_write_text(ctx.workspace.root / relative, json.dumps(document, separators=(",", ":")))
     return {"example_statistics": relative}
+
+
+def _store_predictions(ctx: RunContext, cell: Cell, task, test: list, predictions: list) -> dict[str, Any]:
+    """The cell's predictions in the task's own file format (``xlt evaluate --pred`` reads them, as
+    does the field's own scorer), from the same pass as the statistics, beside them:
+    ``<workspace>/predictions/<sha1 of grid and cell id><task's suffix>``; the record's ``extra``
+    names it."""
+    if not task.writes_predictions:  # a plugin task without a file format
+        return {}
+    relative = predictions_path(ctx.grid.name, cell.cell_id, task.prediction_suffix)
+    with atomic_path(ctx.workspace.root / relative) as tmp:
+        task.write_predictions(test, predictions, tmp)
+    return {"predictions": relative}
 
 
 def _compact(value: float) -> float | int:

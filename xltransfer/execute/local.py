@@ -59,20 +59,31 @@ def run_local(plan: Plan, workspace: Workspace, progress: Progress, run_id: str 
     ctx.counters["cells_skipped"] = len(plan.cells) - len(todo)
     failures: dict[str, str] = {}
     if todo:
+        skipped = ctx.counters["cells_skipped"]
+        progress.start_run(plan.grid.name, pieces_to_train(plan, todo, ctx), len(todo), skipped)
         ctx.prepare()
-        with progress.bar(f"grid {plan.grid.name}", len(todo)) as advance:
-            for cell in todo:
-                if not unfinished_cells(plan, results, [cell]):  # another process did it meanwhile
-                    ctx.counters["cells_skipped"] += 1
-                    advance(1)
-                    continue
-                try:
-                    records = evaluate_cell(ctx, cell, run_id)
-                except Exception as error:  # noqa: BLE001 - a failed cell is recorded and the grid goes on
-                    record = failure_record(ctx, cell, run_id, error)
-                    failures[cell.cell_id] = record["error"]
-                    progress.log(f"[red]cell failed[/red] {cell.cell_id}: {record['error']}")
-                    records = [record]
-                results.write_cell(plan.grid.name, cell.cell_id, records)
-                advance(1)
+        for cell in todo:
+            if not unfinished_cells(plan, results, [cell]):  # another process did it meanwhile
+                ctx.counters["cells_skipped"] += 1
+                progress.cell_skipped(cell.cell_id)
+                continue
+            try:
+                records = evaluate_cell(ctx, cell, run_id)
+            except Exception as error:  # noqa: BLE001 - a failed cell is recorded and the grid goes on
+                record = failure_record(ctx, cell, run_id, error)
+                failures[cell.cell_id] = record["error"]
+                records = [record]
+            results.write_cell(plan.grid.name, cell.cell_id, records)
+            progress.cell_finished(cell.cell_id, records)
     return RunSummary(run_id, len(plan.cells), ctx.counters, time.perf_counter() - started, failures)
+
+
+def pieces_to_train(plan: Plan, cells: list, ctx: RunContext) -> dict[str, int | None]:
+    """The pieces the cells need that are not stored yet, with their planned steps (the ETA's basis)."""
+    needed = dict.fromkeys(key for cell in cells for key in plan.closure(cell))
+    steps = {}
+    for key in needed:
+        piece = plan.pieces[key].piece
+        if not ctx.artifacts.has(key):  # a task's own piece (MT's vocabulary) takes no optimiser steps
+            steps[key] = 0 if piece.task_owned else plan.trainers[key].planned_steps(piece)
+    return steps

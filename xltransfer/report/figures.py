@@ -18,6 +18,7 @@ Figures (under ``<folder>/figures/``, each skipped when it has no data):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import statistics
@@ -32,13 +33,20 @@ import matplotlib.style
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from xltransfer.cell import SETTINGS
-from xltransfer.report.markdown import PERCENT_METRICS, label, metric_scale
+from xltransfer.report.markdown import label
+from xltransfer.report.units import format_count, metric_label, metric_scale
 
 DPI = 100
 # what leaderboard_markdown shows ×100 (fractions there, percentages in the tables)
 PNG_METADATA = {"Software": None}  # no matplotlib version in the file; PNGs carry no timestamp
+# the vector copies, without creation dates or versions (the same records give the same bytes)
+VECTOR_METADATA = {
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    "svg": {"Creator": None, "Date": None},
+}
 
 
 def render_figures(
@@ -167,7 +175,7 @@ def _bar_chart(
     ax.set(
         title=f"{task} · {setting}{shots_note} · source: {_sources(rows)}{seeds_note}",
         xlabel="direction" if _by_direction(rows) else "target language",
-        ylabel=_metric_label(metric),
+        ylabel=metric_label(metric),
     )
     ax.grid(True, axis="y", alpha=0.3, zorder=0)
     fig.legend(title="method", loc="outside right upper")
@@ -209,24 +217,32 @@ def _efficiency(
     shown: dict[str, Any] = {}
     for ax, ((task, setting, shots), metric, points) in zip(axes.flat, panels, strict=False):
         for method, params, score in points:
-            shown[method] = ax.scatter(params / 1e6, score, color=colours[method], s=50, zorder=3)
-            ax.annotate(method, (params / 1e6, score), xytext=(4, 3), textcoords="offset points", fontsize=7)
+            shown[method] = ax.scatter(params, score, color=colours[method], s=50, zorder=3)
+            ax.annotate(method, (params, score), xytext=(4, 3), textcoords="offset points", fontsize=7)
         xs = [p[1] for p in points]
         if min(xs) > 0 and max(xs) / min(xs) > 50:
             ax.set_xscale("log")
         else:  # a linear axis from 0, so distances read as parameter ratios
-            ax.set_xlim(left=0, right=max(max(xs) / 1e6 * 1.15, 1e-6))
+            ax.set_xlim(left=0, right=max(max(xs) * 1.15, 1.0))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
         shots_note = f" · k={shots}" if setting == "few-shot" else ""
         ax.set(
             title=f"{task} · {setting}{shots_note}",
-            xlabel="trainable parameters, all cells (M)",
-            ylabel=f"average {_metric_label(metric)}",
+            xlabel="trainable parameters, all cells",
+            ylabel=f"average {metric_label(metric)}",
         )
         ax.grid(True, alpha=0.3, zorder=0)
     for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle("Efficiency vs performance (shared pieces counted once)")
-    fig.legend([shown[m] for m in sorted(shown)], sorted(shown), title="method", loc="outside right upper")
+    # below the panels: at the upper right a legend runs into the title
+    fig.legend(
+        [shown[m] for m in sorted(shown)],
+        sorted(shown),
+        title="method",
+        loc="outside lower center",
+        ncols=min(4, len(shown)),
+    )
     _save(fig, path)
     return True
 
@@ -263,7 +279,7 @@ def _few_shot_curve(rows: list[dict[str, Any]], task: str, colours: dict[str, st
     ax.set(
         title=f"{task} · few-shot: average over {len(targets)} targets (source: {_sources(few)})",
         xlabel="shots k (0: zero-shot)",
-        ylabel=f"average {_metric_label(metric)}",
+        ylabel=f"average {metric_label(metric)}",
     )
     ax.grid(True, alpha=0.3, zorder=0)
     fig.legend(title="method", loc="outside right upper")
@@ -274,9 +290,12 @@ def _few_shot_curve(rows: list[dict[str, Any]], task: str, colours: dict[str, st
 # --- helpers -------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def _style():
-    """matplotlib's defaults, whatever a local matplotlibrc or an earlier rcParams change says."""
-    return matplotlib.style.context("default")
+    """matplotlib's defaults, whatever a local matplotlibrc or an earlier rcParams change says; SVG
+    element ids from a fixed salt instead of a random one."""
+    with matplotlib.style.context("default"), matplotlib.rc_context({"svg.hashsalt": "xltransfer"}):
+        yield
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
@@ -291,13 +310,18 @@ def _figure(size: tuple[float, float]) -> tuple[Figure, Any]:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """The PNG's ``Title`` text chunk is the figure's title (the HTML page's alt text)."""
+    """The PNG, and beside it the same figure as PDF and SVG (vector, for a paper); cropped to
+    what is drawn (``bbox_inches="tight"``: titles and outside legends stay whole). The PNG's
+    ``Title`` text chunk is the figure's title (the HTML page's alt text). Returns the PNG."""
+    from xltransfer.util import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suptitle = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
     title = suptitle or (fig.axes[0].get_title() if fig.axes else "")
-    metadata = {**PNG_METADATA, **({"Title": title} if title else {})}
-    fig.savefig(path, format="png", dpi=DPI, metadata=metadata, facecolor="white")
+    for fmt, base in {"png": PNG_METADATA, **VECTOR_METADATA}.items():
+        metadata = {**base, **({"Title": title} if title else {})}
+        with atomic_path(path.with_suffix(f".{fmt}")) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, facecolor="white", bbox_inches="tight")
     return path
 
 
@@ -361,10 +385,6 @@ def _table_key(r: dict[str, Any]) -> tuple[str, str, int]:
 def _is_number(r: dict[str, Any]) -> bool:
     value = r.get("value")
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _metric_label(metric: str) -> str:
-    return f"{metric} (%)" if metric in PERCENT_METRICS else metric
 
 
 def _slug(text: str) -> str:

@@ -1,12 +1,12 @@
 """A leaderboard as one self-contained static HTML page (``index.html``).
 
-Converts exactly the Markdown subset that ``leaderboard_markdown`` writes (``#``/``##``/``###``
-headings, paragraphs, pipe tables with a header separator row, ``-``/``*`` bullet lists, inline
-``code`` and ``**bold**``), embeds figures as base64 data URIs, and inlines its CSS and JS: no
-network, no CDN, readable offline and on a phone (tables scroll sideways in their own wrapper).
-Every table sorts by a click on a column header: numbers by their first number ("71.2 ± 0.3"
-sorts as 71.2), missing cells ("–", empty) last either way, rows in bold (average rows) kept at
-the bottom. The same input gives byte-identical output.
+The leaderboard's Markdown through ``markdown-it-py`` (CommonMark and pipe tables; raw HTML in the
+text stays text), with the figures its Markdown shows (``![title](figures/x.png)``) embedded as
+base64 data URIs where they appear, once; CSS and JS inlined: no network, no CDN, readable offline
+and on a phone (tables scroll sideways in their own wrapper). A table's caption (the italic line
+right above it) becomes its ``<caption>``. Every table sorts by a click on a column header: numbers
+by their first number ("71.2 ± 0.3" sorts as 71.2), missing cells ("–", empty) last either way,
+rows whose label is bold (averages) kept at the bottom. The same input gives byte-identical output.
 """
 
 from __future__ import annotations
@@ -17,26 +17,30 @@ import mimetypes
 import re
 import struct
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
-_HEADING = re.compile(r"^(#{1,3})\s+(.*?)(?:\s+#+)?\s*$")
-_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
-_BULLET = re.compile(r"^\s*[-*]\s+(.*)$")
-_CODE = re.compile(r"(`+)(.+?)\1")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
 _NUMBER = re.compile(r"[-+−]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _MISSING = {"", "–", "—", "-", "n/a", "NA"}
 
 
-def render_html(markdown_text: str, figures: list[Path], title: str) -> str:
-    """The whole page: ``markdown_text`` converted, then a "Figures" section with each of
-    ``figures`` (PNG, or any image type ``mimetypes`` knows) inlined. A PNG's alt text is its
-    ``Title`` text chunk when it has one, else a description from its file name."""
-    body = markdown_to_html(markdown_text)
-    if figures:
-        items = [_figure(Path(f)) for f in figures]
-        body += '<section class="figures" aria-labelledby="figures">\n<h2 id="figures">Figures</h2>\n'
-        body += "\n".join(items) + "\n</section>\n"
+def render_html(markdown_text: str, images: Mapping[str, Path] | list[Path], title: str) -> str:
+    """The whole page. ``images`` maps an image source in the Markdown (``figures/x.png``) to the
+    file embedded in its place; a list of files is embedded in a "Figures" section at the end
+    (for Markdown that does not show them itself)."""
+    if not isinstance(images, Mapping):
+        files = [Path(f) for f in images]
+        images = {f"figure-{i}/{f.name}": f for i, f in enumerate(files)}
+        if files:
+            markdown_text = (
+                markdown_text.rstrip()
+                + "\n\n## Figures\n\n"
+                + "".join(f"![{figure_title(f)}]({src})\n\n" for src, f in images.items())
+            )
+    body = markdown_to_html(markdown_text, images)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -47,110 +51,102 @@ def render_html(markdown_text: str, figures: list[Path], title: str) -> str:
     )
 
 
-def markdown_to_html(text: str) -> str:
-    """The Markdown subset above to HTML (every piece of text escaped)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    out: list[str] = []
-    ids: dict[str, int] = {}
+def markdown_to_html(text: str, images: Mapping[str, Path] | None = None) -> str:
+    """Markdown to the page's HTML (every piece of text escaped; ``images`` embedded)."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(text)
+    _anchor_headings(tokens)
+    _shape_tables(tokens, md)
+    _shape_figures(tokens, images or {})
+    md.add_render_rule("table_open", _render_table_open)
+    md.add_render_rule("table_close", _render_table_close)
+    md.add_render_rule("th_open", _render_th_open)
+    md.add_render_rule("th_close", _render_th_close)
+    md.add_render_rule("paragraph_open", _render_paragraph_open)
+    md.add_render_rule("paragraph_close", _render_paragraph_close)
+    md.add_render_rule("image", _render_image)
+    return md.renderer.render(tokens, md.options, {})
+
+
+# -- token shaping ------------------------------------------------------------------------------
+
+
+def _inline_text(token: Token) -> str:
+    """The visible text of an inline token (markup dropped)."""
+    return "".join(c.content for c in token.children or [] if c.type in ("text", "code_inline"))
+
+
+def _anchor_headings(tokens: list[Token]) -> None:
+    seen: dict[str, int] = {}
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open":
+            token.attrSet("id", _anchor(_inline_text(tokens[i + 1]), seen))
+
+
+def _shape_tables(tokens: list[Token], md: MarkdownIt) -> None:
+    """Caption, accessible name, row headers, summary rows and number columns of every table."""
+    heading = ""
     i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
+    while i < len(tokens):
+        token = tokens[i]
+        if token.type == "heading_open":
+            heading = _inline_text(tokens[i + 1])
+        if token.type != "table_open":
             i += 1
             continue
-        heading = _HEADING.match(line)
-        if heading:
-            level, content = len(heading.group(1)), heading.group(2)
-            anchor = _anchor(content, ids)
-            out.append(f'<h{level} id="{anchor}">{_inline(content)}</h{level}>')
-            i += 1
-        elif line.lstrip().startswith("|") and i + 1 < len(lines) and _SEPARATOR.match(lines[i + 1]):
-            end = i + 2
-            while end < len(lines) and lines[end].lstrip().startswith("|"):
-                end += 1
-            out.append(_table(lines[i], lines[i + 1], lines[i + 2 : end], _caption(out)))
-            i = end
-        elif _BULLET.match(line):
-            items = []
-            while i < len(lines) and _BULLET.match(lines[i]):
-                items.append(f"<li>{_inline(_BULLET.match(lines[i]).group(1))}</li>")
-                i += 1
-            out.append("<ul>\n" + "\n".join(items) + "\n</ul>")
-        else:
-            paragraph = []
-            while i < len(lines) and lines[i].strip() and not _starts_block(lines, i):
-                paragraph.append(lines[i].strip())
-                i += 1
-            if not paragraph:  # a lone "|" line without a separator: plain text
-                paragraph, i = [line.strip()], i + 1
-            out.append(f"<p>{_inline(chr(10).join(paragraph))}</p>")
-    return "".join(block + "\n" for block in out)
+        caption = ""
+        if i >= 3 and tokens[i - 1].type == "paragraph_close" and _is_emphasis(tokens[i - 2]):
+            caption = md.renderer.renderInline(tokens[i - 2].children[1:-1], md.options, {})
+            del tokens[i - 3 : i]
+            i -= 3
+            token = tokens[i]
+        token.meta["caption"] = caption
+        token.meta["label"] = html.unescape(re.sub(r"<[^>]+>", "", caption)) or heading or "table"
+        end = next(j for j in range(i, len(tokens)) if tokens[j].type == "table_close")
+        _shape_cells(tokens[i:end])
+        i = end + 1
 
 
-def _starts_block(lines: list[str], i: int) -> bool:
-    line = lines[i]
-    if _HEADING.match(line) or _BULLET.match(line):
-        return True
-    return line.lstrip().startswith("|") and i + 1 < len(lines) and bool(_SEPARATOR.match(lines[i + 1]))
-
-
-def _inline(text: str) -> str:
-    """Escape, then `code` (verbatim) and **bold** outside code."""
-    parts, last = [], 0
-    for match in _CODE.finditer(text):
-        parts.append(_bold(html.escape(text[last : match.start()])))
-        parts.append(f"<code>{html.escape(match.group(2).strip() or match.group(2))}</code>")
-        last = match.end()
-    parts.append(_bold(html.escape(text[last:])))
-    return "".join(parts)
-
-
-def _bold(escaped: str) -> str:
-    return _BOLD.sub(r"<strong>\1</strong>", escaped)
-
-
-def _cells(row: str) -> list[str]:
-    row = row.strip()
-    row = row[1:] if row.startswith("|") else row
-    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-    cells = re.split(r"(?<!\\)\|", row)
-    return [cell.strip().replace("\\|", "|") for cell in cells]
-
-
-def _table(header: str, separator: str, body: list[str], caption: str) -> str:
-    names = _cells(header)
-    aligns = []
-    for spec in _cells(separator):
-        left, right = spec.startswith(":"), spec.endswith(":")
-        aligns.append("center" if left and right else "right" if right else "left" if left else "")
-    aligns += [""] * (len(names) - len(aligns))
-    grid = [(_cells(line) + [""] * len(names))[: len(names)] for line in body]
-    numeric = [j > 0 and _numeric_column([row[j] for row in grid]) for j in range(len(names))]
-
-    def attrs(j: int) -> str:
-        if aligns[j]:
-            return f' style="text-align:{aligns[j]}"'
-        return ' class="num"' if numeric[j] else ""
-
-    head = "".join(
-        f'<th scope="col"{attrs(j)}><button type="button">{_inline(name)}</button></th>'
-        for j, name in enumerate(names)
-    )
-    rows = []
-    for cells in grid:
-        summary = bool(cells) and re.fullmatch(r"\*\*.+\*\*", cells[0]) is not None
-        tds = "".join(
-            f'<th scope="row"{attrs(j)}>{_inline(c)}</th>' if j == 0 else f"<td{attrs(j)}>{_inline(c)}</td>"
-            for j, c in enumerate(cells)
-        )
-        rows.append(f'<tr class="summary">{tds}</tr>' if summary else f"<tr>{tds}</tr>")
-    label = html.escape(caption or "table", quote=True)
+def _is_emphasis(inline: Token) -> bool:
+    children = inline.children or []
     return (
-        f'<div class="table-wrap" role="region" tabindex="0" aria-label="{label}">\n'
-        f'<table class="sortable">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
-        + "\n".join(rows)
-        + "\n</tbody>\n</table>\n</div>"
+        inline.type == "inline"
+        and len(children) >= 3
+        and children[0].type == "em_open"
+        and children[-1].type == "em_close"
+        and not any(c.type == "em_open" for c in children[1:-1])
     )
+
+
+def _shape_cells(tokens: list[Token]) -> None:
+    rows: list[list[int]] = []  # per row, the indices of its cell-open tokens
+    for k, token in enumerate(tokens):
+        if token.type == "tr_open":
+            rows.append([])
+        elif token.type in ("th_open", "td_open"):
+            rows[-1].append(k)
+    width = max((len(r) for r in rows), default=0)
+    texts = [[_inline_text(tokens[k + 1]) for k in row] for row in rows]
+    numeric = [j > 0 and _numeric_column([row[j] for row in texts[1:] if j < len(row)]) for j in range(width)]
+    for r, row in enumerate(rows):
+        for j, k in enumerate(row):
+            cell = tokens[k]
+            align = (cell.attrs or {}).pop("style", "")
+            if "right" in align or (not align and numeric[j]):
+                cell.attrSet("class", "num")
+            elif "center" in align:
+                cell.attrSet("style", "text-align:center")
+            if r == 0:
+                cell.meta["header"] = True
+                cell.attrSet("scope", "col")
+            elif j == 0:
+                cell.tag = "th"
+                tokens[k + 2].tag = "th"
+                cell.attrSet("scope", "row")
+        first = [c for c in tokens[row[0] + 1].children or [] if c.content or c.type != "text"] if row else []
+        if r > 0 and first and first[0].type == "strong_open":
+            tr = next(t for t in reversed(tokens[: row[0]]) if t.type == "tr_open")
+            tr.attrSet("class", "summary")
 
 
 def _numeric_column(cells: list[str]) -> bool:
@@ -159,13 +155,77 @@ def _numeric_column(cells: list[str]) -> bool:
     return bool(values) and all(_NUMBER.match(c) for c in values)
 
 
-def _caption(blocks: list[str]) -> str:
-    """The nearest heading's text: the accessible name of a table's scrolling region."""
-    for block in reversed(blocks):
-        match = re.match(r"<h[1-3][^>]*>(.*)</h[1-3]>$", block)
-        if match:
-            return html.unescape(re.sub(r"<[^>]+>", "", match.group(1)))
-    return ""
+def _shape_figures(tokens: list[Token], images: Mapping[str, Path]) -> None:
+    """A paragraph holding one embedded image alone becomes a figure with a caption."""
+    for i, token in enumerate(tokens):
+        if token.type != "inline" or not token.children:
+            continue
+        for child in token.children:
+            if child.type == "image" and child.attrGet("src") in images:
+                child.meta["file"] = images[str(child.attrGet("src"))]
+        if len(token.children) == 1 and "file" in token.children[0].meta:
+            tokens[i - 1].meta["figure"] = tokens[i + 1].meta["figure"] = True
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def _render_table_open(self, tokens, idx, options, env) -> str:
+    meta = tokens[idx].meta
+    label = html.escape(meta.get("label") or "table", quote=True)
+    caption = f"<caption>{meta['caption']}</caption>\n" if meta.get("caption") else ""
+    return (
+        f'<div class="table-wrap" role="region" tabindex="0" aria-label="{label}">\n'
+        f'<table class="sortable">\n{caption}'
+    )
+
+
+def _render_table_close(self, tokens, idx, options, env) -> str:
+    return "</table>\n</div>\n"
+
+
+def _render_th_open(self, tokens, idx, options, env) -> str:
+    opened = self.renderToken(tokens, idx, options, env)
+    return opened + '<button type="button">' if tokens[idx].meta.get("header") else opened
+
+
+def _render_th_close(self, tokens, idx, options, env) -> str:
+    opening = next(t for t in reversed(tokens[:idx]) if t.type == "th_open")
+    closed = self.renderToken(tokens, idx, options, env)
+    return "</button>" + closed if opening.meta.get("header") else closed
+
+
+def _render_paragraph_open(self, tokens, idx, options, env) -> str:
+    return "<figure>\n" if tokens[idx].meta.get("figure") else self.renderToken(tokens, idx, options, env)
+
+
+def _render_paragraph_close(self, tokens, idx, options, env) -> str:
+    if not tokens[idx].meta.get("figure"):
+        return self.renderToken(tokens, idx, options, env)
+    inline = tokens[idx - 1].children[0]
+    path = inline.meta["file"]
+    alt = "".join(c.content for c in inline.children or [])
+    return (
+        f'\n<figcaption>{html.escape(alt)} <span class="file">({html.escape(path.name)})</span>'
+        "</figcaption>\n</figure>\n"
+    )
+
+
+def _render_image(self, tokens, idx, options, env) -> str:
+    token = tokens[idx]
+    alt = "".join(c.content for c in token.children or [])
+    path = token.meta.get("file")
+    if path is None:
+        src = html.escape(str(token.attrGet("src")), quote=True)
+        return f'<img src="{src}" alt="{html.escape(alt, quote=True)}">'
+    data = Path(path).read_bytes()
+    mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else mimetypes.guess_type(str(path))[0]
+    size = ""
+    if mime == "image/png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        size = f' width="{width}" height="{height}"'
+    uri = f"data:{mime or 'application/octet-stream'};base64,{base64.b64encode(data).decode('ascii')}"
+    return f'<img src="{uri}" alt="{html.escape(alt, quote=True)}"{size}>'
 
 
 def _anchor(text: str, seen: dict[str, int]) -> str:
@@ -174,23 +234,15 @@ def _anchor(text: str, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}-{seen[base]}"
 
 
-def _figure(path: Path) -> str:
-    data = path.read_bytes()
-    mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else mimetypes.guess_type(path.name)[0]
-    size, alt = "", _describe(path)
-    if mime == "image/png":
+def figure_title(path: Path) -> str:
+    """A figure's title: its PNG ``Title`` text chunk, else a description from its file name."""
+    data = Path(path).read_bytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
         chunks = _png_text(data)
-        alt = chunks.get("Title") or chunks.get("Description") or alt
-        if len(data) >= 24 and data[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", data[16:24])
-            size = f' width="{width}" height="{height}"'
-    uri = f"data:{mime or 'application/octet-stream'};base64,{base64.b64encode(data).decode('ascii')}"
-    name = html.escape(path.name)
-    return (
-        f'<figure id="fig-{html.escape(path.stem, quote=True)}">\n'
-        f'<img src="{uri}" alt="{html.escape(alt, quote=True)}"{size}>\n'
-        f'<figcaption>{html.escape(alt)} <span class="file">({name})</span></figcaption>\n</figure>'
-    )
+        found = chunks.get("Title") or chunks.get("Description")
+        if found:
+            return found
+    return _describe(Path(path))
 
 
 def _describe(path: Path) -> str:
@@ -252,6 +304,11 @@ h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 p, ul { margin: 0 0 1rem; overflow-wrap: anywhere; }
 code { font: 0.875em/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--stripe);
   padding: 0.1em 0.3em; border-radius: 4px; overflow-wrap: anywhere; }
+pre { background: var(--stripe); border: 1px solid var(--line); border-radius: 6px; padding: 0.75rem;
+  overflow-x: auto; margin: 0 0 1rem; }
+pre code { background: none; padding: 0; overflow-wrap: normal; white-space: pre; }
+caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.85rem;
+  padding: 0.4rem 0.6rem; }
 .table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 0 0 1.25rem;
   border: 1px solid var(--line); border-radius: 6px; max-width: 100%; }
 .table-wrap:focus { outline: 2px solid var(--accent); outline-offset: 2px; }

@@ -1,10 +1,15 @@
-"""The leaderboard as Markdown: per task, setting (and k for few-shot), target languages x methods.
+"""The leaderboard's tables: per task, setting (and k for few-shot), target languages x methods.
 
 Scores are means over seeds, with the standard deviation when there are several and the number
 of seeds a cell is missing; the best method of each row is bold. Group averages follow: the
 targets the backbone saw in pretraining and the ones it did not (what these methods are compared
-on), and the grid's own ``groups:``. Everything is sorted and formatted the same way each time, so
-rendering the same store twice gives the same bytes.
+on), and the grid's own ``groups:``. Each table has a caption (metric, split, sources, seeds) and
+its footnotes under it: significance against the baseline (↑ better, ↓ worse) and entries whose
+pieces did not converge (†, never ranked: no bold, no significance mark).
+
+The tables are built once (:class:`Tabular`) and written as Markdown here, as LaTeX by
+``latex.py``; the HTML page is this Markdown. Everything is sorted and formatted the same way
+each time, so rendering the same store twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -16,14 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xltransfer import registry
+from xltransfer.report.units import PERCENT_METRICS, format_count, metric_label, metric_scale
 
-PERCENT_METRICS = frozenset({"accuracy", "f1", "uas", "las"})  # stored as fractions, shown as %
+__all__ = ["PERCENT_METRICS", "metric_scale", "label", "direction", "leaderboard_markdown"]
 
+BETTER, WORSE = "↑", "↓"  # significantly better / worse than the baseline
+NOT_CONVERGED = "†"
 NO_RESULTS = "No results yet: run `xlt run` on this grid first."
-
-
-def metric_scale(metric: str) -> float:
-    return 100.0 if metric in PERCENT_METRICS else 1.0
 
 
 def label(record: dict[str, Any]) -> str:
@@ -50,6 +54,8 @@ class ScoreTable:
     language_of: dict[str, str]  # row -> the language it is about (a direction's non-hub side)
     values: dict[tuple[str, str], list[float]]  # (row, method) -> one value per seed
     records: list[dict[str, Any]] = field(default_factory=list)
+    # (row, method) -> {piece label: why} for entries with a record that did not converge
+    unconverged: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -61,6 +67,10 @@ class ScoreTable:
     def higher_is_better(self) -> bool:
         return registry.tasks.get(self.task).metadata.higher_is_better
 
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r["seed"] for r in self.records})
+
     def mean(self, row: str, method: str) -> float | None:
         found = self.values.get((row, method))
         return statistics.fmean(found) if found else None
@@ -69,6 +79,46 @@ class ScoreTable:
         """The average over the members' seed means; None unless every member has a score."""
         means = [self.mean(row, method) for row in members]
         return statistics.fmean(means) if means and None not in means else None  # type: ignore[arg-type]
+
+    def converged(self, rows: Iterable[str], method: str) -> bool:
+        return not any((row, method) in self.unconverged for row in rows)
+
+
+@dataclass
+class Entry:
+    """One cell of a rendered table: its text, whether it is the row's best, marks after it."""
+
+    text: str
+    bold: bool = False
+    marks: str = ""
+
+
+@dataclass
+class Tabular:
+    """A table as every output shows it: Markdown (GitHub, the HTML page) and LaTeX (booktabs)."""
+
+    header: list[str]
+    rows: list[list[Entry]]
+    caption: str = ""
+    notes: list[str] = field(default_factory=list)  # footnotes, under the table
+    summary_rows: int = 0  # the last rows are averages (their label is bold, they do not sort)
+    label_columns: int = 1  # the leading columns of text; the others hold numbers
+
+    @property
+    def numeric(self) -> list[bool]:
+        """Columns of numbers (right-aligned): every column after the label columns."""
+        return [j >= self.label_columns for j in range(len(self.header))]
+
+
+@dataclass
+class Significance:
+    """Paired significance against ``baseline``: ``test(table, row, method)`` is +1 (significantly
+    better), -1 (worse) or 0; ``floors`` are sanity floors, never tested (a floor below every
+    method says nothing about them)."""
+
+    baseline: str
+    test: Callable[[ScoreTable, str, str], int]
+    floors: frozenset[str] = frozenset()
 
 
 def score_tables(records: list[dict[str, Any]]) -> list[ScoreTable]:
@@ -89,10 +139,15 @@ def score_tables(records: list[dict[str, Any]]) -> list[ScoreTable]:
         )
         language_of: dict[str, str] = {}
         values: dict[tuple[str, str], list[float]] = defaultdict(list)
+        unconverged: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         for r in sorted(rows, key=lambda r: (r["seed"], r["cell_id"])):
             values[(row_of(r), label(r))].append(r["value"])
             side = r["source_languages"][0] if r["target_language"] in hubs else r["target_language"]
             language_of[row_of(r)] = side
+            convergence = (r.get("extra") or {}).get("convergence")
+            if isinstance(convergence, dict) and convergence.get("converged") is False:
+                flagged = convergence.get("flagged") or {"a piece": "flagged as not converged"}
+                unconverged[(row_of(r), label(r))].update(flagged)
         tables.append(
             ScoreTable(
                 task,
@@ -106,9 +161,31 @@ def score_tables(records: list[dict[str, Any]]) -> list[ScoreTable]:
                 language_of,
                 dict(values),
                 rows,
+                dict(unconverged),
             )
         )
     return tables
+
+
+def leaderboard_sections(
+    records: list[dict[str, Any]],
+    seen: frozenset[str] | dict[str, frozenset[str] | None] | None,
+    groups: dict[str, tuple[str, ...]] | None = None,
+    seeds: int | None = None,
+    significance: Significance | None = None,
+) -> list[tuple[str, list[Tabular]]]:
+    """Per score table: its title and its tables (scores, then the relatedness probe where MT has
+    one, then efficiency)."""
+    sections = []
+    for table in score_tables(records):
+        seen_here = seen.get(table.task) if isinstance(seen, dict) else seen
+        tabulars = [score_tabular(table, seen_here, groups or {}, seeds, significance)]
+        probe = relatedness_probe(table)
+        if probe is not None:
+            tabulars.append(probe)
+        tabulars.append(efficiency(table))
+        sections.append((table.title, tabulars))
+    return sections
 
 
 def leaderboard_markdown(
@@ -119,29 +196,27 @@ def leaderboard_markdown(
     groups: dict[str, tuple[str, ...]] | None = None,
     seeds: int | None = None,
     sections: Iterable[str] = (),
-    marks: Callable[[ScoreTable, str, str], str] | None = None,
+    significance: Significance | None = None,
+    tables: list[tuple[str, list[Tabular]]] | None = None,
 ) -> str:
     """The README of a leaderboard. ``groups`` (the grid's ``groups:``) add an average row each (an
     MT direction belongs to the groups of its non-hub language); ``seeds`` is how many seeds the
     grid runs (a cell with fewer says so); ``seen`` is the backbone's pretraining languages, or
     those per task (None for a task whose model is not the backbone, e.g. MT from scratch);
-    ``marks(table, row, method)`` adds a marker to a score (significance); ``sections`` are
-    appended (paper figures, figures, provenance)."""
+    ``significance`` marks scores against a baseline; ``sections`` are appended (paper figures,
+    figures, provenance); ``tables``: ``leaderboard_sections`` of the same arguments, when the
+    caller has them already."""
     lines = [f"# Leaderboard: {grid_name}", ""]
     if description:
         lines += [description.strip(), ""]
-    tables = score_tables(records)
+    if tables is None:
+        tables = leaderboard_sections(records, seen, groups, seeds, significance)
     if not tables:
         lines += [NO_RESULTS, ""]
-    for table in tables:
-        lines += [f"## {table.title}", ""]
-        seen_here = seen.get(table.task) if isinstance(seen, dict) else seen
-        lines += _score_table(table, seen_here, groups or {}, seeds, marks)
-        lines.append("")
-        probe = relatedness_probe(table)
-        if probe:
-            lines += [probe, ""]
-        lines += [efficiency(table), ""]
+    for title, tabulars in tables:
+        lines += [f"## {title}", ""]
+        for tabular in tabulars:
+            lines += [tabular_markdown(tabular), ""]
     failed = sorted({r["cell_id"] for r in records if r["status"] == "failed"})
     if failed:
         lines += [f"Failed cells ({len(failed)}):", ""] + [f"- `{c}`" for c in failed] + [""]
@@ -151,33 +226,123 @@ def leaderboard_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _score_table(
+def tabular_markdown(tabular: Tabular) -> str:
+    """A pipe table with its caption above and its notes below; number columns right-aligned."""
+    lines = [f"*{tabular.caption}*", ""] if tabular.caption else []
+    lines.append("| " + " | ".join(_escape(h) for h in tabular.header) + " |")
+    lines.append("|" + "|".join("---:" if n else ":---" for n in tabular.numeric) + "|")
+    first_summary = len(tabular.rows) - tabular.summary_rows
+    for i, row in enumerate(tabular.rows):
+        cells = []
+        for j, entry in enumerate(row):
+            text = _escape(entry.text)
+            if j == 0 and i >= first_summary:
+                name, _, rest = text.partition(" (")
+                text = f"**{name}**" + (f" ({rest}" if rest else "")
+            elif entry.bold:
+                text = f"**{text}**"
+            cells.append(text + entry.marks)
+        lines.append("| " + " | ".join(cells) + " |")
+    for note in tabular.notes:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def score_tabular(
     table: ScoreTable,
     seen: frozenset[str] | None,
     groups: dict[str, tuple[str, ...]],
     seeds: int | None,
-    marks: Callable[[ScoreTable, str, str], str] | None,
-) -> list[str]:
+    significance: Significance | None,
+) -> Tabular:
     scale = metric_scale(table.metric)
-    counts = {len(v) for v in table.values.values()}
-    note = f"Mean over {max(counts)} seeds ± standard deviation. " if max(counts) > 1 else ""
-    lines = [f"{note}Best per row in bold.", ""] if len(table.methods) > 1 else []
-    lines.append(
-        ("| direction | " if table.by_direction else "| target | ") + " | ".join(table.methods) + " |"
-    )
-    lines.append("|---|" + "---|" * len(table.methods))
+    rows: list[list[Entry]] = []
+    marked: set[str] = set()
     for row in table.rows:
         language = table.language_of[row]
         tag = "" if seen is None else (" (seen)" if language in seen else " (unseen)")
-        best = _best({m: table.mean(row, m) for m in table.methods}, table.higher_is_better)
-        cells = []
+        ranked = {m: table.mean(row, m) for m in table.methods if table.converged([row], m)}
+        best = _best(ranked, table.higher_is_better)
+        entries = [Entry(f"{row}{tag}")]
         for m in table.methods:
             found = table.values.get((row, m), [])
-            text = _fmt(found, scale, seeds)
-            if found and marks is not None:
-                text += marks(table, row, m)
-            cells.append(f"**{text}**" if m in best else text)
-        lines.append(f"| {row}{tag} | " + " | ".join(cells) + " |")
+            entry = Entry(_fmt(found, scale, seeds), bold=m in best)
+            if found and not table.converged([row], m):
+                entry.marks = NOT_CONVERGED
+            elif found and significance is not None and _tested(significance, m):
+                entry.marks = {1: BETTER, -1: WORSE}.get(significance.test(table, row, m), "")
+            marked.update(entry.marks)
+            entries.append(entry)
+        rows.append(entries)
+    summaries = _summary_rows(table, seen, groups, scale)
+    for summary in summaries:
+        marked.update(e.marks for e in summary)
+    notes = []
+    if significance is not None and significance.baseline in table.methods and len(table.methods) > 1:
+        notes.append(_significance_note(significance, table))
+    if NOT_CONVERGED in marked:
+        notes.append(_convergence_note(table))
+    return Tabular(
+        [("direction" if table.by_direction else "target"), *table.methods],
+        rows + summaries,
+        caption=_caption(table, seeds),
+        notes=notes,
+        summary_rows=len(summaries),
+    )
+
+
+def _tested(significance: Significance, method: str) -> bool:
+    return method != significance.baseline and method not in significance.floors
+
+
+def _caption(table: ScoreTable, seeds: int | None) -> str:
+    split = "each direction's" if table.by_direction else "each target's"
+    sources = "" if table.by_direction else f", trained on {', '.join(table.sources)}"
+    k = f" with k={table.shots} target examples" if table.setting == "few-shot" else ""
+    seed_list = ", ".join(str(s) for s in table.seeds)
+    counts = {len(v) for v in table.values.values()}
+    if max(counts) > 1:
+        spread = f"mean ± standard deviation over {max(counts)} seeds ({seed_list})"
+    else:
+        spread = f"one seed ({seed_list})"
+    if seeds is not None and min(counts) < seeds:
+        spread += f"; a cell with fewer than the grid's {seeds} seeds says how many it has"
+    best = "; best per row in bold" if len(table.methods) > 1 else ""
+    return (
+        f"{table.task}, {table.setting}{k}: {metric_label(table.metric)} on {split} test split"
+        f"{sources}; {spread}{best}."
+    )
+
+
+def _significance_note(significance: Significance, table: ScoreTable) -> str:
+    untested = sorted(significance.floors & set(table.methods))
+    floors = f" {', '.join(untested)}: a sanity floor, not tested." if untested else ""
+    return (
+        f"{BETTER} / {WORSE}: significantly better / worse than {significance.baseline} on that row at "
+        "p < 0.05 in every seed both ran (paired bootstrap over test examples, 1,000 resamples; "
+        f"Koehn 2004).{floors}"
+    )
+
+
+def _convergence_note(table: ScoreTable) -> str:
+    reasons = sorted(
+        {
+            (method, piece, why)
+            for (_, method), flagged in table.unconverged.items()
+            for piece, why in flagged.items()
+        }
+    )
+    listed = "; ".join(f"{method}: {piece}: {why}" for method, piece, why in reasons)
+    return f"{NOT_CONVERGED}: not converged, so not ranked (no bold, no significance mark): {listed}."
+
+
+def _summary_rows(
+    table: ScoreTable, seen: frozenset[str] | None, groups: dict[str, tuple[str, ...]], scale: float
+) -> list[list[Entry]]:
     group_defs = [("average", table.rows)]
     if seen is not None:
         group_defs += [
@@ -198,19 +363,22 @@ def _score_table(
             for name, members in group_defs
             for sense in ("hub→X", "X→hub")
         ]
+    rows = []
     for name, members in group_defs:
         if not members:
             continue
         means = {m: table.group_mean(members, m) for m in table.methods}
-        best = _best(means, table.higher_is_better)
-        cells = [
-            "–"
-            if means[m] is None
-            else (f"**{means[m] * scale:.1f}**" if m in best else f"{means[m] * scale:.1f}")
-            for m in table.methods
-        ]
-        lines.append(f"| **{name}** ({len(members)}) | " + " | ".join(cells) + " |")
-    return lines
+        ranked = {m: v for m, v in means.items() if table.converged(members, m)}
+        best = _best(ranked, table.higher_is_better)
+        entries = [Entry(f"{name} ({len(members)})")]
+        for m in table.methods:
+            if means[m] is None:
+                entries.append(Entry("–"))
+                continue
+            marks = "" if table.converged(members, m) else NOT_CONVERGED
+            entries.append(Entry(f"{means[m] * scale:.1f}", bold=m in best, marks=marks))
+        rows.append(entries)
+    return rows
 
 
 def _sense(row: str, table: ScoreTable) -> str:
@@ -244,7 +412,7 @@ def _hubs(rows: list[dict[str, Any]]) -> set[str]:
     return set.intersection(*directions) if directions else set()
 
 
-def relatedness_probe(table: ScoreTable) -> str:
+def relatedness_probe(table: ScoreTable) -> Tabular | None:
     """Baziotis et al. 2022, Table 3: a direction translated with its own source language's
     modules (Org), a similar language's (Sim) and a distant one's (Dist); Sim/Org is how much of
     the original score related modules recover."""
@@ -254,50 +422,79 @@ def relatedness_probe(table: ScoreTable) -> str:
         if probe:
             probes[(label(r), direction(r))].append(probe)
     if not probes:
-        return ""
+        return None
     metric = table.metric
-    lines = [
-        f"Relatedness probe ({metric}; Baziotis et al. 2022, §6.1): the source's own modules (Org), a "
-        "similar language's (Sim), a distant one's (Dist).",
-        "",
-        "| method | direction | Org | Sim | Dist | Sim/Org |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for (method, where), runs in sorted(probes.items()):
         first = runs[0]
         org, sim, dist = (
             statistics.fmean(p[k][metric] for p in runs) for k in ("original", "similar", "distant")
         )
-        ratio = f"{sim / org:.2f}" if org else "–"
-        lines.append(
-            f"| {method} | {where} | {org:.1f} | {sim:.1f} ({first['similar']['language']}) | "
-            f"{dist:.1f} ({first['distant']['language']}) | {ratio} |"
+        rows.append(
+            [
+                Entry(method),
+                Entry(where),
+                Entry(f"{org:.1f}"),
+                Entry(f"{sim:.1f} ({first['similar']['language']})"),
+                Entry(f"{dist:.1f} ({first['distant']['language']})"),
+                Entry(f"{sim / org:.2f}" if org else "–"),
+            ]
         )
-    return "\n".join(lines)
+    return Tabular(
+        ["method", "direction", "Org", "Sim", "Dist", "Sim/Org"],
+        rows,
+        caption=f"Relatedness probe ({metric}; Baziotis et al. 2022, §6.1): the source's own modules "
+        "(Org), a similar language's (Sim), a distant one's (Dist).",
+        label_columns=2,
+    )
 
 
-def efficiency(table: ScoreTable) -> str:
+def efficiency(table: ScoreTable) -> Tabular:
     """Per cell (what one prediction needs) and for the whole table, where a piece shared by many
-    cells (a source LA, a BA serving POS and DP) is counted once."""
-    lines = [
-        "| method | trainable params per cell | trainable params, all cells | train seconds, all cells |",
-        "|---|---|---|---|",
-    ]
+    cells (a source LA, a BA serving POS and DP) is counted once; training time as wall clock and
+    as CPU time (every thread of the training process), on the hardware named under the table."""
+    rows = []
     for m in table.methods:
-        params, seconds, per_cell = method_costs([r for r in table.records if label(r) == m])
-        lines.append(f"| {m} | {per_cell / 1e6:.2f}M | {params / 1e6:.2f}M | {seconds:.0f} |")
-    return "\n".join(lines)
+        cost = method_costs([r for r in table.records if label(r) == m])
+        rows.append(
+            [
+                Entry(m),
+                Entry(format_count(cost.per_cell)),
+                Entry(format_count(cost.params)),
+                Entry(f"{cost.seconds:.0f}"),
+                Entry("–" if cost.cpu_seconds is None else f"{cost.cpu_seconds:.0f}"),
+            ]
+        )
+    hardware = sorted({h for r in table.records for h in (r.get("extra") or {}).get("hardware", [])})
+    where = "; ".join(hardware) if hardware else "not recorded (results from before hardware was recorded)"
+    return Tabular(
+        ["method", "params per cell", "params, all cells", "train s", "CPU s"],
+        rows,
+        caption="Efficiency: trainable parameters per cell and over all cells, and training time over "
+        "all cells in wall-clock seconds and CPU seconds (every thread of the training process); a "
+        "piece shared by cells counted once.",
+        notes=[f"Training time measured on: {where}."],
+    )
 
 
-def method_costs(records: list[dict[str, Any]]) -> tuple[int, float, int]:
-    """(trainable parameters, training seconds) over the records' pieces, each piece once, and the
-    largest per-cell trainable count."""
+@dataclass(frozen=True)
+class MethodCosts:
+    params: int  # trainable parameters over the records' pieces, each piece once
+    seconds: float  # their wall-clock training seconds
+    cpu_seconds: float | None  # their CPU seconds (None when a piece did not record them)
+    per_cell: int  # the largest per-cell trainable count
+
+
+def method_costs(records: list[dict[str, Any]]) -> MethodCosts:
+    """What a method's records cost to train, every shared piece counted once (``piece_costs``:
+    piece key -> [trainable parameters, train seconds, CPU seconds])."""
     shared: dict[str, list[float]] = {}
     for r in records:
         shared.update((r.get("extra") or {}).get("piece_costs", {}))
-    per_cell = max(((r["trainable_params"] or 0) for r in records), default=0)
-    return (
+    cpu = [cost[2] if len(cost) > 2 else None for cost in shared.values()]
+    return MethodCosts(
         int(sum(cost[0] for cost in shared.values())),
         float(sum(cost[1] for cost in shared.values())),
-        per_cell,
+        None if None in cpu else float(sum(cpu)),  # type: ignore[arg-type]
+        max(((r["trainable_params"] or 0) for r in records), default=0),
     )

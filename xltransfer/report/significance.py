@@ -33,8 +33,14 @@ ScoreStatistics = Callable[[Rows], Mapping[str, float]]
 def example_statistics_path(grid: str, cell_id: str) -> str:
     """Where a cell's per-example statistics live, relative to the workspace root: one file per
     (grid, cell) like the results store's records, so a re-evaluation overwrites it."""
+    return predictions_path(grid, cell_id, ".json")
+
+
+def predictions_path(grid: str, cell_id: str, suffix: str) -> str:
+    """A file of a cell's evaluation (statistics ``.json``, predictions in the task's format),
+    relative to the workspace root."""
     digest = hashlib.sha1(f"{grid}\n{cell_id}".encode()).hexdigest()
-    return f"{PREDICTIONS_DIR}/{digest}.json"
+    return f"{PREDICTIONS_DIR}/{digest}{suffix}"
 
 
 def load_example_statistics(

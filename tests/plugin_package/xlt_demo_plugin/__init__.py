@@ -16,6 +16,15 @@ class FrozenProbe(Method):
     summary = "train only a task head on the frozen encoder"
     supported_tasks = frozenset({"pos"})
     defaults = {"steps": 200, "batch_size": 16, "learning_rate": 1e-3, "eval_every": 100}
+    parameter_sources = {  # what `xlt describe frozen-probe` prints beside each default
+        "steps": "ours: a probe converges in a few hundred steps",
+        "batch_size": "ours",
+        "learning_rate": "ours: a head alone takes a larger rate than a whole encoder",
+        "eval_every": "ours: twice per run",
+    }
+
+    def planned_steps(self, piece: Piece) -> int:  # progress and ETA count these
+        return self.params["steps"]
 
     def pieces(self, cell: Cell) -> list[Piece]:
         return [Piece(self.name, "probe", cell.source_languages, cell.task, self.params, cell.seed)]

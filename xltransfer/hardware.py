@@ -1,0 +1,42 @@
+"""The machine behind a measured time: training seconds mean little without it.
+
+Recorded with every trained piece and shown beside the efficiency table's seconds, so a reader
+compares seconds measured on the same hardware only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from pathlib import Path
+
+
+def describe_hardware(device) -> str:
+    """A GPU's name ("NVIDIA H100 80GB HBM3"); for a CPU its model, the cores this process may use and
+    torch's thread count, e.g. "CPU Intel(R) Xeon(R) Gold 6338, 2 cores, 2 torch threads"."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type != "cpu":
+        return device.type
+    return f"CPU {_cpu_model()}, {_usable_cores()} cores, {torch.get_num_threads()} torch threads"
+
+
+@functools.cache
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() in ("model name", "Processor", "cpu model") and value.strip():
+                return " ".join(value.split())
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
