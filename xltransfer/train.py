@@ -462,8 +462,8 @@ def train_on_task(
     dev_sets = []
     for lang in languages:
         split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
-        if split == "train" and not task.select_on_train:
-            continue
+        if split == "train" and not (task.select_on_train and ctx.has_split(task_name, lang, "train")):
+            continue  # never a test split read as train (`test_as_train`; see multitask.selection_splits)
         features = ctx.features(task_name, lang, split)
         mismatched = task.mismatched_inputs(features) if task.select_by_loss else None
         dev_sets.append(
