@@ -44,6 +44,7 @@ def test_grouped_batches_pad_less_and_predict_exactly_what_arrival_order_does(ta
 
 def test_restore_puts_outputs_back_and_refuses_a_wrong_count():
     features = [{"input_ids": [0] * n} for n in (5, 2, 9, 2, 1)]
+
     def collate(chunk):
         return {"n": torch.tensor([len(f["input_ids"]) for f in chunk])}
 
