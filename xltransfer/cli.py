@@ -152,6 +152,31 @@ def describe(method: Annotated[str, typer.Argument(help="a registered method, e.
         out.print("Variants change only the parameters shown in their column.", highlight=False)
 
 
+@app.command()
+@user_errors
+def schema(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write it to this file instead of printing it")
+    ] = None,
+) -> None:
+    """The JSON Schema of grid.yaml, for editors to complete and check grid files.
+
+    Generated from the declaration grids are validated with (xltransfer/grid_schema.py) and the
+    methods and tasks installed, plugins included; xltransfer/schema/grid.schema.json is the same
+    for the built-in ones. `xlt run` still checks what a schema cannot (files exist, languages,
+    partitions), with the same field names in its errors."""
+    from xltransfer import registry
+    from xltransfer.grid_schema import grid_json_schema
+    from xltransfer.util import atomic_write_text
+
+    text = json.dumps(grid_json_schema(registry), indent=2) + "\n"
+    if out_file is None:
+        print(text, end="")
+        return
+    atomic_write_text(out_file, text)
+    err.print(f"wrote {out_file}", highlight=False)
+
+
 def _load(grid_path: Path, workdir: Path | None, results: Path | None, only: list[str] | None = None):
     from xltransfer.api import load
 

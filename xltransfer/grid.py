@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,32 +26,13 @@ from xltransfer.data.sources import (
     UdFolderSource,
 )
 from xltransfer.errors import GridError, UnknownNameError, XltError
+from xltransfer.grid_schema import FIELDS, number_problem
 from xltransfer.util import load_yaml
 
 GRID_FILE = "grid.yaml"
 # the options of ``partitions:``; its other keys name the two partitions
 PARTITION_OPTIONS = ("by", "test_as_train", "shared")
-TOP_LEVEL_FIELDS = {
-    "name",
-    "description",
-    "backbone",
-    "backbone_revision",
-    "synthetic",
-    "data",
-    "methods",
-    "tasks",
-    "settings",
-    "languages",
-    "seeds",
-    "shots",
-    "max_length",
-    "device",
-    "precision",
-    "quickstart",
-    "mt",
-    "partitions",
-    "groups",
-}
+TOP_LEVEL_FIELDS = set(FIELDS)
 
 
 @dataclass(frozen=True)
@@ -312,11 +291,6 @@ def _language(code: str, field_name: str) -> str:
         raise GridError(field_name, str(err)) from None
 
 
-# The largest seed: numpy's legacy seeding (np.random.seed, which the executor seeds with the
-# piece's seed beside torch and random) takes 0 <= seed < 2**32; SQLite's integers end at 2**63.
-MAX_SEED = 2**32 - 1
-
-
 def _check_range(value: int, field_name: str, low: int, high: int | None, what: str) -> None:
     if value < low or (high is not None and value > high):
         bound = f"from {low} to {high}" if high is not None else f"at least {low}"
@@ -351,51 +325,19 @@ def _device(value: Any) -> str:
     return device
 
 
-# What a number given in a grid (a method's params, the mt: and quickstart: blocks) must be, by its
-# name: one rule per line, each easy to move into a declarative schema. A value equal to the
-# default always passes: some defaults are sentinels (0 = "the preset's size", -1 = "the preset's
-# dropout", 0 = "no temperature").
-_POSITIVE_ENDINGS = (
-    "batch_size",
-    "batch_tokens",
-    "learning_rate",
-    "epochs",
-    "eval_every",
-    "evals_per_epoch",
-    "steps",
-    "_dim",
-    "hidden",
-    "_blocks",
-    "vocab_size",
-    "hidden_size",
-    "layers",
-    "heads",
-    "intermediate_size",
-    "max_position_embeddings",
-    "max_tokens",
-    "max_length_ratio",
-    "temperature",
-    "reduction_factor",
-    "_per_step",
-)
-NUMBER_RULES: tuple[tuple[Callable[[str], bool], Callable[[float], bool], str], ...] = (
-    (lambda name: True, lambda v: math.isfinite(v) and v >= 0, "must be a finite, non-negative number"),
-    (
-        lambda name: name.endswith(_POSITIVE_ENDINGS) and "warmup" not in name,
-        lambda v: v > 0,
-        "must be positive (a count, a size, a step budget or a rate)",
-    ),
-    (lambda name: name.endswith("dropout"), lambda v: v < 1, "is a dropout probability: below 1"),
-    (lambda name: name.endswith(("warmup_ratio", "fraction")), lambda v: v <= 1, "is a fraction: at most 1"),
-)
-
-
 def _check_number(value: Any, name: str, default: Any, field_name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value == default:
-        return
-    for applies, holds, message in NUMBER_RULES:
-        if applies(name) and not holds(value):
-            raise GridError(field_name, f"{value!r} {message}")
+    """A number against ``grid_schema.NUMBER_RULES`` (by its name; its default always passes)."""
+    problem = number_problem(value, name, default)
+    if problem:
+        raise GridError(field_name, f"{value!r} {problem}")
+
+
+def _bounded(values: list[int], name: str) -> list[int]:
+    """Each value of list field ``name`` within its ``FIELDS`` bounds, named ``name[i]``."""
+    field = FIELDS[name]
+    for i, value in enumerate(values):
+        _check_range(value, f"{name}[{i}]", field.minimum, field.maximum, field.what)
+    return values
 
 
 def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
@@ -437,16 +379,17 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     )
     targets, task_targets = _targets(langs.get("target"), tasks)
     few_shot_targets = _few_shot_targets(langs.get("few_shot"), targets, settings)
-    seeds = _distinct(_int_list(raw.get("seeds", [1]), "seeds"), "seeds")
-    for i, seed in enumerate(seeds):
-        _check_range(seed, f"seeds[{i}]", 0, MAX_SEED, "a seed")
-    shots = _distinct(_int_list(raw.get("shots", []), "shots"), "shots")
-    for i, k in enumerate(shots):
-        _check_range(k, f"shots[{i}]", 1, None, "a number of target examples")
+    seeds = _bounded(
+        _distinct(_int_list(raw.get("seeds", FIELDS["seeds"].default), "seeds"), "seeds"), "seeds"
+    )
+    shots = _bounded(
+        _distinct(_int_list(raw.get("shots", FIELDS["shots"].default), "shots"), "shots"), "shots"
+    )
     if "few-shot" in settings and not shots:
         raise GridError("shots", "the few-shot setting needs a list of shots, e.g. [5, 10, 20, 50]")
-    max_length = _expect(raw.get("max_length", 128), int, "max_length", "an integer")
-    _check_range(max_length, "max_length", 1, None, "a length in subword tokens")
+    max_length = _expect(raw.get("max_length", FIELDS["max_length"].default), int, "max_length", "an integer")
+    bounds = FIELDS["max_length"]
+    _check_range(max_length, "max_length", bounds.minimum, bounds.maximum, bounds.what)
     device = _device(raw.get("device", "auto"))
     precision = _precision(raw.get("precision", "auto"))
 
