@@ -62,7 +62,9 @@ class FullFineTuning(Method):
         "epochs": "Hyper-X §4 Baselines (mBERT: 20 epochs)",
         "batch_size": "Hyper-X §4 (batch 32)",
         "evals_per_epoch": "ours: select on source dev once per epoch (Hyper-X §4 evaluates checkpoints)",
-        "warmup_ratio": "ours: no warm-up unless a grid sets it",
+        "warmup_steps": "ours: none unless a grid sets it (Hyper-X §4.2: 4,000, set in leaderboards/hyper-x)",
+        "mixed_temperature": "ahmetustun/hyperx arguments.py (--sampling_strategy temperature, "
+        "--temperature 5), the trainer its mBERT baseline runs with; Hyper-X App. B.1",
         "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
         **translation.TRAINING_SOURCES,
     }

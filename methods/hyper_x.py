@@ -99,6 +99,8 @@ class HyperX(Method):
         "eval_every": "Hyper-X §4 (checkpoints every 5,000 steps, the best by average validation score)",
         "temperature": "Hyper-X §4, Appendix B.1 (temperature sampling, T = 5)",
         "mlm": "Hyper-X §3, §4 (MLM streams for the source and target languages)",
+        "mlm_packing": "ahmetustun/hyperx preprocess.py (convert_to_mlm_features): one sentence per "
+        "example, read line by line",
         "multi_task": 'Hyper-X §4 ("English single-task" by default; multi-task variants)',
         "language_embeddings": 'ours: "lookup" as Hyper-X §3; "typology" (λ = V t_l, as MAD-G) is this '
         "project's variant",

@@ -101,16 +101,19 @@ STACKED_SOURCES = {
     "la_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 2 for LAs and BAs)",
     "la_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 256 to match its budget)",
     "la_invertible": "MAD-X §3 (invertible adapters on the embeddings)",
-    "la_leave_out_last_layer": "MAD-X 2.0 (Pfeiffer et al. 2021): no adapter in the last layer, variant 2.0",
     "la_batch_size": "BAD-X §3.1 (batch 64)",
     "la_learning_rate": "BAD-X §3.1 (lr 1e-4); BAs and MAs adopt MAD-X LA training",
     "la_eval_every": "BAD-X §3.1 (every 500 steps, the lowest held-out perplexity kept)",
+    "la_mlm_packing": "adapters' run_mlm.py (group_texts) and CPGAdapters run_language_modeling.py "
+    "(block_size): text packed into max_length blocks",
     "ta_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 16)",
     "ta_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 48)",
     "ta_steps": "BAD-X §3.1 (POS/DP/NER task adapters: 15k steps)",
     "ta_batch_size": "BAD-X §3.1 (batch 8)",
     "ta_learning_rate": "BAD-X §3.1 (lr 5e-5)",
     "ta_eval_every": "BAD-X §3.1 (every 250 steps on the source dev set, the best kept)",
+    "ta_epochs": "ours: 0 trains ta_steps (BAD-X §3.1); Hyper-X §4.2 trains its MAD-X TAs 20 epochs",
+    "ta_warmup_steps": "BAD-X §3.1 (no warm-up); Hyper-X §4.2 warms up 4,000 steps",
     "nli_ta_epochs": "BAD-X §3.1 after Ebrahimi et al. 2022 (NLI: 5 epochs)",
     "nli_ta_batch_size": "BAD-X §3.1 after Ebrahimi et al. 2022 (batch 32)",
     "nli_ta_learning_rate": "BAD-X §3.1 after Ebrahimi et al. 2022 (lr 2e-5)",
@@ -118,6 +121,8 @@ STACKED_SOURCES = {
     "source_temperature": "ours: multi-source TA training draws one source per step, uniformly (0) or "
     "by (n_l/N)^(1/T)",
     "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
+    "drop_last_layer_at_inference": "MAD-X 2.0 (Pfeiffer et al. 2021; AdapterHub notebook "
+    "08_NER_Wikiann): last layer's adapters dropped at inference, variant 2.0",
 }
 
 

@@ -23,7 +23,7 @@ def test_check_method_runs_mad_x_end_to_end(tmp_path, tiny_prebuilt):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     for step in (
-        "interface: 20 parameters, each with its source",
+        f"interface: {len(MadX.defaults)} parameters, each with its source",
         "plan and parameter counts",
         "train, predict, score, store: 3 pieces trained",
         "planned steps: 3 pieces took the steps they planned",

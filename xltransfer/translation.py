@@ -40,6 +40,9 @@ TRAINING_SOURCES = {
     "mt_warmup_steps": 'Baziotis et al. 2022 §4 "Optimization" (8k warm-up steps, inverse square root)',
     "mt_batch_tokens": 'Baziotis et al. 2022 §4 "Optimization" (256k tokens: 8k x 32 GPUs)',
     "mt_eval_every": 'Baziotis et al. 2022 §4 "Evaluation" (every 20k steps, best validation loss)',
+    "mt_batches_per_step": 'Baziotis et al. 2022 §4 "Optimization" (a step is 32 GPUs\' batches; '
+    "fairseq's multilingual batches mix directions)",
+    "mt_clip_norm": "Baziotis et al. 2022 §4 and fairseq (--clip-norm 0): no gradient clipping",
 }
 VOCABULARY = "vocabulary"
 VOCABULARY_SEED = 0  # the vocabulary is a function of the data, the same for every seed of a grid
