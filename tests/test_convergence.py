@@ -76,10 +76,14 @@ def test_every_ok_record_carries_its_convergence_and_a_model_that_did_not_train_
     # (the tiny grid's 40 steps do not train a language adapter on its 2-layer backbone, which is
     # then flagged, rightly: here MAD-X's get 120, on sentences rather than 128-token blocks to be quick)
     grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]", la_steps=120)
-    text = grid_file.read_text().replace(
-        "params: {epochs: 1.0, learning_rate: 5.0e-4, batch_size: 16}",
-        "params: {epochs: 1.0, learning_rate: 1.0e-12, batch_size: 16, evals_per_epoch: 2}",
-    ).replace("la_eval_every: 20", "la_eval_every: 40, la_mlm_packing: false")
+    text = (
+        grid_file.read_text()
+        .replace(
+            "params: {epochs: 1.0, learning_rate: 5.0e-4, batch_size: 16}",
+            "params: {epochs: 1.0, learning_rate: 1.0e-12, batch_size: 16, evals_per_epoch: 2}",
+        )
+        .replace("la_eval_every: 20", "la_eval_every: 40, la_mlm_packing: false")
+    )
     grid_file.write_text(text)
     workspace = Workspace.at(seeded_workdir(tiny_prebuilt, tmp_path / "w"))
     summary = run_local(build_plan(load_grid(grid_file, workspace.root)), workspace, SilentProgress())
