@@ -52,7 +52,8 @@ def finished_run(tmp_path_factory, tiny_prebuilt):
 def _counters(output: str) -> dict[str, int]:
     """The counts of `xlt run`'s summary line."""
     found = re.search(
-        r"(\d+) evaluated, (\d+) already done, (\d+) failed; pieces (\d+) trained, (\d+) reused", output
+        r"(\d+) evaluated, (\d+) already done, (\d+) failed; pieces (\d+) trained, (\d+) loads of stored ones",
+        output,
     )
     assert found, output
     names = ("cells_evaluated", "cells_skipped", "cells_failed", "pieces_trained", "pieces_reused")

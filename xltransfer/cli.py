@@ -336,7 +336,7 @@ def run(
     err.print(
         f"run {summary.run_id}: {summary.cells} cells — {c['cells_evaluated']} evaluated, "
         f"{c['cells_skipped']} already done, {c['cells_failed']} failed; "
-        f"pieces {c['pieces_trained']} trained, {c['pieces_reused']} reused; "
+        f"pieces {c['pieces_trained']} trained, {c['pieces_reused']} loads of stored ones; "
         f"{summary.seconds:.1f}s",
         highlight=False,
     )
