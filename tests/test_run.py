@@ -52,7 +52,8 @@ def finished_run(tmp_path_factory, tiny_prebuilt):
 def _counters(output: str) -> dict[str, int]:
     """The counts of `xlt run`'s summary line."""
     found = re.search(
-        r"(\d+) evaluated, (\d+) already done, (\d+) failed; pieces (\d+) trained, (\d+) loads of stored ones",
+        r"(\d+) evaluated, (\d+) already done, (\d+) failed; "
+        r"pieces (\d+) trained, (\d+) loads of stored ones",
         output,
     )
     assert found, output
