@@ -4,7 +4,7 @@ dev histories of the pieces it used."""
 from __future__ import annotations
 
 import pytest
-from conftest import seeded_workdir, write_tiny_grid
+from conftest import seeded_workdir, with_trained_language_adapters, write_tiny_grid
 
 from xltransfer.convergence import convergence, piece_flag
 from xltransfer.execute.local import run_local
@@ -73,16 +73,10 @@ def test_every_ok_record_carries_its_convergence_and_a_model_that_did_not_train_
 ):
     """The tiny grid's full-ft with a learning rate of 1e-12 (0 is refused) never leaves its random head;
     MAD-X trains."""
-    # (the tiny grid's 40 steps do not train a language adapter on its 2-layer backbone, which is
-    # then flagged, rightly: here MAD-X's get 120, on sentences rather than 128-token blocks to be quick)
-    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]", la_steps=120)
-    text = (
-        grid_file.read_text()
-        .replace(
-            "params: {epochs: 1.0, learning_rate: 5.0e-4, batch_size: 16}",
-            "params: {epochs: 1.0, learning_rate: 1.0e-12, batch_size: 16, evals_per_epoch: 2}",
-        )
-        .replace("la_eval_every: 20", "la_eval_every: 40, la_mlm_packing: false")
+    grid_file = with_trained_language_adapters(write_tiny_grid(tmp_path / "g", targets="[qab]"))
+    text = grid_file.read_text().replace(
+        "params: {epochs: 1.0, learning_rate: 5.0e-4, batch_size: 16}",
+        "params: {epochs: 1.0, learning_rate: 1.0e-12, batch_size: 16, evals_per_epoch: 2}",
     )
     grid_file.write_text(text)
     workspace = Workspace.at(seeded_workdir(tiny_prebuilt, tmp_path / "w"))

@@ -24,13 +24,13 @@ from xltransfer.workspace import Workspace
 def finished_run(tmp_path_factory, tiny_prebuilt):
     """Run the tiny grid once with `xlt run` (in-process, output captured: not a terminal), spying
     on MAD-X training; shared by the tests of this module."""
-    from conftest import seeded_workdir, write_tiny_grid
+    from conftest import seeded_workdir, with_trained_language_adapters, write_tiny_grid
     from typer.testing import CliRunner
 
     from xltransfer.cli import app
 
     root = tmp_path_factory.mktemp("run")
-    grid_file = write_tiny_grid(root / "tiny")
+    grid_file = with_trained_language_adapters(write_tiny_grid(root / "tiny"))
     workspace = Workspace.at(seeded_workdir(tiny_prebuilt, root / "work"))
     trained: list[str] = []
     original = MadX.train
@@ -246,7 +246,7 @@ def test_results_flat_columns_and_the_python_api(finished_run):
     )
     assert float(mad_x["extra.adapter_perplexity.target"]) > 1  # the qab LA
     assert float(mad_x["extra.adapter_perplexity.source"]) > 1  # the qaa LA
-    assert mad_x["params.la_steps"] == "40" and "extra" not in rows[0] and "method_params" not in rows[0]
+    assert mad_x["params.la_steps"] == "120" and "extra" not in rows[0] and "method_params" not in rows[0]
 
     frame = xltransfer.results(workdir=workspace.root, metric="accuracy")
     assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
