@@ -16,7 +16,7 @@ import yaml
 
 from xltransfer import backbone as backbones
 from xltransfer import languages, registry
-from xltransfer.cell import SETTINGS, Cell
+from xltransfer.cell import Cell
 from xltransfer.data.sources import (
     DataSource,
     FilesSource,
@@ -332,6 +332,11 @@ def _check_number(value: Any, name: str, default: Any, field_name: str) -> None:
         raise GridError(field_name, f"{value!r} {problem}")
 
 
+def _given(raw: dict[str, Any], name: str) -> Any:
+    """A top-level field's value, or its ``FIELDS`` default."""
+    return raw.get(name, FIELDS[name].default)
+
+
 def _bounded(values: list[int], name: str) -> list[int]:
     """Each value of list field ``name`` within its ``FIELDS`` bounds, named ``name[i]``."""
     field = FIELDS[name]
@@ -345,7 +350,7 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     if unknown:
         raise GridError(unknown[0], f"unknown field (known: {', '.join(sorted(TOP_LEVEL_FIELDS))})")
     name = _expect(raw.get("name", path.parent.name), str, "name", "a string")
-    backbone_spec = _expect(raw.get("backbone", "mbert"), str, "backbone", "a string")
+    backbone_spec = _expect(_given(raw, "backbone"), str, "backbone", "a string")
     revision = raw.get("backbone_revision")
     if revision is not None:
         _expect(revision, str, "backbone_revision", "a string")
@@ -361,10 +366,13 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     for i, task in enumerate(tasks):
         if task not in registry.tasks:
             raise GridError(f"tasks[{i}]", registry.tasks.unknown_message(task))
-    settings = _distinct(_str_list(raw.get("settings", ["zero-shot"]), "settings"), "settings")
+    settings = _distinct(_str_list(_given(raw, "settings"), "settings"), "settings")
+    known_settings = FIELDS["settings"].choices or ()
     for i, setting in enumerate(settings):
-        if setting not in SETTINGS:
-            raise GridError(f"settings[{i}]", f"unknown setting '{setting}' (known: {', '.join(SETTINGS)})")
+        if setting not in known_settings:
+            raise GridError(
+                f"settings[{i}]", f"unknown setting '{setting}' (known: {', '.join(known_settings)})"
+            )
 
     langs = _expect(raw.get("languages"), dict, "languages", "a mapping with 'source' and 'target'")
     extra = sorted(set(langs) - {"source", "target", "few_shot"})
@@ -379,19 +387,15 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
     )
     targets, task_targets = _targets(langs.get("target"), tasks)
     few_shot_targets = _few_shot_targets(langs.get("few_shot"), targets, settings)
-    seeds = _bounded(
-        _distinct(_int_list(raw.get("seeds", FIELDS["seeds"].default), "seeds"), "seeds"), "seeds"
-    )
-    shots = _bounded(
-        _distinct(_int_list(raw.get("shots", FIELDS["shots"].default), "shots"), "shots"), "shots"
-    )
+    seeds = _bounded(_distinct(_int_list(_given(raw, "seeds"), "seeds"), "seeds"), "seeds")
+    shots = _bounded(_distinct(_int_list(_given(raw, "shots"), "shots"), "shots"), "shots")
     if "few-shot" in settings and not shots:
         raise GridError("shots", "the few-shot setting needs a list of shots, e.g. [5, 10, 20, 50]")
-    max_length = _expect(raw.get("max_length", FIELDS["max_length"].default), int, "max_length", "an integer")
+    max_length = _expect(_given(raw, "max_length"), int, "max_length", "an integer")
     bounds = FIELDS["max_length"]
     _check_range(max_length, "max_length", bounds.minimum, bounds.maximum, bounds.what)
-    device = _device(raw.get("device", "auto"))
-    precision = _precision(raw.get("precision", "auto"))
+    device = _device(_given(raw, "device"))
+    precision = _precision(_given(raw, "precision"))
 
     methods = _methods(raw.get("methods"), tasks, settings)
     mt = _mt_options(raw, tasks, settings)
@@ -442,13 +446,12 @@ def _parse(raw: dict[str, Any], path: Path, workdir: Path) -> Grid:
 
 
 def _precision(raw: Any) -> str:
-    from xltransfer.precision import CHOICES
-
-    value = _expect(raw, str, "precision", f"one of {', '.join(CHOICES)}")
-    if value not in CHOICES:
+    choices = FIELDS["precision"].choices or ()
+    value = _expect(raw, str, "precision", f"one of {', '.join(choices)}")
+    if value not in choices:
         raise GridError(
             "precision",
-            f"unknown precision '{value}' (choose {', '.join(CHOICES)}: auto is bf16 autocast on a GPU "
+            f"unknown precision '{value}' (choose {', '.join(choices)}: auto is bf16 autocast on a GPU "
             "that supports it, fp16 on one that does not, fp32 on a CPU)",
         )
     return value
