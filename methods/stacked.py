@@ -451,8 +451,10 @@ def _epoch_steps(ctx, piece: Piece, epochs: float, batch_size: int) -> int:
 
 
 def _fit_info(result, score_name: str) -> dict:
+    """How training went, as ``xltransfer.convergence`` and the progress log read it."""
     return {
         score_name: result.best_score,
+        "higher_is_better": result.higher_is_better,
         "best_step": result.best_step,
         "steps": result.steps,
         "train_seconds": result.seconds,

@@ -64,13 +64,13 @@ def adapter_run(tmp_path_factory, tiny_prebuilt):
         active[current[-1]].add(str(model.active_adapters))
         return originals[3](self, model, batch)
 
-    Method.predict, StackedAdapterMethod.train = method_predict, method_train
-    WordTaggingTask.predict, WordTaggingTask.loss = task_predict, task_loss
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # undone by deleting what a subclass only inherits
+        patch.setattr(Method, "predict", method_predict)
+        patch.setattr(StackedAdapterMethod, "train", method_train)
+        patch.setattr(WordTaggingTask, "predict", task_predict)
+        patch.setattr(WordTaggingTask, "loss", task_loss)
         plan = build_plan(load_grid(grid_file, workspace.root))
         summary = run_local(plan, workspace, SilentProgress())
-    finally:
-        Method.predict, StackedAdapterMethod.train, WordTaggingTask.predict, WordTaggingTask.loss = originals
     assert not summary.failures, summary.failures
     return workspace, plan, active
 

@@ -49,6 +49,13 @@ def test_a_translation_model_on_its_language_model_plateau_is_flagged():
         ("dev_perplexity", 41.0, [30.2, 28.9], False),  # a language adapter
         ("dev_perplexity", 41.0, [41.3, 40.9, 52.0], True),  # never better than the backbone alone
         ("dev_loss", 6.0, [6.2, 7.5], True),  # diverged
+        # a task adapter names its value after the task's metric; NLI adapters on the synthetic suite
+        # sat at chance (0.32 -> 0.327, 0.33 -> 0.34) unflagged while only dev_score was read, and
+        # 1% of a chance-level score is noise
+        ("dev_accuracy", 0.32, [0.327, 0.323], True),
+        ("dev_accuracy", 0.33, [0.33, 0.34], True),
+        ("dev_accuracy", 0.333, [0.35, 0.433, 0.443], False),  # full fine-tuning on the same NLI data
+        ("dev_las", 0.05, [0.41, 0.52], False),
     ],
 )
 def test_a_piece_that_never_improved_on_its_untrained_self_is_flagged(selected, start, trained, flagged):
@@ -59,6 +66,15 @@ def test_a_piece_that_never_improved_on_its_untrained_self_is_flagged(selected, 
     assert (why is not None) is flagged, why
     if flagged:
         assert "did not train" in why
+
+
+def test_the_direction_a_trainer_recorded_wins_over_the_name():
+    """A plugin task whose metric is better when lower (an error rate) selects downwards; its trainer
+    says so in the info."""
+    history = [{"step": 0, "score": 0.9, "loss": None}, {"step": 100, "score": 0.4, "loss": 1.0}]
+    info = {"piece": "p", "dev_error_rate": 0.4, "higher_is_better": False, "history": history}
+    assert piece_flag(info) is None
+    assert "did not train" in piece_flag({**info, "higher_is_better": True})
 
 
 def test_pieces_without_a_history_from_step_0_are_not_flagged():

@@ -46,7 +46,15 @@ def test_killed_mid_piece_then_resume(sig, tmp_path, tiny_workdir):
     db = workdir / "results.sqlite"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "xltransfer.cli", "run", str(grid), "--workdir", str(workdir), "--quiet"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # SIGINT as a terminal sends it, whatever this process inherited: a shell without job control
+    # starts background jobs with SIGINT ignored, and so would the run be
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 900
     # majority (3 cells) and full-ft (3 cells) finish first; kill while MAD-X pieces are training
     while _ok_cells(db) < 6 and time.time() < deadline and process.poll() is None:

@@ -109,6 +109,7 @@ def test_family_partitions_keep_semitic_languages_together():
     from xltransfer import languages
 
     targets = ["ar", "mt", "tr", "ug", "kk", "fo", "is", "zh", "yue"]
+    languages.lineages(targets)  # one lang2vec call for all, as Grid.partitions makes it
     partitions = compute_partitions(["ner", "pos"], targets, languages.family, shared=("en",))
     for by_task in partitions.train.values():
         for langs in by_task.values():
@@ -248,12 +249,10 @@ def _conllu(prefix: str, sentences: int) -> str:
     )
 
 
-def test_mixed_checkpoints_are_selected_on_real_dev_splits_only(tmp_path):
-    """As ahmetustun/hyperx scores a checkpoint: the dev sets of pairs that have one and train on their
-    own train split. A test-only treebank trained on its test split (br_keb) and one without dev
-    (kk_ktb) are not scored; before, the first was scored on its test split, the second on its train."""
+def _mixed_context(tmp_path):
+    """A mixed-setting run context over the tiny grid where qab has only a test split (it trains on
+    it: ``test_as_train``) and qad a train and a test split but no dev; qaa has all three."""
     from xltransfer.context import RunContext
-    from xltransfer.multitask import selection_splits
     from xltransfer.plan import build_plan
     from xltransfer.workspace import Workspace
 
@@ -271,7 +270,16 @@ def test_mixed_checkpoints_are_selected_on_real_dev_splits_only(tmp_path):
     )
     grid_file.write_text(grid_file.read_text().replace("data: {pos: synthetic,", f"data: {{{source},"))
     workspace = Workspace.at(tmp_path / "w")
-    ctx = RunContext(build_plan(load_grid(grid_file, workspace.root)), workspace)
+    return RunContext(build_plan(load_grid(grid_file, workspace.root)), workspace)
+
+
+def test_mixed_checkpoints_are_selected_on_real_dev_splits_only(tmp_path):
+    """As ahmetustun/hyperx scores a checkpoint: the dev sets of pairs that have one and train on their
+    own train split. A test-only treebank trained on its test split (br_keb) and one without dev
+    (kk_ktb) are not scored; before, the first was scored on its test split, the second on its train."""
+    from xltransfer.multitask import selection_splits
+
+    ctx = _mixed_context(tmp_path)
     pairs = (("pos", ("qaa", "qab", "qad")),)
     with ctx.reading_for_mixed(True):
         assert ctx.resolve_split("pos", "qab", "train") == "test"  # qab trains on its test split
@@ -281,3 +289,16 @@ def test_mixed_checkpoints_are_selected_on_real_dev_splits_only(tmp_path):
             ("pos", "qab", "train"),
             ("pos", "qad", "train"),
         ]
+
+
+def test_a_multi_source_task_adapter_never_selects_on_a_test_split_read_as_train(tmp_path):
+    """MAD-X's task adapter on several sources in the mixed setting scores each source's dev split, or
+    its own train split without one; qab, trained on its test split, is not scored at all (before, its
+    test split stood in for a dev split)."""
+    from xltransfer.train import selection_splits
+
+    ctx = _mixed_context(tmp_path)
+    with ctx.reading_for_mixed(True):
+        assert selection_splits(ctx, "pos", ["qaa", "qab", "qad"]) == [("qaa", "dev"), ("qad", "train")]
+    with ctx.reading_for_mixed(False):  # outside the mixed setting qab has no train split to read
+        assert selection_splits(ctx, "pos", ["qab"]) == []

@@ -39,11 +39,11 @@ def finished_run(tmp_path_factory, tiny_prebuilt):
         trained.append(piece.label)
         return original(self, piece, ctx)
 
-    MadX.train = spy
-    try:
+    # MonkeyPatch undoes by deleting: assigning the inherited method back would leave MadX its own
+    # `train`, which hides later patches of StackedAdapterMethod.train (tests/test_adapter_methods.py)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MadX, "train", spy)
         result = CliRunner().invoke(app, ["run", str(grid_file), "--workdir", str(workspace.root)])
-    finally:
-        MadX.train = original
     assert result.exit_code == 0, result.output
     plan = build_plan(load_grid(grid_file, workspace.root))
     return grid_file, workspace, plan, result, trained

@@ -229,7 +229,7 @@ def mt_prebuilt(tmp_path_factory) -> Path:
     return workspace.root
 
 
-@pytest.mark.parametrize(("seed", "threads"), [(1, 1), (2, 2), (3, 1)])
+@pytest.mark.parametrize(("seed", "threads"), [(1, 1), (2, 2)])
 def test_synthetic_mt_full_ft_trains_one_model_for_both_directions(tmp_path, mt_prebuilt, seed, threads):
     """The model translates whatever the seed and the thread count (float sums in another order)."""
     import torch

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Protocol
 
+from xltransfer.convergence import selected
+
 log = logging.getLogger("xltransfer.run")
 
 HEARTBEAT_SECONDS = 60.0  # a log line from a loop at most this often (off a terminal)
@@ -324,8 +326,9 @@ def _unknown(count: int) -> str:
 
 def _best_dev(info: Mapping[str, Any]) -> str:
     """The piece's selection score as its trainer named it (dev_perplexity, dev_accuracy, dev_score)."""
-    for name, value in info.items():
-        if name.startswith("dev_") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            step = f" at step {info['best_step']:,}" if isinstance(info.get("best_step"), int) else ""
-            return f", best {name} {value:.4g}{step}"
-    return ""
+    chosen = selected(info)
+    if chosen is None:
+        return ""
+    name, value, _ = chosen
+    step = f" at step {info['best_step']:,}" if isinstance(info.get("best_step"), int) else ""
+    return f", best {name} {value:.4g}{step}"

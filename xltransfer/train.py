@@ -115,6 +115,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     stream_counts: dict[str, int] = field(default_factory=dict)
     first_streams: list[str] = field(default_factory=list)  # the first FIRST_STREAMS batches' streams
+    higher_is_better: bool = True  # the direction best_score was selected in
 
 
 def batches_forever(
@@ -228,7 +229,9 @@ def fit(
     scaler = mixed.grad_scaler()
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
     choose_stream = choose_stream or round_robin(list(range(len(streams))))
-    result = FitResult(best_score=None, best_step=0, steps=schedule.steps, seconds=0.0)
+    result = FitResult(
+        best_score=None, best_step=0, steps=schedule.steps, seconds=0.0, higher_is_better=higher_is_better
+    )
     best_state = None
     started = time.perf_counter()
     running = 0.0
@@ -402,6 +405,20 @@ def finetune_few_shot(
     return result, describe_sample(examples, indices)
 
 
+def selection_splits(ctx, task_name: str, languages: Sequence[str]) -> list[tuple[str, str]]:
+    """(language, split) a single-task trainer scores its checkpoints on: each source's dev split;
+    without one, its train split if the task selects on train — never a test split read as train in
+    the mixed setting (``test_as_train``). ``multitask.selection_splits`` is the multi-task rule."""
+    task = ctx.task(task_name)
+    splits = []
+    for lang in languages:
+        if ctx.has_split(task_name, lang, "dev"):
+            splits.append((lang, "dev"))
+        elif task.select_on_train and ctx.has_split(task_name, lang, "train"):
+            splits.append((lang, "train"))
+    return splits
+
+
 def train_on_task(
     model,
     ctx,
@@ -460,10 +477,7 @@ def train_on_task(
             )
         )
     dev_sets = []
-    for lang in languages:
-        split = "dev" if ctx.has_split(task_name, lang, "dev") else "train"
-        if split == "train" and not (task.select_on_train and ctx.has_split(task_name, lang, "train")):
-            continue  # never a test split read as train (`test_as_train`; see multitask.selection_splits)
+    for lang, split in selection_splits(ctx, task_name, languages):
         features = ctx.features(task_name, lang, split)
         mismatched = task.mismatched_inputs(features) if task.select_by_loss else None
         dev_sets.append(
