@@ -232,7 +232,7 @@ class FullFineTuning(Method):
             model,
             streams,
             self._schedule(sum(sizes.values())),
-            lambda: average_dev_score(model, dev_sets, ready),
+            (lambda: average_dev_score(model, dev_sets, ready)) if dev_sets else None,  # else the last step
             True,
             temperature_sampler(streams, sizes, p["mixed_temperature"], piece.seed),
             piece.seed,

@@ -289,7 +289,7 @@ class HyperX(Method):
             model,
             streams,
             schedule,
-            evaluate,
+            evaluate if dev_sets else None,  # nothing to select on: the last step is kept
             True,
             choose,
             piece.seed,

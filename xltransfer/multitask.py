@@ -66,15 +66,13 @@ def selection_splits(ctx, pairs: Pairs) -> list[tuple[str, str, str]]:
     """(task, language, split) a checkpoint is scored on, as ahmetustun/hyperx (train.py) scores it: the
     dev split of each pair that has one and trains on its own train split. A pair without a dev split
     (kk_ktb, hsb_ufal) or trained on its test split (``test_as_train``) is not scored: selecting on the
-    data a model trains on rewards memorising it. Only when no pair has a dev split do the pairs' train
-    splits stand in, as single-task training selects without one."""
+    data a model trains on rewards memorising it. Only when no pair has a dev split do the pairs' own
+    train splits stand in, as single-task training selects without one; never a test split read as
+    train (``xltransfer.train.selection_splits`` is the single-task rule)."""
     every = [(task, language) for task, languages in pairs for language in languages]
-    scored = [
-        (task, language, "dev")
-        for task, language in every
-        if ctx.has_split(task, language, "dev") and ctx.has_split(task, language, "train")
-    ]
-    return scored or [(task, language, "train") for task, language in every]
+    trained = [(task, language) for task, language in every if ctx.has_split(task, language, "train")]
+    scored = [(task, language, "dev") for task, language in trained if ctx.has_split(task, language, "dev")]
+    return scored or [(task, language, "train") for task, language in trained]
 
 
 def pair_dev_sets(ctx, pairs: Pairs) -> list[PairDevSet]:

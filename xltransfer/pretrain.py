@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from xltransfer.errors import XltError
 from xltransfer.params import stable_hash
 from xltransfer.progress import Progress
 
-QUICKSTART_VERSION = 2
+# 3: the vocabulary is learned by SentencePiece (the same in every process; see train_wordpiece)
+QUICKSTART_VERSION = 3
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -68,20 +70,36 @@ class QuickstartConfig:
 
 
 def train_wordpiece(corpus: Iterable[str], vocab_size: int, model_max_length: int = 512):
-    """A cased BERT WordPiece tokenizer learned from text ([CLS] A [SEP] B [SEP] templates)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    """A cased BERT WordPiece tokenizer learned from text ([CLS] A [SEP] B [SEP] templates).
+
+    The same text gives the same vocabulary in every process: the pieces are learned by
+    SentencePiece's BPE trainer over BERT's pre-tokenised words. tokenizers' WordPiece trainer
+    breaks ties in the order of Rust's per-process hash seeds (two builds of the quickstart backbone
+    from one seed had 280 of 4,000 ids differ, and other weights and scores after them). A
+    word-initial piece keeps its form, any other gets BERT's ``##``; every character of the text is
+    in the vocabulary in both forms, so none of them becomes [UNK]."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
     from transformers import PreTrainedTokenizerFast
 
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=False)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wordpiece.decoder = decoders.WordPiece()
-    wordpiece.train_from_iterator(
-        # no trainer bars: they would interleave with the run's own progress lines and logs
-        corpus,
-        trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False),
+    normalizer = normalizers.BertNormalizer(lowercase=False)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    lines = [
+        " ".join(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)))
+        for line in corpus
+    ]
+    characters = sorted({c for line in lines for c in line if c != " "})
+    vocab = [*SPECIAL_TOKENS, *characters, *(f"##{c}" for c in characters)]
+    for piece in _bpe_pieces(lines, vocab_size):
+        token = piece[1:] if piece.startswith(WORD_START) else f"##{piece}"
+        if token and token != "##" and len(vocab) < vocab_size:
+            vocab.append(token)
+    wordpiece = Tokenizer(
+        models.WordPiece({token: i for i, token in enumerate(dict.fromkeys(vocab))}, unk_token="[UNK]")
     )
+    wordpiece.normalizer = normalizer
+    wordpiece.pre_tokenizer = pre_tokenizer
+    wordpiece.decoder = decoders.WordPiece()
     cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -97,6 +115,42 @@ def train_wordpiece(corpus: Iterable[str], vocab_size: int, model_max_length: in
         mask_token="[MASK]",
         model_max_length=model_max_length,
     )
+
+
+WORD_START = "\u2581"  # SentencePiece's mark of a word-initial piece
+
+
+def _bpe_pieces(lines: list[str], size: int) -> list[str]:
+    """SentencePiece BPE pieces learned from whitespace-separated words, in the order learned."""
+    import io
+
+    import sentencepiece as spm
+
+    from xltransfer.modules.seq2seq import SENTENCEPIECE_THREADS
+
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=model,
+            model_type="bpe",
+            vocab_size=size,
+            hard_vocab_limit=False,  # small text: fewer pieces rather than an error
+            character_coverage=1.0,
+            normalization_rule_name="identity",  # BERT's normaliser has run
+            bos_id=-1,
+            eos_id=-1,
+            num_threads=SENTENCEPIECE_THREADS,
+            minloglevel=2,
+        )
+    except RuntimeError as error:  # e.g. fewer pieces allowed than the text has characters
+        raise XltError(f"cannot learn a {size}-token vocabulary: {error}") from None
+    processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    return [
+        processor.id_to_piece(i)
+        for i in range(processor.get_piece_size())
+        if not (processor.is_unknown(i) or processor.is_control(i))
+    ]
 
 
 def build_quickstart(
