@@ -458,5 +458,6 @@ def _fit_info(result, score_name: str) -> dict:
         "best_step": result.best_step,
         "steps": result.steps,
         "train_seconds": result.seconds,
+        "batch_wait_seconds": round(result.batch_wait_seconds, 3),  # steps waiting for their batches
         "history": result.history,
     }

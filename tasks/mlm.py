@@ -9,12 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from xltransfer.data.corpus import HELD_OUT_CAP, HELD_OUT_FRACTION, TextCorpus, pack, tokenized, with_markers
 from xltransfer.data.subwords import pad_batch
 from xltransfer.errors import DataFormatError
 from xltransfer.modules.mlm import mask_tokens, masked_lm_loss
@@ -68,77 +69,107 @@ class MaskedLanguageModelling(Task):
         higher_is_better=False,
         citation="Devlin et al. 2019, BERT, §3.1",
     )
-    # language-adapter selection on the held-out 5% of the language's text (BAD-X §3.1)
-    held_out_fraction = 0.05
+    # language-adapter selection on held-out text: 5% of the language's text (BAD-X §3.1), a
+    # contiguous slice of at most HELD_OUT_CAP sentences (xltransfer.data.corpus.held_out_ranges)
+    held_out_fraction = HELD_OUT_FRACTION
+    reads_corpus = True  # read into a memory-mapped corpus on disk, never into a list
     prediction_suffix = ".tsv"  # per sentence: masked-token NLL, their count, the sentence
 
     def read_file(self, path: Path) -> list[str]:
         """One sentence per line; a CoNLL-U file gives its sentences' text."""
+        return list(self.iter_file(path))
+
+    def iter_file(self, path: Path) -> Iterator[str]:
+        """The file's sentences (non-empty lines, stripped), read as they are needed: a corpus is
+        streamed into its Arrow file, never held whole (``xltransfer.data.corpus``)."""
         if Path(path).suffix == ".conllu":
             from xltransfer.data.ud import read_conllu, sentence_text
 
-            return [sentence_text(s) for s in read_conllu(path)]
-        try:
-            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines()]
-        except UnicodeDecodeError as err:
-            raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-        lines = [line for line in lines if line]
-        if not lines:
+            yield from (sentence_text(s) for s in read_conllu(path))
+            return
+        found = False
+        with open(path, encoding="utf-8-sig") as handle:
+            number = 0
+            while True:
+                try:
+                    line = handle.readline()
+                except UnicodeDecodeError as err:
+                    raise DataFormatError(path, number + 1, f"not UTF-8 ({err})") from err
+                if not line:
+                    break
+                number += 1
+                line = line.strip()
+                if line:
+                    found = True
+                    yield line
+        if not found:
             raise DataFormatError(path, None, "no text")
-        return lines
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[str]:
         """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``):
-        every distinct sentence of at least MIN_WORDS words, in order."""
-        return list(self._hub_sentences(dataset, config, split, revision))
+        every sentence of at least MIN_WORDS words, in order."""
+        return list(self.iter_hub(dataset, config, split, revision))
 
     def read_hub_first(
         self, dataset: str, config: str | None, split: str, revision: str | None, count: int
     ) -> list[str]:
         """The first ``count`` sentences, reading no further (a source's ``max_sentences``)."""
-        return list(itertools.islice(self._hub_sentences(dataset, config, split, revision), count))
+        return list(itertools.islice(self.iter_hub(dataset, config, split, revision), count))
 
     @staticmethod
-    def _hub_sentences(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[str]:
+    def iter_hub(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[str]:
+        """The sentences, streamed row by row. Not de-duplicated: none of the authors' pipelines
+        de-duplicates its text (parovicm/badx run_bi_mlm.py reads the files with
+        ``load_dataset("text")``; ahmetustun/hyperx preprocess.py convert_to_mlm_features takes every
+        line), and a set of every sentence of a Wikipedia would not fit in memory."""
         from xltransfer.data.hub import load_hub_split
 
-        seen: set[str] = set()
         for row in load_hub_split(dataset, config, split, revision):
             # a text dataset's "text"; otherwise every text field (e.g. an NLI set's premise and
             # hypothesis, the only unlabelled text some AmericasNLI languages have on the hub)
             texts = [row["text"]] if "text" in row else [v for v in row.values() if isinstance(v, str)]
             for paragraph in (line for text in texts for line in str(text).splitlines()):
                 for sentence in split_sentences(paragraph):
-                    if word_count(sentence) >= MIN_WORDS and sentence not in seen:
-                        seen.add(sentence)
+                    if word_count(sentence) >= MIN_WORDS:
                         yield sentence
+
+    def data_fingerprint(self, source, unit: str, split: str) -> str | None:
+        """The source's fingerprint, with the held-out rule for the splits it can divide (a piece
+        trained before the rule changed is not one trained on today's split)."""
+        found = super().data_fingerprint(source, unit, split)
+        return found if found is None or split == "test" else f"{found}:held-out-v2-{HELD_OUT_CAP}"
 
     def add_head(self, model, head_name: str) -> None:
         model.add_masked_lm_head(head_name)
 
-    def encode(self, examples: list[str], tokenizer, max_length: int) -> list[dict[str, Any]]:
-        """One example per sentence, truncated to ``max_length`` (Hyper-X's MLM streams)."""
-        enc = tokenizer(examples, truncation=True, max_length=max_length)
+    def encode(self, examples: Sequence[str], tokenizer, max_length: int) -> Sequence[dict[str, Any]]:
+        """One example per sentence, truncated to ``max_length`` (Hyper-X's MLM streams); a corpus on
+        disk gives its tokens on disk, prepared once (``xltransfer.data.corpus.tokenized``)."""
+        if isinstance(examples, TextCorpus):
+            return tokenized(examples, tokenizer, max_length, packed=False)
+        enc = tokenizer(list(examples), truncation=True, max_length=max_length)
         return [{"input_ids": ids} for ids in enc["input_ids"]]
 
-    def encode_packed(self, examples: list[str], tokenizer, max_length: int) -> list[dict[str, Any]]:
+    def encode_packed(self, examples: Sequence[str], tokenizer, max_length: int) -> Sequence[dict[str, Any]]:
         """The text concatenated and cut into blocks of ``max_length`` tokens, each between the
         encoder's sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>), as adapter MLM is trained
         (``transformers``' TextDataset, used by CPGAdapters, and run_mlm.py's group_texts): no
         padding, no sentence cut short. The last, shorter block is dropped as they drop it, unless
-        it is the only one."""
+        it is the only one. A corpus on disk gives its blocks on disk, prepared once."""
+        if isinstance(examples, TextCorpus):
+            return tokenized(examples, tokenizer, max_length, packed=True)
         first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
         if first is None or last is None:
             raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
         size = max_length - 2
         if size < 1:
             raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
-        pieces = tokenizer(examples, add_special_tokens=False)["input_ids"]
-        stream = [token for piece in pieces for token in piece]
-        blocks = [stream[i : i + size] for i in range(0, len(stream), size)]
-        if len(blocks) > 1 and len(blocks[-1]) < size:
-            blocks.pop()
-        return [{"input_ids": [first, *block, last]} for block in blocks]
+        pieces = tokenizer(list(examples), add_special_tokens=False)["input_ids"]
+        return [
+            {"input_ids": row.tolist()}
+            for blocks in pack((piece for piece in pieces), size)
+            for row in with_markers(blocks, first, last)
+        ]
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)

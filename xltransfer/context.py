@@ -17,6 +17,7 @@ from typing import Any
 from xltransfer import registry
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.cell import Piece
+from xltransfer.data.corpus import PrepLedger
 from xltransfer.data.sources import DeclaredSplitMissing
 from xltransfer.errors import GridError
 from xltransfer.plan import Plan
@@ -43,6 +44,7 @@ class RunContext:
         self.failed_pieces: dict[str, str] = {}
         self._test_as_train = False  # reading for a mixed-setting piece or cell (``reading_for_mixed``)
         self.memo: dict[Any, Any] = {}  # results computed once per run (e.g. a model's source score)
+        self.data_prep = PrepLedger()  # seconds spent preparing data, charged to pieces
         self.counters = {
             "pieces_trained": 0,
             "pieces_reused": 0,
@@ -96,6 +98,8 @@ class RunContext:
     def examples(self, task: str, language: str, split: str) -> list[Any]:
         split = self.resolve_split(task, language, split)
         key = (task, language, split)
+        if getattr(self.task(task), "reads_corpus", False):
+            return self._corpus(task, language, split)
         if key not in self._examples:
             source, task_obj = self.grid.source_for(task), self.task(task)
             if split in ("train", "dev") and self._holds_out(task, language):
@@ -110,6 +114,44 @@ class RunContext:
             else:
                 self._examples[key] = task_obj.read_data(source, language, split)
         return self._examples[key]
+
+    def _corpus(self, task: str, language: str, split: str):
+        """A split of a corpus task (MLM text) as a corpus on disk, read once; without a dev split,
+        train and dev are ranges of the train text (``corpus.held_out_ranges``)."""
+        from xltransfer.data import corpus
+
+        key = (task, language, split)
+        if key not in self._examples:
+            source, task_obj = self.grid.source_for(task), self.task(task)
+            holds_out = split in ("train", "dev") and self._holds_out(task, language)
+            read = "train" if holds_out else split
+            cap = source.cap(language)
+            extra = corpus.HELD_OUT_CAP if holds_out and cap is not None else 0
+            fingerprint = task_obj.data_fingerprint(source, language, read)
+            where = source.where(task_obj.metadata.data_format, language, read)
+            text = corpus.read_text(
+                lambda: source.iter_read(task_obj, language, read, extra),
+                f"{fingerprint}:+{extra}",
+                corpus.data_cache_root(self.workspace.cache),
+                self.data_prep,
+                f"{task} {language} {read} ({where})",
+            )
+            if not holds_out:
+                self._examples[key] = text
+            else:
+                if len(text) < corpus.MIN_HELD_OUT_LINES:
+                    raise GridError(
+                        self.grid.source_for(task).field,
+                        f"{where}: {len(text)} line(s) of text for '{language}'; selecting on held-out "
+                        f"text needs at least {corpus.MIN_HELD_OUT_LINES} (or give a dev split)",
+                        self.grid.path,
+                    )
+                train, dev = corpus.held_out_ranges(len(text), cap)
+                self._examples[(task, language, "train")] = text.view(train)
+                self._examples[(task, language, "dev")] = text.view(dev)
+        found = self._examples[key]
+        self.data_prep.used(found.fingerprint)
+        return found
 
     def training_examples(self, task: str, language: str) -> list[Any]:
         """The train split as trained on: what the task keeps of it (MT filters pairs by length)."""

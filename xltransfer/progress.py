@@ -75,7 +75,7 @@ class Progress:
         cpu = f", CPU {info['cpu_seconds']:.1f}s" if info.get("cpu_seconds") is not None else ""
         self.log(
             f"piece {self.pieces_done}/{self.pieces_total} done: {label} in "
-            f"{info.get('train_seconds', 0.0):.1f}s{cpu}{_best_dev(info)} · {self.eta()}"
+            f"{info.get('train_seconds', 0.0):.1f}s{cpu}{_data_prep(info)}{_best_dev(info)} · {self.eta()}"
         )
 
     def piece_reused(self, key: str, label: str) -> None:
@@ -322,6 +322,13 @@ def _fields(fields: Mapping[str, object]) -> str:
 
 def _unknown(count: int) -> str:
     return f" + {count} piece{'s' if count != 1 else ''} whose steps depend on data" if count else ""
+
+
+def _data_prep(info: Mapping[str, Any]) -> str:
+    """How long the piece's data took to prepare, or that it was cached."""
+    if "data_cached" not in info:
+        return ""
+    return ", data cached" if info["data_cached"] else f", data prepared in {info['data_prep_seconds']:.1f}s"
 
 
 def _best_dev(info: Mapping[str, Any]) -> str:

@@ -59,6 +59,9 @@ class Stream:
     name: str
     batches: Iterator[Batch]
     loss: Callable[[Any, Batch], torch.Tensor]
+    # made ahead in a background thread while the model steps (``Prefetched``): for streams whose
+    # batches draw from no shared state (their own seeded generators only), e.g. MLM streams
+    prefetch: bool = False
 
 
 class MicroBatches(list):
@@ -116,6 +119,7 @@ class FitResult:
     stream_counts: dict[str, int] = field(default_factory=dict)
     first_streams: list[str] = field(default_factory=list)  # the first FIRST_STREAMS batches' streams
     higher_is_better: bool = True  # the direction best_score was selected in
+    batch_wait_seconds: float = 0.0  # time the steps waited for their batches
 
 
 def batches_forever(
@@ -138,8 +142,11 @@ def batches_forever(
     rng = random.Random(seed)
     order = list(range(len(features)))
     window = batch_size * max(1, bucket_batches) if max_tokens is None else len(order)
+    known = getattr(features, "lengths", None)  # features on disk know their lengths
 
     def length(i: int) -> int:
+        if known is not None:
+            return int(known[i])
         labels = features[i].get("labels")
         target = len(labels) if max_tokens is not None and isinstance(labels, list) else 0
         return max(len(features[i]["input_ids"]), target)
@@ -155,7 +162,57 @@ def batches_forever(
                 batches.extend(_token_batches(chunk, length, max_tokens))
         rng.shuffle(batches)
         for members in batches:
-            yield collate([features[i] for i in members])
+            yield collate(rows(features, members))
+
+
+def rows(features: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
+    """The features at ``indices``: read by index (one gather for features on disk)."""
+    take = getattr(features, "take", None)
+    return take(indices) if take is not None else [features[i] for i in indices]
+
+
+class Prefetched:
+    """A stream's batches made ahead by a background thread (``depth`` of them waiting), so a step
+    does not wait for Python to read, collate and corrupt its batch; the same batches in the same
+    order as the stream alone (one thread draws them all). ``close`` stops the thread."""
+
+    def __init__(self, batches: Iterator[Batch], depth: int = 4):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(batches,), daemon=True)
+        self._thread.start()
+
+    def _fill(self, batches: Iterator[Batch]) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                item = (True, next(batches))
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+                item = (False, error)
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not item[0]:
+                return
+
+    def __iter__(self) -> Prefetched:
+        return self
+
+    def __next__(self) -> Batch:
+        ok, value = self._queue.get()
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def _token_batches(
@@ -232,55 +289,63 @@ def fit(
     result = FitResult(
         best_score=None, best_step=0, steps=schedule.steps, seconds=0.0, higher_is_better=higher_is_better
     )
-    best_state = None
     started = time.perf_counter()
-    running = 0.0
-    if evaluate is not None:
-        result.history.append({"step": 0, **_evaluation(evaluate), "loss": None})
-    with progress.bar(description, schedule.steps) as advance:
-        for step in range(schedule.steps):
-            model.train()
-            stream = streams[choose_stream(step)]
-            parts = _step_parts(stream, next(stream.batches))
-            for name, *_ in parts:
-                result.stream_counts[name] = result.stream_counts.get(name, 0) + 1
-            if step < FIRST_STREAMS:
-                result.first_streams.append("+".join(name for name, *_ in parts))
-            optimizer.zero_grad(set_to_none=True)
-            value = 0.0
-            for _, batch, part_loss, weight in parts:  # one part, or micro-batches whose gradients add up
-                with mixed.autocast():
-                    loss = part_loss(model, to_device(batch, device)) * weight
-                part_value = loss.item()
-                if not math.isfinite(part_value):
-                    raise FloatingPointError(f"{description}: loss is {part_value} at step {step}")
-                (loss if scaler is None else scaler.scale(loss)).backward()
-                value += part_value
-            if scaler is not None:  # fp16: clipping on the true gradients, the step skipped on overflow
-                scaler.unscale_(optimizer)
-            if schedule.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
-            if scaler is None:
-                optimizer.step()
-            else:
-                scaler.step(optimizer)
-                scaler.update()
-            scheduler.step()
-            running = 0.9 * running + 0.1 * value if step else value
-            last = step + 1 == schedule.steps
-            if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
-                evaluation = _evaluation(evaluate)
-                score = evaluation["score"]
-                result.history.append({"step": step + 1, **evaluation, "loss": running})
-                better = result.best_score is None or (
-                    score > result.best_score if higher_is_better else score < result.best_score
-                )
-                if better:
-                    result.best_score, result.best_step = score, step + 1
-                    best_state = trainable_state(model)
-                advance(1, loss=running, dev=score)
-            else:
-                advance(1, loss=running)
+    prefetched = {id(s): Prefetched(s.batches) for s in streams if s.prefetch}
+    best_state = None
+    try:
+        if evaluate is not None:
+            result.history.append({"step": 0, **_evaluation(evaluate), "loss": None})
+        running = 0.0
+        with progress.bar(description, schedule.steps) as advance:
+            for step in range(schedule.steps):
+                model.train()
+                stream = streams[choose_stream(step)]
+                waited = time.perf_counter()
+                batch = next(prefetched.get(id(stream), stream.batches))
+                result.batch_wait_seconds += time.perf_counter() - waited
+                parts = _step_parts(stream, batch)
+                for name, *_ in parts:
+                    result.stream_counts[name] = result.stream_counts.get(name, 0) + 1
+                if step < FIRST_STREAMS:
+                    result.first_streams.append("+".join(name for name, *_ in parts))
+                optimizer.zero_grad(set_to_none=True)
+                value = 0.0
+                for _, batch, part_loss, weight in parts:  # one part, or micro-batches whose gradients add up
+                    with mixed.autocast():
+                        loss = part_loss(model, to_device(batch, device)) * weight
+                    part_value = loss.item()
+                    if not math.isfinite(part_value):
+                        raise FloatingPointError(f"{description}: loss is {part_value} at step {step}")
+                    (loss if scaler is None else scaler.scale(loss)).backward()
+                    value += part_value
+                if scaler is not None:  # fp16: clipping on the true gradients, the step skipped on overflow
+                    scaler.unscale_(optimizer)
+                if schedule.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, schedule.max_grad_norm)
+                if scaler is None:
+                    optimizer.step()
+                else:
+                    scaler.step(optimizer)
+                    scaler.update()
+                scheduler.step()
+                running = 0.9 * running + 0.1 * value if step else value
+                last = step + 1 == schedule.steps
+                if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
+                    evaluation = _evaluation(evaluate)
+                    score = evaluation["score"]
+                    result.history.append({"step": step + 1, **evaluation, "loss": running})
+                    better = result.best_score is None or (
+                        score > result.best_score if higher_is_better else score < result.best_score
+                    )
+                    if better:
+                        result.best_score, result.best_step = score, step + 1
+                        best_state = trainable_state(model)
+                    advance(1, loss=running, dev=score)
+                else:
+                    advance(1, loss=running)
+    finally:
+        for feeder in prefetched.values():
+            feeder.close()
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
     result.seconds = time.perf_counter() - started
@@ -345,9 +410,13 @@ def fixed_batches(
     """Evaluation batches of examples of similar length, so little compute goes to padding; the
     predictions ``predict_all`` returns are in the examples' order all the same. (Anything else
     that consumes these batches sees them in length order: fine for sums, such as perplexity.)"""
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    known = getattr(features, "lengths", None)  # features on disk know their lengths
+    order = sorted(
+        range(len(features)),
+        key=(lambda i: int(known[i])) if known is not None else (lambda i: len(features[i]["input_ids"])),
+    )
     batches = [
-        collate([features[i] for i in order[start : start + batch_size]])
+        collate(rows(features, order[start : start + batch_size]))
         for start in range(0, len(order), batch_size)
     ]
     return LengthGrouped(batches, order)

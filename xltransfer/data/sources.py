@@ -6,7 +6,9 @@ load it) and what its content fingerprint is, so artifacts are keyed by the data
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,28 @@ class DataSource(ABC):
             raise GridError(self.field, f"no {split} data for language '{language}'")
         examples = task.read_file(path)
         return examples if self.max_sentences is None else examples[: self.max_sentences]
+
+    def iter_read(self, task, language: str, split: str, extra: int = 0) -> Iterator[Any]:
+        """The split's examples streamed (a task with ``iter_file``: MLM text), the first
+        ``max_sentences`` + ``extra`` of them under a cap (``extra``: held-out text read on top)."""
+        path = self.locate(task.metadata.data_format, language, split)
+        if path is None:
+            raise GridError(self.field, f"no {split} data for language '{language}'")
+        return self._capped(task.iter_file(path), extra)
+
+    def _capped(self, examples: Iterator[Any], extra: int) -> Iterator[Any]:
+        if self.max_sentences is None:
+            return examples
+        return itertools.islice(examples, self.max_sentences + extra)
+
+    def cap(self, language: str) -> int | None:
+        """The ``max_sentences`` that applies to ``language``."""
+        return self.max_sentences
+
+    def where(self, data_format: str, language: str, split: str) -> str:
+        """The file (or hub dataset) a split is read from, for messages."""
+        path = self.locate(data_format, language, split)
+        return str(path) if path is not None else f"{self.field} ({language}, {split})"
 
     def capped_fingerprint(self, fingerprint: str) -> str:
         """A split's fingerprint with the cap: the first N sentences are other data than all of them."""
@@ -191,11 +215,7 @@ class HubSource(DataSource):
         dataset lacks is a DeclaredSplitMissing naming the field."""
         from xltransfer.data.hub import MissingSplit
 
-        if not self.has(task.metadata.data_format, language, split):
-            raise GridError(
-                f"{self.field}.splits",
-                f"no {split} split declared for '{language}' (declared: {', '.join(self.split_names)})",
-            )
+        self._check_declared(task, language, split)
         try:
             where = (self.dataset, self._config(language), self.split_names.get(split, split), self.revision)
             if self.max_sentences is None:
@@ -206,6 +226,32 @@ class HubSource(DataSource):
                 f"{self.field}.splits.{split}",
                 f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
             ) from None
+
+    def _check_declared(self, task, language: str, split: str) -> None:
+        if not self.has(task.metadata.data_format, language, split):
+            raise GridError(
+                f"{self.field}.splits",
+                f"no {split} split declared for '{language}' (declared: {', '.join(self.split_names)})",
+            )
+
+    def iter_read(self, task, language: str, split: str, extra: int = 0) -> Iterator[Any]:
+        self._check_declared(task, language, split)
+        where = (self.dataset, self._config(language), self.split_names.get(split, split), self.revision)
+        return self._capped(self._missing_split_named(task.iter_hub(*where), split, language), extra)
+
+    def _missing_split_named(self, examples: Iterator[Any], split: str, language: str) -> Iterator[Any]:
+        from xltransfer.data.hub import MissingSplit
+
+        try:
+            yield from examples
+        except MissingSplit as error:
+            raise DeclaredSplitMissing(
+                f"{self.field}.splits.{split}",
+                f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
+            ) from None
+
+    def where(self, data_format: str, language: str, split: str) -> str:
+        return f"{self.dataset} ({self._config(language)}, {self.split_names.get(split, split)})"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -243,6 +289,15 @@ class PerLanguageSource(DataSource):
 
     def read(self, task, language: str, split: str) -> list[Any]:
         return self.source(language).read(task, language, split)
+
+    def iter_read(self, task, language: str, split: str, extra: int = 0) -> Iterator[Any]:
+        return self.source(language).iter_read(task, language, split, extra)
+
+    def cap(self, language: str) -> int | None:
+        return self.source(language).cap(language)
+
+    def where(self, data_format: str, language: str, split: str) -> str:
+        return self.source(language).where(data_format, language, split)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -69,7 +69,9 @@ def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
     ctx.progress.piece_started(key, piece.label, 0 if piece.task_owned else method.planned_steps(piece))
     cpu_started = time.process_time()
     seed_everything(piece.seed)  # before anything of the piece is built: same grid, same bytes
-    with using(ctx.precision), ctx.reading_for_mixed(piece.mixed):
+    started = time.perf_counter()
+    # the data the piece prepared (tokenised, packed), or "cached": its seconds are the piece's too
+    with using(ctx.precision), ctx.reading_for_mixed(piece.mixed), ctx.data_prep.piece() as prep:
         if planned.piece.task_owned:
             trained = ctx.task(planned.piece.task).train_piece(planned.piece, ctx)
         else:
@@ -91,6 +93,8 @@ def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
         "cpu_seconds": round(time.process_time() - cpu_started, 3),
         "hardware": describe_hardware(ctx.device),
         **trained.info,
+        **prep,  # data_prep_seconds, data_cached
+        "wall_seconds": round(time.perf_counter() - started, 3),  # data preparation and training
     }
     ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
     return info

@@ -121,7 +121,7 @@ def mlm_stream(name: str, mlm_task, features, tokenizer, batch_size: int, seed: 
             prepare(model)
         return mlm_task.loss(model, batch)
 
-    return Stream(name, corrupted, loss)
+    return Stream(name, corrupted, loss, prefetch=True)  # its own seeded generators only
 
 
 def mlm_eval_batches(mlm_task, features, tokenizer, batch_size: int = 64) -> list:

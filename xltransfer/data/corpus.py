@@ -1,0 +1,382 @@
+"""Unlabelled text on disk: a corpus is read once into a memory-mapped Arrow file, tokenised (and
+packed into MLM blocks) once per tokenizer and length, and read by index from then on.
+
+Memory stays flat in the size of the corpus: nothing here holds a whole corpus as Python objects.
+Both steps are folders of ``cached_folder`` (staging + rename, sha256-verified) under the data cache
+(``<workdir>/cache/data``, or ``XLT_DATA_CACHE`` to share one across workdirs), keyed by the
+corpus's fingerprint (and the tokenizer, ``max_length``, packing): a second piece or a second run
+reading the same corpus prepares nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xltransfer.cached_folder import cached_folder
+
+DATA_CACHE_ENV = "XLT_DATA_CACHE"
+# bumped when what a prepared folder holds changes for the same inputs
+PREP_VERSION = 1
+WRITE_ROWS = 10_000  # lines (or blocks) written to Arrow at a time
+PROC_ROWS = 50_000  # a tokenising process per this many lines, up to the CPUs there are
+
+# The held-out MLM set that selects a language-side adapter's checkpoint. The authors evaluate on
+# the first 5% of the target's text file (parovicm/badx examples/language-modeling/run_bi_mlm.py:
+# `validation[:{validation_split_percentage}%]`, default 5, `max_eval_samples` unset); here it is
+# 5% of the sentences, at least one, at most HELD_OUT_CAP (ours: 5% of a whole Wikipedia, evaluated
+# every 500 steps, would cost more than the training), a contiguous slice at a fixed seeded offset.
+HELD_OUT_FRACTION = 0.05
+HELD_OUT_CAP = 10_000
+HELD_OUT_SEED = 0
+MIN_HELD_OUT_LINES = 2  # one sentence to train on, one to select on
+
+
+def data_cache_root(workspace_cache: Path) -> Path:
+    """Where prepared data lives: ``XLT_DATA_CACHE`` if set (shared by workdirs), else the workdir's."""
+    shared = os.environ.get(DATA_CACHE_ENV)
+    return Path(shared) if shared else Path(workspace_cache) / "data"
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:32]
+
+
+# -- what preparing cost, per piece -------------------------------------------------------------------
+@dataclass
+class PrepLedger:
+    """Seconds spent preparing data, charged to the piece that needed it: preparation done while no
+    piece runs (the run's up-front read of every file) goes to the first piece that reads the corpus."""
+
+    unclaimed: dict[str, float] = field(default_factory=dict)
+    _tally: list[float] | None = None
+
+    def built(self, key: str, seconds: float) -> None:
+        """``key``: the corpus's fingerprint (what ``used`` is told when a piece reads it)."""
+        if self._tally is not None:
+            self._tally.append(seconds)
+        else:
+            self.unclaimed[key] = self.unclaimed.get(key, 0.0) + seconds
+
+    def used(self, key: str) -> None:
+        if self._tally is not None and key in self.unclaimed:
+            self._tally.append(self.unclaimed.pop(key))
+
+    @contextmanager
+    def piece(self) -> Iterator[dict[str, Any]]:
+        """Within: preparation is the piece's; the dict yielded gets ``data_prep_seconds`` and
+        ``data_cached`` (nothing prepared for it) when the block ends."""
+        outer, self._tally = self._tally, []
+        result: dict[str, Any] = {}
+        try:
+            yield result
+        finally:
+            tally, self._tally = self._tally, outer
+            result["data_prep_seconds"] = round(sum(tally), 3)
+            result["data_cached"] = not tally
+
+
+# -- text ----------------------------------------------------------------------------------------------
+class TextCorpus(Sequence):
+    """A corpus's lines (sentences) in a memory-mapped Arrow file, or some ranges of them."""
+
+    def __init__(self, folder: Path, fingerprint: str, ledger: PrepLedger, ranges=None, what: str = ""):
+        import datasets
+
+        self.folder = Path(folder)
+        self.fingerprint = fingerprint
+        self.ledger = ledger
+        self.what = what
+        self._data = datasets.Dataset.from_file(str(self.folder / "text.arrow"))
+        self.ranges: tuple[tuple[int, int], ...] = tuple(ranges) if ranges else ((0, len(self._data)),)
+
+    @property
+    def key(self) -> str:
+        """Names the lines this view holds (its corpus and ranges)."""
+        return _digest(self.fingerprint, self.ranges)
+
+    @property
+    def cache_root(self) -> Path:
+        return self.folder.parent.parent
+
+    def __len__(self) -> int:
+        return sum(b - a for a, b in self.ranges)
+
+    def _position(self, index: int) -> int:
+        if index < 0:
+            index += len(self)
+        for a, b in self.ranges:
+            if index < b - a:
+                return a + index
+            index -= b - a
+        raise IndexError("corpus index out of range")
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._data.data.column("text")[self._position(index)].as_py()
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.text_chunks():
+            yield from chunk
+
+    def text_chunks(self, rows: int = WRITE_ROWS) -> Iterator[list[str]]:
+        column = self._data.data.column("text")
+        for a, b in self.ranges:
+            for start in range(a, b, rows):
+                yield column.slice(start, min(rows, b - start)).to_pylist()
+
+    def view(self, ranges: Iterable[tuple[int, int]]) -> TextCorpus:
+        """The lines of ``ranges`` (positions in this view), as a corpus of its own."""
+        absolute = []
+        for a, b in ranges:
+            if b > a:
+                absolute.extend(self._absolute(a, b))
+        view = TextCorpus.__new__(TextCorpus)
+        view.__dict__.update(self.__dict__)
+        view.ranges = tuple(absolute)
+        return view
+
+    def _absolute(self, a: int, b: int) -> list[tuple[int, int]]:
+        out, offset = [], 0
+        for lo, hi in self.ranges:
+            size = hi - lo
+            start, stop = max(a - offset, 0), min(b - offset, size)
+            if start < stop:
+                out.append((lo + start, lo + stop))
+            offset += size
+        return out
+
+    def dataset(self):
+        """The view as a ``datasets.Dataset`` (contiguous selections: no index mapping)."""
+        import datasets
+
+        parts = [self._data.select(range(a, b)) for a, b in self.ranges]
+        return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def read_text(
+    lines: Callable[[], Iterable[str]], fingerprint: str, cache_root: Path, ledger: PrepLedger, what: str
+) -> TextCorpus:
+    """The corpus ``lines()`` yields, read once into ``cache_root/text/<fingerprint's hash>``."""
+    import pyarrow as pa
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.features import Features, Value
+
+    key = _digest("text", PREP_VERSION, fingerprint)
+    started = [0.0]
+
+    def build(staging: Path) -> None:
+        started[0] = time.perf_counter()
+        with ArrowWriter(path=str(staging / "text.arrow"), features=Features({"text": Value("string")})) as w:
+            batch: list[str] = []
+            for line in lines():
+                batch.append(line)
+                if len(batch) == WRITE_ROWS:
+                    w.write_table(pa.table({"text": pa.array(batch, pa.string())}))
+                    batch = []
+            if batch:
+                w.write_table(pa.table({"text": pa.array(batch, pa.string())}))
+            w.finalize()
+        ledger.built(fingerprint, time.perf_counter() - started[0])
+
+    folder = cached_folder(Path(cache_root) / "text", key, build, what=f"text of {what}")
+    return TextCorpus(folder, fingerprint, ledger, what=what)
+
+
+def held_out_ranges(
+    size: int, cap: int | None, held_out: int = HELD_OUT_CAP
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(train ranges, held-out ranges) of a corpus of ``size`` lines. Under a source's cap of N
+    sentences (Hyper-X's 100K, §4) the first N are trained on and the held-out lines are those read
+    after them; otherwise a contiguous HELD_OUT_FRACTION (at least one line, at most ``held_out``) at
+    an offset fixed by HELD_OUT_SEED and the size, the rest trained on."""
+    if cap is not None and size > cap:
+        return [(0, cap)], [(cap, min(size, cap + held_out))]
+    count = max(1, min(held_out, int(size * HELD_OUT_FRACTION)))
+    start = random.Random(f"{HELD_OUT_SEED}:{size}").randrange(size - count + 1)
+    return [(0, start), (start + count, size)], [(start, start + count)]
+
+
+# -- tokens --------------------------------------------------------------------------------------------
+class TokenBlocks(Sequence):
+    """Token sequences (``{"input_ids": [...]}`` per item) in memory-mapped Arrow files."""
+
+    def __init__(self, folder: Path):
+        import datasets
+
+        files = sorted(Path(folder).glob("*.arrow"))
+        parts = [datasets.Dataset.from_file(str(f)) for f in files]
+        data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        self.folder = Path(folder)
+        self._ids = data.data.column("input_ids")
+        self.lengths = data.data.column("length").to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("token sequence index out of range")
+        return {"input_ids": self._ids[index].as_py()}
+
+    def take(self, indices: Sequence[int]) -> list[dict[str, list[int]]]:
+        """Several items at once (one Arrow gather)."""
+        return [{"input_ids": ids} for ids in self._ids.take(list(indices)).to_pylist()]
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """What identifies a tokenizer's output: its serialised pipeline (a fast tokenizer's JSON) and
+    special tokens; computed once per tokenizer object."""
+    cached = getattr(tokenizer, "_xlt_fingerprint", None)
+    if cached is not None:
+        return cached
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        body = backend.to_str()
+    else:
+        from datasets.fingerprint import Hasher
+
+        body = Hasher.hash(tokenizer)
+    value = _digest(type(tokenizer).__name__, body, tokenizer.all_special_ids, tokenizer.cls_token_id)
+    try:
+        tokenizer._xlt_fingerprint = value
+    except AttributeError:
+        pass
+    return value
+
+
+def processes(rows: int) -> int:
+    """Tokenising processes for ``rows`` lines: one per PROC_ROWS, at most the CPUs available."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, rows // PROC_ROWS))
+
+
+def tokenized(corpus: TextCorpus, tokenizer, max_length: int, packed: bool) -> TokenBlocks:
+    """The corpus's MLM examples: one per line truncated to ``max_length`` (Hyper-X), or (``packed``)
+    the text concatenated and cut into ``max_length`` blocks between the sentence markers, prepared
+    once per (corpus lines, tokenizer, max_length, packing)."""
+    if packed:
+        first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
+        if first is None or last is None:
+            raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
+        if max_length - 2 < 1:
+            raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
+    key = _digest("tokens", PREP_VERSION, corpus.key, tokenizer_fingerprint(tokenizer), max_length, packed)
+
+    def build(staging: Path) -> None:
+        started = time.perf_counter()
+        data = corpus.dataset()
+        if packed:
+            tokens = _map_tokens(data, tokenizer, staging / ".tokens" / "tokens.arrow", None)
+            _write_blocks(tokens, tokenizer, max_length - 2, staging / "blocks.arrow")
+            import shutil
+
+            del tokens
+            shutil.rmtree(staging / ".tokens")
+        else:
+            _map_tokens(data, tokenizer, staging / "tokens.arrow", max_length)
+        corpus.ledger.built(key, time.perf_counter() - started)
+
+    what = (
+        f"{'packed ' if packed else ''}tokens of {corpus.what or corpus.fingerprint}, max_length {max_length}"
+    )
+    return TokenBlocks(cached_folder(corpus.cache_root / "tokens", key, build, what=what))
+
+
+def _map_tokens(data, tokenizer, path: Path, max_length: int | None):
+    """``data``'s "text" tokenised by ``Dataset.map(batched=True, num_proc=…)`` into ``path``: with
+    the sentence markers, truncated to ``max_length``; or (None) bare, for packing."""
+    from datasets.features import Features, Sequence, Value
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
+    return data.map(
+        _Tokenise(tokenizer, max_length),
+        batched=True,
+        batch_size=1000,
+        num_proc=processes(len(data)) if len(data) >= 2 * PROC_ROWS else None,
+        remove_columns=["text"],
+        features=features,
+        cache_file_name=str(path),
+        load_from_cache_file=False,
+        desc="tokenising",
+    )
+
+
+class _Tokenise:
+    """The map function (a class: picklable for the worker processes)."""
+
+    def __init__(self, tokenizer, max_length: int | None):
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        if self.max_length is None:
+            ids = self.tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+        else:
+            ids = self.tokenizer(batch["text"], truncation=True, max_length=self.max_length)["input_ids"]
+        return {"input_ids": ids, "length": [len(x) for x in ids]}
+
+
+def pack(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The token stream (given in chunks) cut into rows of ``size`` tokens, as 2-D arrays; the last,
+    shorter block is dropped as run_mlm.py's group_texts drops it, unless it is the only one."""
+    carry = np.zeros(0, dtype=np.int64)
+    wrote = False
+    for chunk in chunks:
+        stream = np.concatenate([carry, np.asarray(chunk, dtype=np.int64)])
+        whole = len(stream) // size * size
+        if whole:
+            wrote = True
+            yield stream[:whole].reshape(-1, size)
+        carry = stream[whole:]
+    if not wrote and len(carry):
+        yield carry.reshape(1, -1)
+
+
+def with_markers(blocks: np.ndarray, first: int, last: int) -> np.ndarray:
+    rows = blocks.shape[0]
+    return np.hstack([np.full((rows, 1), first), blocks, np.full((rows, 1), last)])
+
+
+def _write_blocks(tokens, tokenizer, size: int, path: Path) -> None:
+    """Pack the mapped tokens (read a chunk at a time) into ``path``."""
+    import pyarrow as pa
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.features import Features, Sequence, Value
+
+    column = tokens.data.column("input_ids")
+
+    def chunks() -> Iterator[np.ndarray]:
+        for start in range(0, len(column), WRITE_ROWS):
+            flat = column.slice(start, WRITE_ROWS).combine_chunks().flatten()
+            yield flat.to_numpy(zero_copy_only=False)
+
+    features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
+    with ArrowWriter(path=str(path), features=features) as writer:
+        for blocks in pack(chunks(), size):
+            rows = with_markers(blocks, tokenizer.cls_token_id, tokenizer.sep_token_id).astype(np.int32)
+            width = rows.shape[1]
+            for start in range(0, rows.shape[0], WRITE_ROWS):
+                part = rows[start : start + WRITE_ROWS]
+                offsets = pa.array(np.arange(0, part.size + 1, width, dtype=np.int32))
+                ids = pa.ListArray.from_arrays(offsets, pa.array(part.ravel()))
+                lengths = pa.array(np.full(part.shape[0], width, dtype=np.int32))
+                writer.write_table(pa.table({"input_ids": ids, "length": lengths}))
+        writer.finalize()
