@@ -58,31 +58,33 @@ class PrepLedger:
     piece runs (the run's up-front read of every file) goes to the first piece that reads the corpus."""
 
     unclaimed: dict[str, float] = field(default_factory=dict)
-    _tally: list[float] | None = None
+    _tally: list[tuple[float, bool]] | None = None  # (seconds, prepared before the piece began)
 
     def built(self, key: str, seconds: float) -> None:
         """``key``: the corpus's fingerprint (what ``used`` is told when a piece reads it)."""
         if self._tally is not None:
-            self._tally.append(seconds)
+            self._tally.append((seconds, False))
         else:
             self.unclaimed[key] = self.unclaimed.get(key, 0.0) + seconds
 
     def used(self, key: str) -> None:
         if self._tally is not None and key in self.unclaimed:
-            self._tally.append(self.unclaimed.pop(key))
+            self._tally.append((self.unclaimed.pop(key), True))
 
     @contextmanager
     def piece(self) -> Iterator[dict[str, Any]]:
         """Within: preparation is the piece's; the dict yielded gets ``data_prep_seconds`` and
-        ``data_cached`` (nothing prepared for it) when the block ends."""
+        ``data_cached`` (nothing prepared for it) when the block ends, and ``earlier_seconds``: the
+        part prepared before the piece began (the run's up-front read), outside its own wall time."""
         outer, self._tally = self._tally, []
         result: dict[str, Any] = {}
         try:
             yield result
         finally:
             tally, self._tally = self._tally, outer
-            result["data_prep_seconds"] = round(sum(tally), 3)
+            result["data_prep_seconds"] = round(sum(s for s, _ in tally), 3)
             result["data_cached"] = not tally
+            result["earlier_seconds"] = sum(s for s, earlier in tally if earlier)
 
 
 # -- text ----------------------------------------------------------------------------------------------
@@ -303,10 +305,22 @@ def tokenized(corpus: TextCorpus, tokenizer, max_length: int, packed: bool) -> T
 def _map_tokens(data, tokenizer, path: Path, max_length: int | None):
     """``data``'s "text" tokenised by ``Dataset.map(batched=True, num_proc=…)`` into ``path``: with
     the sentence markers, truncated to ``max_length``; or (None) bare, for packing."""
+    from datasets import utils as bars
     from datasets.features import Features, Sequence, Value
 
     path.parent.mkdir(parents=True, exist_ok=True)
     features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
+    quiet = len(data) < PROC_ROWS and not bars.are_progress_bars_disabled()  # a bar for long ones only
+    if quiet:
+        bars.disable_progress_bars()
+    try:
+        return _map(data, tokenizer, path, max_length, features)
+    finally:
+        if quiet:
+            bars.enable_progress_bars()
+
+
+def _map(data, tokenizer, path: Path, max_length: int | None, features):
     return data.map(
         _Tokenise(tokenizer, max_length),
         batched=True,

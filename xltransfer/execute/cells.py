@@ -93,8 +93,10 @@ def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
         "cpu_seconds": round(time.process_time() - cpu_started, 3),
         "hardware": describe_hardware(ctx.device),
         **trained.info,
-        **prep,  # data_prep_seconds, data_cached
-        "wall_seconds": round(time.perf_counter() - started, 3),  # data preparation and training
+        "data_prep_seconds": prep["data_prep_seconds"],
+        "data_cached": prep["data_cached"],
+        # the piece's wall-clock time, its data's preparation included (read up front or not)
+        "wall_seconds": round(time.perf_counter() - started + prep["earlier_seconds"], 3),
     }
     ctx.artifacts.save_state(key, trained.state, info, trained.write_files)
     return info
