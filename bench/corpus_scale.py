@@ -41,7 +41,7 @@ data:
 methods:
   - name: mad-x
     params: {{la_steps: {la_steps}, la_batch_size: 16, la_learning_rate: 1.0e-4, la_eval_every: {la_steps},
-             ta_steps: 5, ta_batch_size: 16, ta_learning_rate: 1.0e-3, ta_eval_every: 5}}
+             ta_steps: 2, ta_batch_size: 16, ta_learning_rate: 1.0e-3, ta_eval_every: 2}}
 tasks: [pos]
 languages: {{source: qaa, target: [qab]}}
 seeds: {seeds}
@@ -95,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", type=Path, required=True, help="a local BERT folder (config.json)")
     parser.add_argument("--sizes", type=float, nargs=2, default=[10, 50], help="corpus sizes in MB")
-    parser.add_argument("--la-steps", type=int, default=10)
+    parser.add_argument("--la-steps", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="work here (kept) instead of a temporary folder")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -37,7 +37,7 @@ def _text_file(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def _grid(tmp_path: Path, files: str, extra: str = "") -> Path:
+def _grid(tmp_path: Path, files: str, extra: str = "", method: str = "mad-x") -> Path:
     grid = tmp_path / "g" / "grid.yaml"
     grid.parent.mkdir(exist_ok=True)
     grid.write_text(
@@ -46,7 +46,7 @@ def _grid(tmp_path: Path, files: str, extra: str = "") -> Path:
         data:
           pos: synthetic
           mlm: {{type: files, files: {files}{extra}}}
-        methods: [mad-x]
+        methods: [{method}]
         tasks: [pos]
         languages: {{source: qaa, target: [qab]}}
         """)
@@ -246,3 +246,57 @@ def test_one_line_of_text_exits_2(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert f"{path}: 1 line(s) of text" in done.stderr and "at least 2" in done.stderr
+
+
+# -- memory flat in corpus size --------------------------------------------------------------------------
+def test_a_corpus_larger_than_the_memory_budget_trains_a_language_adapter_under_it(tmp_path):
+    """Python allocations (tracemalloc) while a MAD-X language adapter reads, tokenises, packs and
+    trains on a 6 MB corpus stay under a 5 MB budget: the corpus is never held as Python objects
+    (read whole into lists, as before, its 750K tokens alone took ~45 MB of Python objects). Another
+    language's adapter trains first, untraced: what any first piece loads (modules, the model's
+    copy) is not the corpus's."""
+    import tracemalloc
+
+    from conftest import tiny_adapter_model
+
+    vocabulary = [f"word{i:03d}" for i in range(400)]
+
+    def write(path: Path, count: int) -> Path:
+        with open(path, "w") as handle:
+            for i in range(count):
+                handle.write(" ".join(vocabulary[(i * 31 + j * 7) % 400] for j in range(10)) + "\n")
+        return path
+
+    big, small = write(tmp_path / "qaa.txt", 75_000), write(tmp_path / "qab.txt", 200)
+    assert big.stat().st_size >= 6_000_000
+    budget = 5_000_000
+    method = "{name: mad-x, params: {la_steps: 3, la_eval_every: 3, la_batch_size: 4}}"
+    grid = _grid(tmp_path, f"{{qaa: {{train: {big}}}, qab: {{train: {small}}}}}", method=method)
+    tokenizer = fixed_vocab_tokenizer(vocabulary)
+    tokenizer.mask_token = "[MASK]"
+    ctx = _context(grid, tmp_path / "w", tokenizer)
+    ctx.__dict__["_pristine_model"] = tiny_adapter_model(tmp_path / "model", len(tokenizer))
+    adapters = {p.piece.languages: p for p in ctx.plan.pieces.values() if p.piece.kind == "language-adapter"}
+    method = ctx.plan.trainers[adapters["qab",].key]
+    method.train(adapters["qab",].piece, ctx)
+    tracemalloc.start()
+    try:
+        trained = method.train(adapters["qaa",].piece, ctx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert trained.info["steps"] == 3
+    assert len(ctx.examples("mlm", "qaa", "train")) == 75_000 - int(75_000 * corpus.HELD_OUT_FRACTION)
+    assert peak < budget, f"{peak / 1e6:.1f} MB of Python objects for a 6 MB corpus"
+
+
+def test_the_vocabulary_sample_is_capped_seeded_and_keeps_the_temperature_shares():
+    from xltransfer.data.parallel import temperature_sample, temperature_weights
+
+    texts = {"big": [f"b{i}" for i in range(5000)], "mid": [f"m{i}" for i in range(500)], "low": ["l1", "l2"]}
+    sampled = temperature_sample(texts, 5.0, seed=3, cap=600)
+    weights = temperature_weights({k: len(v) for k, v in texts.items()}, 5.0)
+    assert abs(sum(map(len, sampled.values())) - 600) <= 3
+    assert {k: len(v) for k, v in sampled.items()} == {k: round(w * 600) for k, w in weights.items()}
+    assert sampled == temperature_sample(texts, 5.0, seed=3, cap=600)
+    assert sampled != temperature_sample(texts, 5.0, seed=4, cap=600)

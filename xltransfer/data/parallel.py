@@ -416,14 +416,22 @@ def texts_by_language(examples: Iterable[ParallelExample]) -> dict[str, list[str
     return {lang: list(texts) for lang, texts in seen.items()}
 
 
+# The most sentences a subword vocabulary is learned from (ours): fairseq's ML50 recipe
+# (examples/multilingual, preprocess_ML50_v1.sh) encodes with mBART-50's released SentencePiece model
+# and trains none, and the hyper-adapters paper (§4) gives no sample size; SentencePiece holds its
+# whole input in memory (its `input_sentence_size` caps it), so ML50's ~230M sentences are sampled.
+VOCABULARY_SAMPLE_CAP = 2_000_000
+
+
 def temperature_sample(
-    texts: Mapping[str, Sequence[str]], temperature: float, seed: int = 0
+    texts: Mapping[str, Sequence[str]], temperature: float, seed: int = 0, cap: int = VOCABULARY_SAMPLE_CAP
 ) -> dict[str, list[str]]:
-    """Each language's sentences re-sized to its temperature share of the total: whole passes over
-    the language's data, then a seeded subset for the remainder (equal sizes give the data back)."""
+    """Each language's sentences re-sized to its temperature share of the total (at most ``cap``
+    sentences in all): whole passes over the language's data, then a seeded subset for the remainder
+    (equal sizes under the cap give the data back)."""
     sizes = {lang: len(lines) for lang, lines in texts.items()}
     weights = temperature_weights(sizes, temperature)
-    total = sum(sizes.values())
+    total = min(sum(sizes.values()), cap)
     rng = random.Random(seed)
     out = {}
     for lang in sorted(weights):
