@@ -98,6 +98,9 @@ def test_a_failed_build_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         cached_folder(tmp_path, "k", build, what="test data")
     assert not (tmp_path / "k").exists() and not list((tmp_path / ".staging").iterdir())
+    (tmp_path / ".staging" / "k.0123").mkdir()  # what a killed build leaves
+    cached_folder(tmp_path, "k", lambda folder: (folder / "a").write_text("a"), what="test data")
+    assert not list((tmp_path / ".staging").iterdir()) and (tmp_path / "k" / "a").read_text() == "a"
 
 
 # -- prepared data: reused, invalidated ----------------------------------------------------------------

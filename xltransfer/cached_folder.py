@@ -46,6 +46,8 @@ def cached_folder(root: Path, key: str, build: Callable[[Path], None], *, what: 
         staging_root = root / STAGING
         if staging_root.is_symlink():
             raise OSError(f"{staging_root} is a symbolic link: refusing to build {what} through it")
+        for stale in staging_root.glob(f"{key}.*") if staging_root.is_dir() else []:
+            shutil.rmtree(stale, ignore_errors=True)  # a killed build's; the lock says none runs now
         staging = staging_root / f"{key}.{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         try:
