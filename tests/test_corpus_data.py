@@ -303,3 +303,29 @@ def test_the_vocabulary_sample_is_capped_seeded_and_keeps_the_temperature_shares
     assert {k: len(v) for k, v in sampled.items()} == {k: round(w * 600) for k, w in weights.items()}
     assert sampled == temperature_sample(texts, 5.0, seed=3, cap=600)
     assert sampled != temperature_sample(texts, 5.0, seed=4, cap=600)
+
+
+def test_prefetched_batches_are_the_streams_own_in_order_and_its_errors_come_through():
+    from xltransfer.train import Prefetched
+
+    def batches():
+        yield from ({"i": n} for n in range(50))
+        raise ValueError("a bad line")
+
+    ahead = Prefetched(batches(), depth=3)
+    assert [next(ahead)["i"] for _ in range(50)] == list(range(50))
+    with pytest.raises(ValueError, match="a bad line"):
+        next(ahead)
+    ahead.close()
+
+
+def test_fit_reports_the_time_its_steps_waited_for_batches():
+    import torch
+
+    from xltransfer.train import Schedule, Stream, fit
+
+    model = torch.nn.Linear(2, 1)
+    data = ({"x": torch.ones(4, 2)} for _ in iter(int, 1))
+    stream = Stream("s", data, lambda m, b: m(b["x"]).pow(2).mean(), prefetch=True)
+    result = fit(model, [stream], Schedule(3, 4, 0.1, eval_every=3))
+    assert result.steps == 3 and 0.0 <= result.batch_wait_seconds < 60
