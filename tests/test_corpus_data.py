@@ -329,3 +329,20 @@ def test_fit_reports_the_time_its_steps_waited_for_batches():
     stream = Stream("s", data, lambda m, b: m(b["x"]).pow(2).mean(), prefetch=True)
     result = fit(model, [stream], Schedule(3, 4, 0.1, eval_every=3))
     assert result.steps == 3 and 0.0 <= result.batch_wait_seconds < 60
+
+
+def test_hub_text_is_streamed_capped_with_the_held_out_on_top_and_not_deduplicated(monkeypatch):
+    from xltransfer.data.sources import HubSource
+
+    read: list[int] = []
+
+    def load_hub_split(dataset, config, split, revision):
+        for i in range(1000):
+            read.append(i)
+            yield {"text": f"Sentence number {i // 2} is here."}  # each sentence twice
+
+    monkeypatch.setattr("xltransfer.data.hub.load_hub_split", load_hub_split)
+    hub = HubSource("wikimedia/wikipedia", "20231101.{lang}", None, {"train": "train"}, max_sentences=7)
+    sentences = list(hub.iter_read(MaskedLanguageModelling(), "mt", "train", extra=3))
+    assert sentences == [f"Sentence number {i // 2} is here." for i in range(10)]
+    assert len(read) == 10, "reading stops once the capped text and its held-out part are read"

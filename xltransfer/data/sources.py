@@ -222,10 +222,7 @@ class HubSource(DataSource):
                 return task.read_hub(*where)
             return task.read_hub_first(*where, self.max_sentences)
         except MissingSplit as error:
-            raise DeclaredSplitMissing(
-                f"{self.field}.splits.{split}",
-                f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
-            ) from None
+            raise self._declared_missing(split, language, error) from None
 
     def _check_declared(self, task, language: str, split: str) -> None:
         if not self.has(task.metadata.data_format, language, split):
@@ -245,10 +242,13 @@ class HubSource(DataSource):
         try:
             yield from examples
         except MissingSplit as error:
-            raise DeclaredSplitMissing(
-                f"{self.field}.splits.{split}",
-                f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
-            ) from None
+            raise self._declared_missing(split, language, error) from None
+
+    def _declared_missing(self, split: str, language: str, error: Exception) -> DeclaredSplitMissing:
+        return DeclaredSplitMissing(
+            f"{self.field}.splits.{split}",
+            f"declares a {split} split for '{language}', but {error}: declare only the splits it has",
+        )
 
     def where(self, data_format: str, language: str, split: str) -> str:
         return f"{self.dataset} ({self._config(language)}, {self.split_names.get(split, split)})"
