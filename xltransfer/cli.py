@@ -288,7 +288,14 @@ def _print_plan(summary: dict, verbose: bool) -> None:
     console.print(methods)
     total = summary["cost"]
     remaining = f" ({_hours(total['gpu_hours_to_train'])} still to train)" if stored else ""
-    out.print(f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}", highlight=False)
+    out.print(
+        f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}, "
+        f"{_hours(total['eval_gpu_hours'])} of them selection evaluations; data preparation "
+        f"{_hours(total['data_prep_cpu_hours'])} CPU-hours ({_count(total['data_prep_tokens'])} tokens, "
+        "once)",
+        highlight=False,
+        soft_wrap=True,
+    )
     out.print(f"assumptions: {total['assumptions']}", highlight=False, soft_wrap=True)
     missing = uncosted_line(summary)
     if missing:
