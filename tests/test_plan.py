@@ -440,3 +440,53 @@ def test_paper_plans_count_selection_evaluations_and_data_preparation(leaderboar
     assert text.exit_code == 0, text.output
     (line,) = [line for line in text.stdout.splitlines() if line.startswith("estimated compute: ")]
     assert "selection evaluations" in line and "data preparation" in line and "CPU-hours" in line
+
+
+def test_calibrate_times_real_steps_of_each_piece_kind_on_this_device(tmp_path, tiny_grid, monkeypatch):
+    """Issue 19: `xlt plan GRID --calibrate` (on CPU here) times optimiser steps of each (method, kind)
+    on random weights of the grid's architecture, set up by the method, at its batch and max_length,
+    and prints measured seconds per step x planned steps beside the FLOP-based estimate."""
+    import torch
+
+    from xltransfer import calibrate
+
+    optimiser_steps: list[int] = []
+    original = torch.optim.AdamW.step
+
+    def counted(self, *args, **kwargs):
+        optimiser_steps.append(sum(p.numel() for group in self.param_groups for p in group["params"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+    work = ["--workdir", str(tmp_path / "w")]
+    result = CliRunner().invoke(app, ["plan", str(tiny_grid), "--calibrate", "--json", *work])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["calibration"]["device"].startswith("cpu")
+    groups = {(g["method"], g["kind"]): g for g in summary["calibration"]["groups"]}
+    assert set(groups) == {
+        ("mad-x", "language-adapter"),
+        ("mad-x", "task-adapter"),
+        ("full-ft", "finetuned-model"),
+    }
+    for g in groups.values():
+        assert g["seconds_per_step"] > 0 and g["reason"] is None
+    la = groups[("mad-x", "language-adapter")]
+    las = [p for p in summary["pieces"] if p["kind"] == "language-adapter"]
+    assert la["pieces"] == len(las) and la["steps"] == sum(p["steps"] for p in las) == 3 * 40
+    assert la["measured_hours"] == pytest.approx(la["seconds_per_step"] * la["steps"] / 3600)
+    assert la["estimated_gpu_hours"] == pytest.approx(sum(p["gpu_hours"] for p in las))
+    # every group took its warm-up and timed steps, each on the trainable parameters the plan counts
+    per_group = calibrate.WARMUP_STEPS + calibrate.TIMED_STEPS
+    assert len(optimiser_steps) == per_group * len(groups)
+    trainable = {(p["method_label"], p["kind"]): p["trainable_params"] for p in summary["pieces"]}
+    expected = [trainable[key] for key in groups for _ in range(per_group)]
+    assert optimiser_steps == expected
+
+    text = CliRunner().invoke(app, ["plan", str(tiny_grid), "--calibrate", *work])
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert any(line.strip().startswith("calibrated on cpu") for line in lines)
+    header = next(line for line in lines if "s/step" in line)
+    assert "measured h" in header and "estimated GPU-h" in header
+    assert any(line.startswith("mad-x") and "language-adapter" in line and "120" in line for line in lines)
