@@ -127,7 +127,7 @@ def verified(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | None:
     for name, expected in recorded.items():
         if sha256_now(folder / name) != expected["sha256"]:
             _verified.pop(str(folder), None)
-            return f"{name} differs from the file that was recorded (sha256 mismatch)"
+            return f"{name} does not match its sha256 (changed since it was recorded)"
     _remember(folder, recorded)
     return None
 
