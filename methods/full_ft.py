@@ -113,6 +113,16 @@ class FullFineTuning(Method):
     def training_batch_size(self, cell: Cell) -> int:
         return self.params["mt_batch_tokens" if cell.task == "mt" else "batch_size"]
 
+    def planned_evaluations(self, piece: Piece, steps: int) -> int | None:
+        """``evals_per_epoch`` times an epoch (``_schedule``), for the fine-tuned model."""
+        from xltransfer.cost import evaluation_passes
+
+        p = self.params
+        if piece.kind != "finetuned-model":
+            return None
+        per_epoch = max(1, math.ceil(steps / max(p["epochs"], 1e-9)))
+        return evaluation_passes(steps, max(1, per_epoch // p["evals_per_epoch"]))
+
     def planned_steps(self, piece: Piece) -> int | None:
         if piece.task == "mt":
             return self.params["mt_steps"]

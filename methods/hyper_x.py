@@ -166,6 +166,12 @@ class HyperX(Method):
         ]
         return others + [(MLM, lang) for lang in piece.params["mlm_languages"]]
 
+    def planned_evaluations(self, piece: Piece, steps: int) -> int | None:
+        """The average dev score every ``eval_every`` steps (``_train_multi_task``)."""
+        from xltransfer.cost import evaluation_passes
+
+        return evaluation_passes(steps, min(self.params["eval_every"], steps))
+
     def planned_steps(self, piece: Piece) -> int | None:
         if piece.kind == "few-shot-hypernetwork":
             return few_shot_steps(piece.params["shots"], self.params["batch_size"], self.params["fs_epochs"])

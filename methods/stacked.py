@@ -249,6 +249,18 @@ class StackedAdapterMethod(Method):
             return few_shot_steps(piece.params["shots"], batch, self.params["fs_epochs"])
         return None  # epochs (NLI's, or ta_epochs): planned_epochs
 
+    def planned_evaluations(self, piece: Piece, steps: int) -> int | None:
+        """Language-side pieces every ``la_eval_every`` steps on held-out text, task adapters every
+        ``ta_eval_every`` (NLI's ``nli_ta_eval_every``) on the source dev set (``_ta_schedule``)."""
+        from xltransfer.cost import evaluation_passes
+
+        if piece.kind == "few-shot-task-adapter":
+            return None  # a few-shot task adapter trains its fixed epochs, nothing selected
+        if "task-adapter" in piece.kind:
+            every = self.params["nli_ta_eval_every" if piece.task == "nli" else "ta_eval_every"]
+            return evaluation_passes(steps, min(steps, every))
+        return evaluation_passes(steps, self.params["la_eval_every"])
+
     def planned_batch(self, piece: Piece) -> int:
         """Task adapters: the task's batch; language-side pieces (MLM): the LA batch."""
         if "task-adapter" in piece.kind:

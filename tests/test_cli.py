@@ -86,7 +86,7 @@ def stored_board(tmp_path_factory):
             device="cpu",
             extra={
                 FINGERPRINT: plan.cell_fingerprint(cell),
-                "piece_costs": {f"{cell.method}-{cell.target_language}": [5_200, 10.0, 19.0]},
+                "piece_costs": {f"{cell.method}-{cell.target_language}": [5_200, 10.0, 19.0, 3.0]},
                 "hardware": ["CPU Test Processor, 2 cores, 2 torch threads"],
                 "software": {
                     "code": {"commit": "0123456789abcdef", "dirty": False},
@@ -127,7 +127,8 @@ def test_report_out_latex_permissions_and_stdout_as_written(stored_board, tmp_pa
     assert block[5] == "xlt run leaderboards/tiny --workdir xlt-reproduce"
     assert "pip install 'xltransfer==" not in readme
     assert "- Plugin packages: xlt-demo-plugin 0.1.0" in readme
-    assert "| mad-x | 5.2K | 10.4K | 20 | 38 |" in readme  # adaptive units, wall and CPU seconds
+    # adaptive units, wall seconds, data preparation seconds, CPU seconds
+    assert "| mad-x | 5.2K | 10.4K | 20 | 6 | 38 |" in readme
 
     latex = CliRunner().invoke(app, [*args, "--format", "latex"])
     assert latex.exit_code == 0, latex.output
@@ -218,3 +219,27 @@ def test_rich_progress_on_a_terminal_prints_lines_above_the_bars():
     assert "piece 1/2 done: m:la[x] in 1.0s, best dev_accuracy 0.5" in plain
     assert "cell 1/1 scored: c1: accuracy 50.00" in plain and "pieces 0/2 · cells 0/1" in plain
     assert "progress.py" not in plain
+
+
+def test_a_piece_cost_carries_its_data_preparation_seconds():
+    """Issue 19: the efficiency table counts data preparation (0 for data found cached); a piece
+    from before it was recorded leaves it unknown (the table's "–")."""
+    from xltransfer.execute.cells import _piece_cost
+    from xltransfer.report.markdown import method_costs
+
+    old = {"trainable_params": 10, "train_seconds": 2.0, "cpu_seconds": 3.0}
+    prepared = {**old, "data_prep_seconds": 4.5, "data_cached": False}
+    cached = {**old, "train_seconds": 1.0, "data_prep_seconds": 0.0, "data_cached": True}
+    assert _piece_cost(old) == [10, 2.0, 3.0]
+    assert _piece_cost(prepared) == [10, 2.0, 3.0, 4.5]
+    assert _piece_cost({**prepared, "cpu_seconds": None}) == [10, 2.0, None, 4.5]
+    record = {
+        "trainable_params": 10,
+        "extra": {"piece_costs": {"a": _piece_cost(prepared), "b": _piece_cost(cached)}},
+    }
+    costs = method_costs([record])
+    assert (costs.seconds, costs.data_prep_seconds, costs.cpu_seconds) == (3.0, 4.5, 6.0)
+    assert (
+        method_costs([{**record, "extra": {"piece_costs": {"a": _piece_cost(old)}}}]).data_prep_seconds
+        is None
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -338,7 +339,14 @@ def test_cost_model_prices_a_step_from_the_architecture(mbert_summary):
         trained = 6 * la["trainable_params"]
         assert la["flops_per_step"] == pytest.approx(tokens * (trained + frozen + attention))
         assert la["steps"] == 25_000 and la["flops"] == pytest.approx(la["steps"] * la["flops_per_step"])
-        assert la["gpu_hours"] == pytest.approx(la["flops"] / (312e12 * 0.40) / 3600)
+        # selection: before step 1, every 500 steps and after the last, on the held-out text (the UD
+        # dev split here, read from disk), forward only: 2 per weight per token and attention once
+        assert la["evaluations"] == 1 + 25_000 // 500
+        per_token = 2 * (la["trainable_params"] + MBERT_ENCODER + head) + 4 * 128 * 768 * 12
+        assert la["eval_flops"] == pytest.approx(la["evaluations"] * la["eval_examples"] * 128 * per_token)
+        if la["languages"] == ["tr"]:
+            assert la["eval_examples"] == 1_100  # UD_Turkish-IMST's dev sentences
+        assert la["gpu_hours"] == pytest.approx((la["flops"] + la["eval_flops"]) / (312e12 * 0.40) / 3600)
     # full fine-tuning trains the encoder: its steps cost more than a task adapter's on the same batch
     full = _pieces(mbert_summary, "finetuned-model")[0]
     assert full["flops_per_step"] == pytest.approx(
@@ -401,3 +409,84 @@ def test_plan_warns_when_only_matches_no_cell(tmp_path, shared_data):
     )
     assert result.exit_code == 0
     assert "warning: --only target=zz matches none of the grid's 6 cells" in result.stderr
+
+
+@pytest.mark.parametrize("leaderboard", ["mad-g", "bad-x"])
+def test_paper_plans_count_selection_evaluations_and_data_preparation(leaderboard, tmp_path, monkeypatch):
+    """Issue 19, acceptance 3: the papers' grids read whole Wikipedias from the hub; their estimate
+    counts the selection passes over held-out text at its cap (10,000 sentences per language, every
+    500 steps) and the corpora's tokenisation, and the assumptions line says so."""
+    from xltransfer import cost
+
+    summary = _plan_offline(tmp_path, monkeypatch, leaderboard)
+    total = summary["cost"]
+    assert "selection passes" in total["assumptions"] and "Data preparation" in total["assumptions"]
+    assert f"{cost.SELECTION_CAP:,} sentences per language" in total["assumptions"]
+    assert 0 < total["eval_gpu_hours"] < total["gpu_hours"]
+    assert total["data_prep_tokens"] > 0 and total["data_prep_cpu_hours"] > 0
+    language_side = [p for p in summary["pieces"] if p["task"] == "mlm" and p["steps"]]
+    assert language_side
+    for piece in language_side:  # hub text: the held-out set is at its cap for each language
+        assert piece["eval_examples"] == cost.SELECTION_CAP * len(piece["languages"])
+        assert piece["evaluations"] == cost.evaluation_passes(piece["steps"], 500)
+        assert piece["eval_flops"] > 0
+        assert piece["gpu_hours"] == pytest.approx(cost.gpu_hours(piece["flops"] + piece["eval_flops"]))
+    if leaderboard == "mad-g":  # one generator over 98 languages: 101 passes over 98 x 10K sentences
+        (generator, *_) = [p for p in language_side if p["kind"] == "generator"]
+        assert generator["evaluations"] == 1 + 50_000 // 500 and len(generator["languages"]) == 98
+    # and the text of `xlt plan` says it in its totals line
+    grid = Path(__file__).parent.parent / "leaderboards" / leaderboard
+    text = CliRunner().invoke(app, ["plan", str(grid), "--workdir", str(tmp_path / "w")])
+    assert text.exit_code == 0, text.output
+    (line,) = [line for line in text.stdout.splitlines() if line.startswith("estimated compute: ")]
+    assert "selection evaluations" in line and "data preparation" in line and "CPU-hours" in line
+
+
+def test_calibrate_times_real_steps_of_each_piece_kind_on_this_device(tmp_path, tiny_grid, monkeypatch):
+    """Issue 19: `xlt plan GRID --calibrate` (on CPU here) times optimiser steps of each (method, kind)
+    on random weights of the grid's architecture, set up by the method, at its batch and max_length,
+    and prints measured seconds per step x planned steps beside the FLOP-based estimate."""
+    import torch
+
+    from xltransfer import calibrate
+
+    optimiser_steps: list[int] = []
+    original = torch.optim.AdamW.step
+
+    def counted(self, *args, **kwargs):
+        optimiser_steps.append(sum(p.numel() for group in self.param_groups for p in group["params"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+    work = ["--workdir", str(tmp_path / "w")]
+    result = CliRunner().invoke(app, ["plan", str(tiny_grid), "--calibrate", "--json", *work])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["calibration"]["device"].startswith("cpu")
+    groups = {(g["method"], g["kind"]): g for g in summary["calibration"]["groups"]}
+    assert set(groups) == {
+        ("mad-x", "language-adapter"),
+        ("mad-x", "task-adapter"),
+        ("full-ft", "finetuned-model"),
+    }
+    for g in groups.values():
+        assert g["seconds_per_step"] > 0 and g["reason"] is None
+    la = groups[("mad-x", "language-adapter")]
+    las = [p for p in summary["pieces"] if p["kind"] == "language-adapter"]
+    assert la["pieces"] == len(las) and la["steps"] == sum(p["steps"] for p in las) == 3 * 40
+    assert la["measured_hours"] == pytest.approx(la["seconds_per_step"] * la["steps"] / 3600)
+    assert la["estimated_gpu_hours"] == pytest.approx(sum(p["gpu_hours"] for p in las))
+    # every group took its warm-up and timed steps, each on the trainable parameters the plan counts
+    per_group = calibrate.WARMUP_STEPS + calibrate.TIMED_STEPS
+    assert len(optimiser_steps) == per_group * len(groups)
+    trainable = {(p["method_label"], p["kind"]): p["trainable_params"] for p in summary["pieces"]}
+    expected = [trainable[key] for key in groups for _ in range(per_group)]
+    assert optimiser_steps == expected
+
+    text = CliRunner().invoke(app, ["plan", str(tiny_grid), "--calibrate", *work])
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert any(line.strip().startswith("calibrated on cpu") for line in lines)
+    header = next(line for line in lines if "s/step" in line)
+    assert "measured h" in header and "estimated GPU-h" in header
+    assert any(line.startswith("mad-x") and "language-adapter" in line and "120" in line for line in lines)

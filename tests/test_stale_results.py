@@ -20,8 +20,8 @@ from xltransfer.workspace import Workspace
 
 def _majority_grid(folder: Path, prebuilt: Path) -> tuple[Path, Path, Path]:
     """A grid on copies of the tiny suite's files and backbone, which the test may change."""
-    suite = next((prebuilt / "cache" / "synthetic").iterdir())
-    backbone = next((prebuilt / "artifacts").glob("*/backbone-*"))
+    suite = next(p for p in (prebuilt / "cache" / "synthetic").iterdir() if not p.name.startswith("."))
+    backbone = next((prebuilt / "artifacts").glob("backbone-*"))
     shutil.copytree(backbone, folder / "backbone")
     test = folder / "qab-test.conllu"
     shutil.copy(suite / "ud" / "qaa" / "qaa_synth-ud-train.conllu", folder / "qaa-train.conllu")

@@ -87,7 +87,8 @@ def test_idempotent(tmp_path: Path) -> None:
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     assert generate_suite(config, out) == out
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamps
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
+    assert not list((tmp_path / ".staging").iterdir())  # no staged folders left behind
+    assert {p.name for p in tmp_path.iterdir()} == {"suite", ".staging", ".locks"}
     # a different config in the same place replaces the suite
     changed = SyntheticConfig(**{**config.to_dict(), "seed": 9})
     generate_suite(changed, out)

@@ -247,7 +247,8 @@ def test_synthetic_mt_full_ft_trains_one_model_for_both_directions(tmp_path, mt_
     kinds = sorted(p.piece.kind for p in plan.pieces.values())
     assert kinds == ["translation-model", "vocabulary"]  # one vocabulary, one model: shared by both cells
     assert summary.counters["pieces_trained"] == 1  # the model (the vocabulary was there already)
-    assert len(list(workspace.artifacts.root.glob("*/*/info.json"))) == 2  # no backbone was pretrained
+    assert len(list(workspace.artifacts.root.glob("*/*/info.json"))) == 2  # the vocabulary and the model
+    assert not list(workspace.artifacts.root.glob("backbone-*"))  # no backbone was pretrained
     records = workspace.results.records(status="ok")
     scores = {(r["source_languages"][0], r["metric"]): r for r in records}
     for direction in ("qaa", "qab"):

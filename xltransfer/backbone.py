@@ -203,22 +203,26 @@ def identity(ref: BackboneRef, quickstart_fingerprint: str | None = None) -> dic
 
 
 def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
-    """A local folder with the backbone's weights and tokenizer, building or fetching it if needed."""
+    """A local folder with the backbone's weights and tokenizer, building or fetching it if needed.
+
+    The quickstart backbone is a ``cached_folder`` in the artifact store's root: checked against its
+    sha256 manifest before use, moved aside under ``.damaged/`` and built again when it changed."""
     ref: BackboneRef = grid.backbone
     if ref.kind == "local":
         return ref.path  # type: ignore[return-value]
     if ref.kind == "hub":
         return local_snapshot(ref)
-    from xltransfer.data.sources import SyntheticSource
+    from xltransfer.cached_folder import cached_folder
     from xltransfer.params import stable_hash
-    from xltransfer.pretrain import build_quickstart
 
-    key = "backbone-" + stable_hash(identity, 40)
-    store = workspace.artifacts
-    if not store.has(key):
-        suite_dir = SyntheticSource(grid.synthetic, workspace.cache).materialise()
+    def build(folder: Path) -> None:
+        import json
+
+        from xltransfer.data.sources import SyntheticSource
+        from xltransfer.pretrain import build_quickstart
         from xltransfer.results import now
 
+        suite_dir = SyntheticSource(grid.synthetic, workspace.cache).materialise()
         info: dict[str, Any] = {
             "kind": "backbone",
             "name": QUICKSTART,
@@ -227,19 +231,19 @@ def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
         }
         progress.log("building the quickstart backbone (once per synthetic suite)")
         cpu_started = time.process_time()
-        store.write(
-            key,
-            lambda folder: info.update(
-                build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart)
-            ),
-            info,
-        )
+        info.update(build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart))
+        (folder / BACKBONE_INFO).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
         progress.log(
             f"quickstart backbone built in {info['train_seconds']:.1f}s, CPU "
             f"{time.process_time() - cpu_started:.1f}s ({info['steps']:,} steps, "
             f"dev perplexity {info['dev_perplexity']:.4g})"
         )
-    return store.path(key)
+
+    key = "backbone-" + stable_hash(identity, 40)
+    return cached_folder(workspace.artifacts.root, key, build, what="quickstart backbone")
+
+
+BACKBONE_INFO = "info.json"  # how the quickstart backbone was built (steps, perplexity, seconds)
 
 
 def seen_languages(grid, workspace) -> frozenset[str] | None:

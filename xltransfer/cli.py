@@ -191,6 +191,15 @@ def plan(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list every piece")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="KEY=VALUE cell filter")] = None,
     workdir: WorkdirOption = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="also time a few real steps of each piece kind on this machine's device (random "
+            "weights of the grid's architecture, its batch and max_length) and print seconds per step "
+            "x planned steps beside the estimate",
+        ),
+    ] = False,
 ) -> None:
     """Cells, pieces to train, parameters and estimated GPU-hours per method, without loading weights."""
     from xltransfer.report.plan import plan_summary
@@ -203,10 +212,57 @@ def plan(
             highlight=False,
         )
     summary = plan_summary(the_plan, workspace)
+    calibrations = None
+    if calibrate:
+        from xltransfer.calibrate import calibrate as measure
+        from xltransfer.calibrate import device_name
+
+        calibrations = measure(the_plan, summary)
+        summary["calibration"] = {"device": device_name(), "groups": [c.to_dict() for c in calibrations]}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
     _print_plan(summary, verbose)
+    if calibrations is not None:
+        _print_calibration(summary["calibration"])
+
+
+def _print_calibration(calibration: dict) -> None:
+    """Measured seconds per step x planned steps, beside the FLOP-based estimate, per (method, kind)."""
+    from rich import box
+
+    table = Table(
+        title=f"calibrated on {calibration['device']}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    table.add_column("method", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for column in ("steps", "batch", "s/step", "measured h", "estimated GPU-h"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("note")
+    for g in calibration["groups"]:
+        table.add_row(
+            g["method"],
+            g["kind"],
+            _count(g["steps"]) if g["steps"] is not None else "?",
+            str(g["batch"]) if g["batch"] is not None else "?",
+            f"{g['seconds_per_step']:.3g}" if g["seconds_per_step"] is not None else "-",
+            _hours(g["measured_hours"]) if g["measured_hours"] is not None else "?",
+            _hours(g["estimated_gpu_hours"]),
+            g["reason"] or "",
+        )
+    (out if out.is_terminal else Console(width=130)).print(table)
+    out.print(
+        "calibration: random weights of the grid's architecture set up by each method "
+        "(adapters, heads, trainable parameters), random token ids at the planned batch x max_length, "
+        "AdamW; MLM loss at 15% of positions, other tasks the mean of the head's output; "
+        "generators' weight generation, data loading and evaluation not timed",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _count(n: float) -> str:
@@ -288,7 +344,14 @@ def _print_plan(summary: dict, verbose: bool) -> None:
     console.print(methods)
     total = summary["cost"]
     remaining = f" ({_hours(total['gpu_hours_to_train'])} still to train)" if stored else ""
-    out.print(f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}", highlight=False)
+    out.print(
+        f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}, "
+        f"{_hours(total['eval_gpu_hours'])} of them selection evaluations; data preparation "
+        f"{_hours(total['data_prep_cpu_hours'])} CPU-hours ({_count(total['data_prep_tokens'])} tokens, "
+        "once)",
+        highlight=False,
+        soft_wrap=True,
+    )
     out.print(f"assumptions: {total['assumptions']}", highlight=False, soft_wrap=True)
     missing = uncosted_line(summary)
     if missing:

@@ -17,8 +17,18 @@ The model, in the words of the one line ``xlt plan`` prints with it (``ASSUMPTIO
   layer for a generator shared across layers.
 - MT: the step's token budget passes through the encoder and through the decoder with its output
   projection; attention at the grid's ``mt.max_tokens``.
+- Evaluation during training (checkpoint selection): each pass the method plans
+  (``Method.planned_evaluations``: step 0, every ``eval_every`` steps and the last) runs the forward
+  pass (2 FLOPs per weight per token, attention's forward) over the selection set at max_length: a
+  language's held-out MLM text at its cap (``SELECTION_CAP`` sentences, or 5% of a corpus on disk
+  that holds fewer than 20 times that), a task's dev set when it is on disk (one read from the hub is
+  not counted: ``xlt plan`` reads nothing from the hub).
+- Data preparation (CPU, not GPU): every MLM corpus a language-side piece reads is tokenised once
+  (then cached for every piece and run) at ``TOKENIZE_RATE`` tokens per second per process; its
+  size is the text on disk when it is there, else (a hub Wikipedia) the text its pieces' steps and
+  held-out set read: a lower bound.
 - Not counted: embedding lookups (no FLOPs), task heads, LayerNorms, MT adapter blocks, data
-  loading and evaluation during training.
+  loading, and the preparation of task data (treebanks, NLI pairs: small beside the corpora).
 
 GPU-hours are FLOPs over a reference accelerator's dense BF16 peak times an assumed utilisation.
 """
@@ -35,6 +45,17 @@ PEAK_FLOPS = 312e12
 UTILISATION = 0.40
 
 TRAINED, FROZEN, ATTENTION = 6, 4, 3  # FLOPs per parameter per token (attention: times its forward)
+FORWARD = 2  # FLOPs per parameter per token of an evaluation pass
+
+# the held-out MLM set a language-side adapter is selected on: at most this many sentences (5% of the
+# text, BAD-X §3.1 after parovicm/badx run_bi_mlm.py's `validation[:5%]`, capped: 5% of a Wikipedia
+# evaluated every 500 steps would cost more than the training). The issue-19 corpus branch defines it
+# as xltransfer.data.corpus.HELD_OUT_CAP (10,000): at merge this becomes that import.
+SELECTION_CAP = 10_000
+# tokens a fast (Rust) WordPiece tokenizer prepares per second in one process: measured 67K/s on
+# the synthetic text on a loaded 2-core machine, and issue 19's ~100 s for a 20 MB corpus (~5M
+# tokens, ~50K/s); stated as an assumption, 100K/s
+TOKENIZE_RATE = 100_000
 LANGUAGE_SIDE = ("language-adapter", "bilingual-adapter", "multilingual-adapter")
 
 
@@ -44,9 +65,20 @@ def assumptions() -> str:
         f"GPU-hours on an {REFERENCE_ACCELERATOR} (dense BF16 peak {PEAK_FLOPS / 1e12:.0f} TFLOP/s) at "
         f"{UTILISATION:.0%} utilisation; training FLOPs 6 per trained and 4 per frozen weight per token "
         "(backward without weight gradients), attention 3x 4·s·d per layer, sequences at max_length "
-        "(an upper bound), MLM head at masked positions only, generators once per step; heads, "
-        "LayerNorms and evaluation not counted"
+        "(an upper bound), MLM head at masked positions only, generators once per step; plus "
+        "evaluation: the selection passes each method plans x its selection set (held-out MLM text "
+        f"at its cap of {SELECTION_CAP:,} sentences per language, dev sets on disk) at 2 FLOPs per "
+        "weight per token; heads and LayerNorms not counted. Data preparation in CPU-hours: each MLM "
+        f"corpus tokenised once (cached) at {TOKENIZE_RATE / 1000:.0f}K tokens/s per process, its size "
+        "the text on disk, else the text its pieces read (a lower bound for a hub corpus)"
     )
+
+
+def evaluation_passes(steps: int, every: int) -> int:
+    """How often ``train.fit`` evaluates over ``steps`` steps: before the first, every ``every``
+    steps, and after the last."""
+    every = max(1, every)
+    return 1 + steps // every + (1 if steps % every else 0)
 
 
 def gpu_hours(flops: float) -> float:
@@ -61,10 +93,14 @@ class PieceCost:
     tokens_per_step: int | None
     flops_per_step: float | None
     flops: float | None  # steps x flops per step
+    evaluations: int | None = None  # selection passes
+    eval_examples: int | None = None  # selection examples per pass (None: not known offline)
+    eval_flops: float = 0.0  # evaluations x examples x max_length x forward FLOPs per token
 
     @property
     def gpu_hours(self) -> float | None:
-        return gpu_hours(self.flops) if self.flops is not None else None
+        """Training and its evaluations."""
+        return gpu_hours(self.flops + self.eval_flops) if self.flops is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +110,10 @@ class PieceCost:
             "tokens_per_step": self.tokens_per_step,
             "flops_per_step": self.flops_per_step,
             "flops": self.flops,
+            "evaluations": self.evaluations,
+            "eval_examples": self.eval_examples,
+            "eval_flops": self.eval_flops,
+            "eval_gpu_hours": gpu_hours(self.eval_flops),
             "gpu_hours": self.gpu_hours,
         }
 
@@ -175,9 +215,10 @@ def _profile(plan, key: str) -> _Profile:
     return _Profile(dense + added, 0)  # full fine-tuning, and kinds unknown to this table
 
 
-def piece_cost(plan, key: str, training_size=None) -> PieceCost:
+def piece_cost(plan, key: str, training_size=None, selection_size=None) -> PieceCost:
     """The piece's steps (planned, or from its epochs over a data size ``training_size(piece)``
-    returns, when it can), tokens and FLOPs per step."""
+    returns, when it can), tokens and FLOPs per step, and its evaluations over the selection set of
+    ``selection_size(piece)`` examples."""
     piece = plan.pieces[key].piece
     method = plan.trainers[key]
     if piece.task_owned:  # a vocabulary: no network trains
@@ -201,24 +242,34 @@ def piece_cost(plan, key: str, training_size=None) -> PieceCost:
         tokens, length = batch * plan.grid.max_length, plan.grid.max_length
     blocks, width = _attention_blocks(architecture)
     profile = _profile(plan, key)
-    per_token = TRAINED * profile.trained + FROZEN * profile.frozen + ATTENTION * 4 * length * width * blocks
+    attention = 4 * length * width * blocks
+    per_token = TRAINED * profile.trained + FROZEN * profile.frozen + ATTENTION * attention
     per_step = tokens * per_token + 3 * profile.generation
     flops = per_step * steps if steps is not None else None
-    return PieceCost(steps, steps_from, batch, tokens, per_step, flops)
+    evaluations = method.planned_evaluations(piece, steps) if steps else None
+    examples = selection_size(piece) if selection_size is not None and evaluations else None
+    eval_flops = 0.0
+    if evaluations and examples and piece.task != "mt":
+        eval_flops = (
+            evaluations * examples * length * (FORWARD * (profile.trained + profile.frozen) + attention)
+        )
+    return PieceCost(steps, steps_from, batch, tokens, per_step, flops, evaluations, examples, eval_flops)
 
 
-def local_training_size(plan):
-    """``training_size`` for ``piece_cost``: the piece's training examples counted from files
-    already on disk (a UD folder, explicit files, a synthetic suite already generated); None when
-    any of its languages reads from the hub, which the plan does not touch."""
-    from xltransfer import registry
-    from xltransfer.data.sources import HubSource, PerLanguageSource, SyntheticSource
+class LocalData:
+    """Sizes ``xlt plan`` can know without the hub: examples counted from files already on disk (a
+    UD folder, explicit files, a synthetic suite already generated), None for anything else."""
 
-    counted: dict[tuple[str, str], int | None] = {}
+    def __init__(self, plan):
+        self.plan = plan
+        self._counted: dict[tuple[str, str, str], int | None] = {}
 
-    def count(task_name: str, language: str) -> int | None:
-        if (task_name, language) not in counted:
-            source = plan.grid.source_for(task_name)
+    def count(self, task_name: str, language: str, split: str) -> int | None:
+        from xltransfer import registry
+        from xltransfer.data.sources import HubSource, PerLanguageSource, SyntheticSource
+
+        if (task_name, language, split) not in self._counted:
+            source = self.plan.grid.source_for(task_name)
             if isinstance(source, PerLanguageSource):
                 source = source.source(language)
             task = registry.tasks.get(task_name)()
@@ -226,12 +277,63 @@ def local_training_size(plan):
             if not isinstance(source, HubSource) and not (
                 isinstance(source, SyntheticSource) and not source.suite_dir.is_dir()
             ):
-                path = source.locate(task.metadata.data_format, language, "train")
-            counted[(task_name, language)] = len(task.read_file(path)) if path is not None else None
-        return counted[(task_name, language)]
+                path = source.locate(task.metadata.data_format, language, split)
+            found = len(task.read_file(path)) if path is not None else None
+            if found is not None and source.max_sentences is not None:
+                found = min(found, source.max_sentences)
+            self._counted[(task_name, language, split)] = found
+        return self._counted[(task_name, language, split)]
 
-    def training_size(piece) -> int | None:
-        sizes = [count(piece.task, language) for language in piece.languages]
+    def training_size(self, piece) -> int | None:
+        """``training_size`` for ``piece_cost``: the piece's training examples."""
+        sizes = [self.count(piece.task, language, "train") for language in piece.languages]
         return None if any(size is None for size in sizes) else sum(sizes)
 
-    return training_size
+    def held_out(self, language: str) -> int:
+        """A language's held-out MLM sentences: 5% of its text on disk, at least one, at most the cap;
+        the cap for text `xlt plan` does not see (a hub corpus, at the papers' scale)."""
+        from xltransfer import registry
+
+        dev = self.count("mlm", language, "dev")
+        if dev is not None:
+            return min(dev, SELECTION_CAP)
+        lines = self.count("mlm", language, "train")
+        if lines is None:
+            return SELECTION_CAP
+        return max(1, min(SELECTION_CAP, int(lines * registry.tasks.get("mlm").held_out_fraction)))
+
+    def selection_size(self, piece) -> int | None:
+        """``selection_size`` for ``piece_cost``: examples of one evaluation pass, over the piece's
+        languages (held-out MLM text, or the task's dev set when it is on disk)."""
+        if piece.task == "mlm":
+            return sum(self.held_out(language) for language in piece.languages)
+        sizes = [self.count(piece.task, language, "dev") for language in piece.languages]
+        return None if any(size is None for size in sizes) else sum(sizes)
+
+    def preparation_tokens(self, costs: dict[str, PieceCost]) -> int:
+        """Tokens to prepare: each MLM corpus its pieces read, once (see the module docstring)."""
+        max_length = self.plan.grid.max_length
+        read: dict[str, int] = {}
+        for key, cost in costs.items():
+            piece = self.plan.pieces[key].piece
+            if piece.task != "mlm" or not cost.steps or not cost.batch:
+                continue
+            per_language = cost.steps * cost.batch * max_length // max(1, len(piece.languages))
+            for language in piece.languages:
+                read[language] = max(read.get(language, 0), per_language)
+        total = 0
+        for language, tokens in read.items():
+            lines = self.count("mlm", language, "train")
+            held_out = self.held_out(language) * max_length
+            total += lines * max_length if lines is not None else tokens + held_out
+        return total
+
+
+def data_preparation_hours(tokens: int) -> float:
+    """CPU-hours (one process) to tokenise ``tokens``."""
+    return tokens / TOKENIZE_RATE / 3600
+
+
+def local_training_size(plan):
+    """``training_size`` for ``piece_cost``: ``LocalData.training_size``."""
+    return LocalData(plan).training_size

@@ -162,6 +162,12 @@ class Method(ABC):
         many; ``xlt plan`` turns them into steps when it can size the data offline."""
         return None
 
+    def planned_evaluations(self, piece: Piece, steps: int) -> int | None:
+        """How many times the piece's training evaluates its selection set (held-out text, a dev
+        set) over ``steps`` steps, for ``xlt plan``'s estimate; None when it selects on nothing
+        (or the method does not say)."""
+        return None
+
     def training_batch_size(self, cell: Cell) -> int | None:
         """The batch size the cell's task training used (recorded: scores move with it)."""
         return None

@@ -57,13 +57,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-@lru_cache(maxsize=4096)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def sha256_now(path: Path | str) -> str:
+    """The file's sha256, read now (no memo: for checks that keep their own)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_now(path)
 
 
 def file_sha256(path: Path) -> str:

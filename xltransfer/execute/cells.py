@@ -182,10 +182,17 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
     ]
 
 
-def _piece_cost(info: dict[str, Any]) -> list[float]:
-    """[trainable parameters, train seconds (wall), CPU seconds when the piece recorded them]."""
-    cost = [info["trainable_params"], round(info.get("train_seconds", 0.0), 3)]
-    return cost + [info["cpu_seconds"]] if info.get("cpu_seconds") is not None else cost
+def _piece_cost(info: dict[str, Any]) -> list[float | None]:
+    """[trainable parameters, train seconds (wall, its checkpoint-selection evaluations included),
+    CPU seconds when the piece recorded them, data preparation seconds when it recorded them (0.0:
+    its data was cached)]; a piece from before either was recorded has the shorter list."""
+    cost: list[float | None] = [info["trainable_params"], round(info.get("train_seconds", 0.0), 3)]
+    prep = info.get("data_prep_seconds")
+    if info.get("cpu_seconds") is not None or prep is not None:
+        cost.append(info.get("cpu_seconds"))
+    if prep is not None:
+        cost.append(0.0 if info.get("data_cached", False) else round(float(prep), 3))
+    return cost
 
 
 def _store_example_statistics(

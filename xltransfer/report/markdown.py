@@ -462,17 +462,20 @@ def efficiency(table: ScoreTable) -> Tabular:
                 Entry(format_count(cost.per_cell)),
                 Entry(format_count(cost.params)),
                 Entry(f"{cost.seconds:.0f}"),
+                Entry("–" if cost.data_prep_seconds is None else f"{cost.data_prep_seconds:.0f}"),
                 Entry("–" if cost.cpu_seconds is None else f"{cost.cpu_seconds:.0f}"),
             ]
         )
     hardware = sorted({h for r in table.records for h in (r.get("extra") or {}).get("hardware", [])})
     where = "; ".join(hardware) if hardware else "not recorded (results from before hardware was recorded)"
     return Tabular(
-        ["method", "params per cell", "params, all cells", "train s", "CPU s"],
+        ["method", "params per cell", "params, all cells", "train s", "data s", "CPU s"],
         rows,
         caption="Efficiency: trainable parameters per cell and over all cells, and training time over "
-        "all cells in wall-clock seconds and CPU seconds (every thread of the training process); a "
-        "piece shared by cells counted once.",
+        "all cells in wall-clock seconds (the checkpoint-selection evaluations during training "
+        "included) and CPU seconds (every thread of the training process); data s: wall-clock seconds "
+        "preparing the pieces' data (tokenising, packing; 0 where a piece found it cached, – where a "
+        "piece did not record it); a piece shared by cells counted once.",
         notes=[f"Training time measured on: {where}."],
     )
 
@@ -483,18 +486,21 @@ class MethodCosts:
     seconds: float  # their wall-clock training seconds
     cpu_seconds: float | None  # their CPU seconds (None when a piece did not record them)
     per_cell: int  # the largest per-cell trainable count
+    data_prep_seconds: float | None = None  # preparing their data (None when a piece did not record it)
 
 
 def method_costs(records: list[dict[str, Any]]) -> MethodCosts:
     """What a method's records cost to train, every shared piece counted once (``piece_costs``:
-    piece key -> [trainable parameters, train seconds, CPU seconds])."""
+    piece key -> [trainable parameters, train seconds, CPU seconds, data preparation seconds])."""
     shared: dict[str, list[float]] = {}
     for r in records:
         shared.update((r.get("extra") or {}).get("piece_costs", {}))
     cpu = [cost[2] if len(cost) > 2 else None for cost in shared.values()]
+    prep = [cost[3] if len(cost) > 3 else None for cost in shared.values()]
     return MethodCosts(
         int(sum(cost[0] for cost in shared.values())),
         float(sum(cost[1] for cost in shared.values())),
         None if None in cpu else float(sum(cpu)),  # type: ignore[arg-type]
         max(((r["trainable_params"] or 0) for r in records), default=0),
+        None if None in prep else float(sum(prep)),  # type: ignore[arg-type]
     )

@@ -20,7 +20,10 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
             used_by[key] += 1
             owner.setdefault(key, cell.method_label)
     trainable = {key: plan.piece_parameters(key) for key in plan.pieces}
-    training_size = cost.local_training_size(plan)
+    local = cost.LocalData(plan)
+    costs = {
+        key: cost.piece_cost(plan, key, local.training_size, local.selection_size) for key in plan.pieces
+    }
     pieces = []
     for key, planned in plan.pieces.items():
         piece = planned.piece
@@ -36,7 +39,7 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
                 "shots": piece.params.get("shots"),
                 "params": piece.params.to_dict(),
                 "trainable_params": trainable[key],
-                **cost.piece_cost(plan, key, training_size).to_dict(),
+                **costs[key].to_dict(),
                 "needs": planned.needs,
                 "used_by_cells": used_by[key],
                 "stored": store.has(key),
@@ -56,6 +59,8 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
             **_compute(p for p in pieces if p["method_label"] == cell.method_label),
         }
     compute = _compute(pieces)
+    # every MLM corpus a piece still to train reads, tokenised once (a stored piece's was prepared)
+    prep_tokens = local.preparation_tokens({p["key"]: costs[p["key"]] for p in pieces if not p["stored"]})
     return {
         "grid": plan.grid.name,
         "backbone": plan.grid.backbone.name,
@@ -69,6 +74,9 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
             "assumptions": cost.assumptions(),
             **compute,
             "gpu_hours_to_train": sum(p["gpu_hours"] or 0.0 for p in pieces if not p["stored"]),
+            "eval_gpu_hours": sum(p["eval_gpu_hours"] for p in pieces),
+            "data_prep_tokens": prep_tokens,
+            "data_prep_cpu_hours": cost.data_preparation_hours(prep_tokens),
         },
     }
 
