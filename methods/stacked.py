@@ -92,9 +92,10 @@ STACKED_DEFAULTS = {
     # few-shot: continue the zero-shot TA on k target examples for 50 epochs with the same
     # hyper-parameters and no learning-rate decay (Hyper-X Appendix D)
     "fs_epochs": 50,
-    # MAD-X 2.0 (Pfeiffer et al. 2021, "UNKs Everywhere"; AdapterHub's notebook 08_NER_Wikiann):
-    # LA and TA are trained in every layer, and the last layer's adapters are dropped at inference
-    "drop_last_layer_at_inference": False,
+    # MAD-X 2.0 (Pfeiffer et al. 2021, "UNKs Everywhere"): the TA is trained, selected and tested
+    # with the last layer's LA and TA left out (parovicm/badx run_udp.py, leave_out_twelvth: leave_out
+    # [11] for both); the LA itself is trained in every layer and loaded without its last layer
+    "ta_leave_out_last_layer": False,
 }
 
 STACKED_SOURCES = {
@@ -121,8 +122,8 @@ STACKED_SOURCES = {
     "source_temperature": "ours: multi-source TA training draws one source per step, uniformly (0) or "
     "by (n_l/N)^(1/T)",
     "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
-    "drop_last_layer_at_inference": "MAD-X 2.0 (Pfeiffer et al. 2021; AdapterHub notebook "
-    "08_NER_Wikiann): last layer's adapters dropped at inference, variant 2.0",
+    "ta_leave_out_last_layer": "MAD-X 2.0 (Pfeiffer et al. 2021); parovicm/badx run_udp.py "
+    "(leave_out_twelvth: leave_out [11] for LA and TA in training, selection and test), variant 2.0",
 }
 
 
@@ -135,7 +136,7 @@ class StackedAdapterMethod(Method):
     # parameters outside the naming rule (at the top of this module), by the piece they shape
     language_side_params: tuple[str, ...] = ()
     task_side_params: tuple[str, ...] = ("source_temperature",)
-    inference_params: tuple[str, ...] = ("drop_last_layer_at_inference",)
+    inference_params: tuple[str, ...] = ()
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict) -> Params:
@@ -264,10 +265,18 @@ class StackedAdapterMethod(Method):
         return self.params["nli_ta_batch_size" if cell.task == "nli" else "ta_batch_size"]
 
     # -- model set-up -----------------------------------------------------------------------------
-    def _add_adapter(self, model, piece: Piece) -> str:
-        return self._add_language_side(model, self.adapter_name(piece))
+    def left_out_layers(self, model_config) -> tuple[int, ...]:
+        """The encoder layers without adapters wherever a task adapter is trained or used: the last
+        one for MAD-X 2.0 (``ta_leave_out_last_layer``), none otherwise."""
+        if self.params["ta_leave_out_last_layer"]:
+            return (model_config.num_hidden_layers - 1,)
+        return ()
 
-    def _add_language_side(self, model, name: str) -> str:
+    def _add_adapter(self, model, piece: Piece) -> str:
+        """The language-side adapter under a task adapter (without the left-out layers)."""
+        return self._add_language_side(model, self.adapter_name(piece), self.left_out_layers(model.config))
+
+    def _add_language_side(self, model, name: str, leave_out: tuple[int, ...] = ()) -> str:
         """A language-side adapter (the ``la_*`` architecture) under ``name``."""
         p = self.params
         return ad.add_bottleneck_adapter(
@@ -276,6 +285,7 @@ class StackedAdapterMethod(Method):
             reduction_factor=p["la_reduction_factor"],
             bottleneck=p["la_bottleneck"] or None,
             invertible=p["la_invertible"],
+            leave_out=leave_out,
         )
 
     def _add_task_adapter(self, model, task_name: str, tasks) -> str:
@@ -285,6 +295,7 @@ class StackedAdapterMethod(Method):
             ad.task_adapter_name(task_name),
             reduction_factor=p["ta_reduction_factor"],
             bottleneck=p["ta_bottleneck"] or None,
+            leave_out=self.left_out_layers(model.config),
         )
         if name not in model.heads:
             tasks(task_name).add_head(model, name)
@@ -313,10 +324,17 @@ class StackedAdapterMethod(Method):
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
         under = self._add_adapter(model, self.test_adapter(cell))
         ta = self._add_task_adapter(model, cell.task, tasks)
-        last = model.config.num_hidden_layers - 1
-        skip = [last] if self.params["drop_last_layer_at_inference"] else None
-        model.set_active_adapters(Stack(under, ta), skip_layers=skip)
+        model.active_adapters = Stack(under, ta)
         model.active_head = ta
+
+    def deployed_state(self, cell: Cell, state: dict) -> dict:
+        """A language-side adapter, trained in every layer, less its last layer under a 2.0 TA (its
+        own deepest layer is the encoder's last; the TA's state has no last layer to drop)."""
+        ta_marker = f".{ad.task_adapter_name(cell.task)}."
+        if not self.params["ta_leave_out_last_layer"] or any(ta_marker in name for name in state):
+            return state
+        layers = [int(n.split(".layer.")[1].split(".")[0]) for n in state if ".layer." in n]
+        return ad.without_layers(state, [max(layers)] if layers else [])
 
     # -- training ---------------------------------------------------------------------------------
     def train(self, piece: Piece, ctx) -> TrainedPiece:
@@ -324,7 +342,8 @@ class StackedAdapterMethod(Method):
         self.prepare_model(model, piece, ctx.task)
         if piece.kind == self.adapter_kind:
             return self._train_adapter(model, piece, ctx)
-        ad.load_states(model, (ctx.load_state(dep) for dep in piece.needs))
+        left_out = self.left_out_layers(model.config)
+        ad.load_states(model, (ad.without_layers(ctx.load_state(dep), left_out) for dep in piece.needs))
         ta = ad.task_adapter_name(piece.task)
         adapters = [dep for dep in piece.needs if dep.kind == self.adapter_kind]
         if piece.kind == "few-shot-task-adapter":

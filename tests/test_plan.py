@@ -401,3 +401,20 @@ def test_plan_warns_when_only_matches_no_cell(tmp_path, shared_data):
     )
     assert result.exit_code == 0
     assert "warning: --only target=zz matches none of the grid's 6 cells" in result.stderr
+
+
+def test_plan_of_mad_x_and_mad_x_2_has_two_task_adapters_per_source_and_shares_the_las(tmp_path, shared_data):
+    """MAD-X 2.0 trains its own task adapter (leave_out [11], parovicm/badx run_udp.py); before, its
+    cells reused the default variant's TA and the plan listed one TA per source."""
+    grid_file = tmp_path / "grid.yaml"
+    text = textwrap.dedent(MBERT_GRID.format(ud=shared_data / "ud"))
+    methods = text[text.index("methods:") : text.index("tasks:")]
+    grid_file.write_text(text.replace(methods, "methods:\n  - {name: mad-x, variants: [default, '2.0']}\n"))
+    result = CliRunner().invoke(app, ["plan", str(grid_file), "--json", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    pieces = json.loads(result.stdout)["pieces"]
+    task_adapters = [p for p in pieces if p["kind"] == "task-adapter"]
+    assert [p["languages"] for p in task_adapters] == [["tr"], ["tr"]]
+    assert len({p["key"] for p in task_adapters}) == 2
+    language_adapters = [p for p in pieces if p["kind"] == "language-adapter"]
+    assert sorted(lang for p in language_adapters for lang in p["languages"]) == ["mt", "tr", "ug"]
