@@ -54,6 +54,9 @@ class MadG(StackedAdapterMethod):
         # (the authors' released configuration)
         "la_bottleneck": 48,
         "la_invertible": False,
+        # the generator (V, W) is all MAD-G trains, mBERT and its MLM head frozen (MAD-G §3); MAD-G-ft
+        # finetunes the generated adapter alone
+        "la_train_mlm_head": False,
         "language_dim": 32,  # d_l of λ_l = V t_l
         "layer_dim": 32,  # MAD-G-LS layer embedding
         "layer_shared": False,
@@ -71,6 +74,7 @@ class MadG(StackedAdapterMethod):
         **STACKED_SOURCES,
         "la_bottleneck": "CPGAdapters UrielCpgConfig (reduction factor 16: bottleneck 48 on mBERT, ReLU)",
         "la_invertible": "CPGAdapters UrielCpgConfig (its invertible adapter is commented out)",
+        "la_train_mlm_head": "MAD-G §3 (only the generator is trained, mBERT frozen); ours for MAD-G-ft",
         "language_dim": "CPGAdapters UrielCpgConfig (language_embedding_dim 32 for λ_l = V t_l)",
         "layer_dim": "ours: the MAD-G-LS layer embedding as wide as the language embedding",
         "layer_shared": "MAD-G-LS §3 (one generator for all layers; variants ls, ls-ft)",
@@ -194,7 +198,8 @@ class MadG(StackedAdapterMethod):
 
             streams.append(Stream(lang, inner.batches, loss))
         packed = p["la_mlm_packing"]
-        sizes = [len(mlm_features(ctx, lang, "train", packed)) for lang in piece.languages]
+        length = p["la_max_length"] or None
+        sizes = [len(mlm_features(ctx, lang, "train", packed, length)) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
         dev = self.mlm_held_out(ctx, piece.languages)
 

@@ -63,6 +63,12 @@ STACKED_DEFAULTS = {
     # (adapters' examples/pytorch/language-modeling/run_mlm.py, group_texts) and MAD-G's generator
     # (CPGAdapters examples/language-modeling/run_language_modeling.py, block_size) are trained
     "la_mlm_packing": True,
+    # their length: 0 is the grid's max_length; BAD-X's LAs and BAs train on 512-token blocks
+    # (parovicm/badx examples/language-modeling/README.md, --max_seq_len 512), set in its grid
+    "la_max_length": 0,
+    # the MLM head's transform and output bias train with the adapter, only the encoder is frozen
+    # (parovicm/badx run_bi_mlm.py and adapters' run_mlm.py: train_adapter freezes the base model)
+    "la_train_mlm_head": True,
     # its MLM training: BAD-X §3.1 (batch 64, lr 1e-4, evaluate every 500 steps, keep the lowest
     # held-out perplexity); BAs and MAs "adopt all the hyperparameters from MAD-X LA training"
     "la_batch_size": 64,
@@ -107,6 +113,10 @@ STACKED_SOURCES = {
     "la_eval_every": "BAD-X §3.1 (every 500 steps, the lowest held-out perplexity kept)",
     "la_mlm_packing": "adapters' run_mlm.py (group_texts) and CPGAdapters run_language_modeling.py "
     "(block_size): text packed into max_length blocks",
+    "la_max_length": "ours: 0 is the grid's max_length; parovicm/badx examples/language-modeling/"
+    "README.md trains LAs/BAs with --max_seq_len 512 (set in the bad-x grid)",
+    "la_train_mlm_head": "parovicm/badx run_bi_mlm.py, adapters examples run_mlm.py (train_adapter "
+    "freezes the encoder only: the MLM head's transform and output bias train; tied output weights frozen)",
     "ta_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 16)",
     "ta_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 48)",
     "ta_steps": "BAD-X §3.1 (POS/DP/NER task adapters: 15k steps)",
@@ -313,13 +323,19 @@ class StackedAdapterMethod(Method):
 
     def _prepare_for_mlm(self, model, name: str, tasks) -> None:
         """A language-side adapter under ``name``, alone in the model, trained by MLM through the
-        backbone's own (frozen) MLM head."""
+        backbone's own MLM head (its transform and bias trained too with ``la_train_mlm_head``)."""
         self._add_language_side(model, name)
         if "default" not in model.heads:
             tasks("mlm").add_head(model, "default")
-        ad.train_only(model, name)  # the pretrained MLM head stays frozen (MAD-X §3)
+        ad.train_only(model, name)
+        if self.params["la_train_mlm_head"]:
+            ad.train_mlm_head(model, "default")
         model.active_adapters = Stack(name)
         model.active_head = "default"
+
+    def _mlm_state(self, model, name: str) -> dict:
+        """A language-side adapter's tensors, with the MLM head it trained (``la_train_mlm_head``)."""
+        return ad.state_of(model, [name], ["default"] if self.params["la_train_mlm_head"] else [])
 
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
         under = self._add_adapter(model, self.test_adapter(cell))
@@ -414,7 +430,7 @@ class StackedAdapterMethod(Method):
             mlm_stream(
                 lang,
                 mlm,
-                mlm_features(ctx, lang, "train", p["la_mlm_packing"]),
+                mlm_features(ctx, lang, "train", p["la_mlm_packing"], p["la_max_length"] or None),
                 ctx.tokenizer,
                 p["la_batch_size"],
                 seed,
@@ -426,9 +442,9 @@ class StackedAdapterMethod(Method):
         """Per language, the held-out MLM batches (the same kind of examples as training, corrupted
         once with a fixed seed) whose perplexity selects the checkpoint."""
         mlm = ctx.task("mlm")
-        packed = self.params["la_mlm_packing"]
+        packed, length = self.params["la_mlm_packing"], self.params["la_max_length"] or None
         return {
-            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
+            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed, length), ctx.tokenizer)
             for lang in languages
         }
 
@@ -460,7 +476,7 @@ class StackedAdapterMethod(Method):
             "batches_per_language": result.stream_counts,
             "first_batches": result.first_streams,
         }
-        return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
+        return TrainedPiece(self._mlm_state(model, self.adapter_name(piece)), info)
 
 
 def _epoch_steps(ctx, piece: Piece, epochs: float, batch_size: int) -> int:

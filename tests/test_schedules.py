@@ -157,3 +157,31 @@ def test_mad_x_2_trains_its_task_adapter_without_the_last_layers_adapters(tmp_pa
         from xltransfer.modules.adapters import load_states
 
         load_states(model, [method.deployed_state(cell, state)])
+
+
+def test_a_language_adapter_trains_the_mlm_heads_transform_and_bias_with_it(tmp_path):
+    """parovicm/badx run_bi_mlm.py and adapters' run_mlm.py freeze the encoder only: the MLM head's
+    transform and output bias train with the LA (its output weights are the frozen, tied input
+    embeddings); the LA piece keeps them. Before, the whole head was frozen."""
+    from xltransfer.methods.bad_x import BadX
+    from xltransfer.methods.mad_g import MadG
+
+    tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
+    for method in (MadX(), BadX()):
+        model = _tiny_model(tmp_path, layers=2)
+        piece = method.pieces(_cell(method))[0]
+        method.prepare_model(model, piece, tasks)
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.")}
+        head = model.heads["default"]
+        tied = model.get_input_embeddings().weight
+        transform = {
+            f"heads.default.{n}" for n, p in head.named_parameters() if p.dim() == 2 and p is not tied
+        }
+        assert transform and transform <= trainable, "the head's transform trains"
+        biases = [p for n, p in model.named_parameters() if n in trainable and n.endswith(".bias")]
+        assert any(p.numel() == 60 for p in biases), "the output bias (one per vocabulary entry) trains"
+        assert not model.get_input_embeddings().weight.requires_grad, "tied output weights stay frozen"
+        state = method._mlm_state(model, method.adapter_name(piece))
+        assert {n for n in state if n.startswith("heads.")} == trainable
+    madg = MadG("default", MadG.resolve_params("default", {"train_languages": ["en", "tr"]}))
+    assert not madg.params["la_train_mlm_head"]  # MAD-G trains its generator only (§3)

@@ -70,6 +70,14 @@ def train_only(model, adapter: str | None = None, heads: Iterable[str] = ()) -> 
             param.requires_grad = True
 
 
+def train_mlm_head(model, head: str = "default") -> None:
+    """Unfreeze an MLM head's transform and output bias; its output weights, tied to the frozen input
+    embeddings, stay frozen (``named_parameters`` lists a tied tensor once, under the embeddings)."""
+    for param in model.heads[head].parameters():
+        if param is not model.get_input_embeddings().weight:
+            param.requires_grad = True
+
+
 def state_of(model, adapters: Iterable[str] = (), heads: Iterable[str] = ()) -> dict[str, torch.Tensor]:
     """The tensors of some adapters and heads, by parameter name."""
     markers = [f".{a}." for a in adapters]
