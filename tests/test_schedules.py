@@ -185,3 +185,27 @@ def test_a_language_adapter_trains_the_mlm_heads_transform_and_bias_with_it(tmp_
         assert {n for n in state if n.startswith("heads.")} == trainable
     madg = MadG("default", MadG.resolve_params("default", {"train_languages": ["en", "tr"]}))
     assert not madg.params["la_train_mlm_head"]  # MAD-G trains its generator only (§3)
+
+
+def test_hyper_x_generates_a_post_adapter_layer_norm_and_trains_the_mlm_head(tmp_path):
+    """ahmetustun/hyperx scripts/default.sh: --add_layer_norm_after_adapter --conditional_layer_norm
+    (a LayerNorm on each adapter's output, its weights generated), and train.py freezes the encoder
+    only, so the MLM head trains. Before, neither."""
+    from xltransfer.methods.hyper_x import SLOT, HyperX
+
+    from xltransfer.modules import generator as gen
+
+    tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
+    hyperx = HyperX()
+    (piece,) = hyperx.pieces(
+        Cell(hyperx.name, "default", hyperx.params, "pos", "zero-shot", ("en",), "tr", 1)
+    )
+    model = _tiny_model(tmp_path, layers=2)
+    hyperx.prepare_model(model, piece, tasks)
+    generated = gen.adapter_parameters(model, SLOT)
+    norms = [name for name in generated if "adapter_norm_after" in name]
+    assert len(norms) == 2 * 2 and set(model.hyperx.weights.names) == set(generated)
+    assert not any(generated[name].requires_grad for name in norms), "generated, not trained"
+    head = {n for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.default.")}
+    assert "heads.default.0.weight" in head and "heads.default.3.bias" in head
+    assert not model.get_input_embeddings().weight.requires_grad
