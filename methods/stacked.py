@@ -11,6 +11,7 @@ task adapter, few-shot continuation, multi-source training and parameter countin
 from __future__ import annotations
 
 import dataclasses
+import functools
 from abc import abstractmethod
 
 from adapters.composition import Stack
@@ -93,6 +94,12 @@ STACKED_DEFAULTS = {
     "nli_ta_batch_size": 32,
     "nli_ta_learning_rate": 2e-5,
     "nli_ta_eval_every": 625,
+    # the NLI head: a fresh two-layer head on [CLS] (the adapters library's default), or the frozen
+    # pretrained pooler and one linear layer as the authors classify (parovicm/badx run_anli.py)
+    "nli_ta_pooler": False,
+    # dependency trees: MST decoding, always a tree (ours, stated); "greedy" takes each word's argmax
+    # head as the authors decode (parovicm/badx dependency-parsing utils_udp.py, after hgiyt)
+    "dp_decoding": "mst",
     # multi-source TA training: each step one source; 0 = uniformly, T > 0 = by (n_l/N)^(1/T)
     "source_temperature": 0.0,
     # few-shot: continue the zero-shot TA on k target examples for 50 epochs with the same
@@ -129,6 +136,10 @@ STACKED_SOURCES = {
     "nli_ta_batch_size": "BAD-X §3.1 after Ebrahimi et al. 2022 (batch 32)",
     "nli_ta_learning_rate": "BAD-X §3.1 after Ebrahimi et al. 2022 (lr 2e-5)",
     "nli_ta_eval_every": "BAD-X §3.1 after Ebrahimi et al. 2022 (every 625 steps)",
+    "nli_ta_pooler": "ours: a two-layer head on [CLS] (adapters' default); parovicm/badx run_anli.py "
+    "classifies with the frozen pretrained pooler + one linear layer (true; set in the bad-x grid)",
+    "dp_decoding": "ours: MST decoding, always a tree (Dozat & Manning 2017); parovicm/badx utils_udp.py "
+    "(after hgiyt) decodes greedily (greedy; set in the bad-x grid)",
     "source_temperature": "ours: multi-source TA training draws one source per step, uniformly (0) or "
     "by (n_l/N)^(1/T)",
     "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
@@ -146,7 +157,7 @@ class StackedAdapterMethod(Method):
     # parameters outside the naming rule (at the top of this module), by the piece they shape
     language_side_params: tuple[str, ...] = ()
     task_side_params: tuple[str, ...] = ("source_temperature",)
-    inference_params: tuple[str, ...] = ()
+    inference_params: tuple[str, ...] = ("dp_decoding",)
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict) -> Params:
@@ -159,7 +170,15 @@ class StackedAdapterMethod(Method):
                 f"ta_*, nli_ta_* (task adapter) or fs_* (few-shot), or list them in the class's "
                 f"language_side_params, task_side_params or inference_params"
             )
+        cls.validate_params(params)
         return params
+
+    @classmethod
+    def validate_params(cls, params: Params) -> None:
+        from xltransfer.tasks.dp import DECODINGS
+
+        if params["dp_decoding"] not in DECODINGS:
+            raise ValueError(f"dp_decoding '{params['dp_decoding']}': choose one of {', '.join(DECODINGS)}")
 
     @classmethod
     def parameter_side(cls, name: str) -> str | None:
@@ -308,8 +327,16 @@ class StackedAdapterMethod(Method):
             leave_out=self.left_out_layers(model.config),
         )
         if name not in model.heads:
-            tasks(task_name).add_head(model, name)
+            if task_name == "nli" and p["nli_ta_pooler"]:
+                tasks(task_name).add_head(model, name, pooler=True)
+            else:
+                tasks(task_name).add_head(model, name)
         return name
+
+    def predictor(self, cell: Cell, task):
+        if cell.task == "dp" and self.params["dp_decoding"] != "mst":
+            return functools.partial(task.predict, decoding=self.params["dp_decoding"])
+        return task.predict
 
     def prepare_model(self, model, piece: Piece, tasks) -> None:
         if piece.kind == self.adapter_kind:

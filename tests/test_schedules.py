@@ -209,3 +209,18 @@ def test_hyper_x_generates_a_post_adapter_layer_norm_and_trains_the_mlm_head(tmp
     head = {n for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.default.")}
     assert "heads.default.0.weight" in head and "heads.default.3.bias" in head
     assert not model.get_input_embeddings().weight.requires_grad
+
+
+def test_the_nli_head_can_be_the_frozen_pretrained_pooler_and_one_linear_layer(tmp_path):
+    """parovicm/badx run_anli.py classifies with the encoder's pretrained pooler (frozen) and one
+    linear layer (``nli_ta_pooler``, set in the bad-x grid); the default stays a two-layer head."""
+    tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
+    for pooler, linear_layers in ((True, 1), (False, 2)):
+        madx = MadX("default", MadX.resolve_params("default", {"nli_ta_pooler": pooler}))
+        model = _tiny_model(tmp_path, layers=2)
+        madx.prepare_model(model, madx.task_adapter(_cell(madx, task="nli")), tasks)
+        head = model.heads["task_nli"]
+        assert head.config["use_pooler"] is pooler
+        assert sum(isinstance(m, torch.nn.Linear) for m in head.modules()) == linear_layers
+        assert all(p.requires_grad for p in head.parameters())
+        assert not any(p.requires_grad for p in model.base_model.pooler.parameters())
