@@ -68,7 +68,8 @@ STACKED_DEFAULTS = {
     # (parovicm/badx examples/language-modeling/README.md, --max_seq_len 512), set in its grid
     "la_max_length": 0,
     # the MLM head's transform and output bias train with the adapter, only the encoder is frozen
-    # (parovicm/badx run_bi_mlm.py and adapters' run_mlm.py: train_adapter freezes the base model)
+    # (parovicm/badx run_bi_mlm.py: train_adapter freezes the base model; adapters' run_mlm.py trains
+    # the transform too, its freeze_embeddings also freezing the output layer's bias)
     "la_train_mlm_head": True,
     # its MLM training: BAD-X §3.1 (batch 64, lr 1e-4, evaluate every 500 steps, keep the lowest
     # held-out perplexity); BAs and MAs "adopt all the hyperparameters from MAD-X LA training"
@@ -122,8 +123,9 @@ STACKED_SOURCES = {
     "(block_size): text packed into max_length blocks",
     "la_max_length": "ours: 0 is the grid's max_length; parovicm/badx examples/language-modeling/"
     "README.md trains LAs/BAs with --max_seq_len 512 (set in the bad-x grid)",
-    "la_train_mlm_head": "parovicm/badx run_bi_mlm.py, adapters examples run_mlm.py (train_adapter "
-    "freezes the encoder only: the MLM head's transform and output bias train; tied output weights frozen)",
+    "la_train_mlm_head": "parovicm/badx run_bi_mlm.py (train_adapter freezes the encoder only: the MLM "
+    "head's transform and output bias train, tied output weights frozen); adapters' run_mlm.py trains the "
+    "transform",
     "ta_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 16)",
     "ta_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 48)",
     "ta_steps": "BAD-X §3.1 (POS/DP/NER task adapters: 15k steps)",
