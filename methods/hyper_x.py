@@ -84,6 +84,12 @@ class HyperX(Method):
         # zero-/few-shot: one model per task ("English single-task"), or one for all the grid's tasks
         # ("English multi-task"); the mixed setting is multi-task by definition (§4)
         "multi_task": False,
+        # the released script's adapter (ahmetustun/hyperx scripts/default.sh: --add_layer_norm_after_adapter
+        # --conditional_layer_norm): a LayerNorm on each adapter's output, its weights generated too
+        "post_adapter_layer_norm": True,
+        # the MLM head (transform and output bias; output weights tied to the frozen embeddings) trains:
+        # train.py applies default.sh's --freeze_params_regex to the encoder only, heads stay trainable
+        "mlm_head_trainable": True,
         "language_embeddings": "lookup",  # or "typology" (this project's variant)
         "fs_epochs": 50,  # few-shot: 50 epochs, same hyper-parameters, no decay (Appendix D)
     }
@@ -102,6 +108,10 @@ class HyperX(Method):
         "mlm_packing": "ahmetustun/hyperx preprocess.py (convert_to_mlm_features): one sentence per "
         "example, read line by line",
         "multi_task": 'Hyper-X §4 ("English single-task" by default; multi-task variants)',
+        "post_adapter_layer_norm": "ahmetustun/hyperx scripts/default.sh (--add_layer_norm_after_adapter "
+        "--conditional_layer_norm: a generated LayerNorm on the adapter's output)",
+        "mlm_head_trainable": "ahmetustun/hyperx train.py (default.sh's --freeze_params_regex freezes the "
+        "encoder only: the MLM head's transform and bias train)",
         "language_embeddings": 'ours: "lookup" as Hyper-X §3; "typology" (λ = V t_l, as MAD-G) is this '
         "project's variant",
         "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
@@ -210,11 +220,17 @@ class HyperX(Method):
         from xltransfer.languages import typology_dimensions
 
         p = self.params
-        ad.add_bottleneck_adapter(model, SLOT, reduction_factor=1.0, bottleneck=p["bottleneck"])
+        ad.add_bottleneck_adapter(
+            model,
+            SLOT,
+            reduction_factor=1.0,
+            bottleneck=p["bottleneck"],
+            ln_after=p["post_adapter_layer_norm"],
+        )
         task_table, languages = self._tables(params)
         for task in task_table:
-            head = ad.task_adapter_name(task)
-            if task != MLM and head not in model.heads:
+            head = "default" if task == MLM else ad.task_adapter_name(task)
+            if head not in model.heads:  # "default": the backbone's MLM head (a weightless model lacks it)
                 tasks(task).add_head(model, head)
         if not hasattr(model, "hyperx"):
             shapes = {n: t.shape for n, t in gen.adapter_parameters(model, SLOT).items()}
@@ -239,6 +255,8 @@ class HyperX(Method):
             # the hypernetwork, the task heads, and the encoder's LayerNorms (§4, after Mahabadi et al.)
             if name.startswith(("hyperx.", *heads)) or _is_layer_norm(model, name):
                 param.requires_grad = True
+        if self.params["mlm_head_trainable"] and piece.params.get("mlm_languages"):
+            ad.train_mlm_head(model, "default")
 
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
         self._build(model, self._zero_shot_params(cell), cell.task, tasks)

@@ -37,6 +37,7 @@ GENERATOR_PARAMS = (
     "layer_dim",
     "layer_shared",
     "generator_steps",
+    "generator_warmup_steps",
     "sampling_alpha",
     "train_languages",
 )
@@ -54,12 +55,18 @@ class MadG(StackedAdapterMethod):
         # (the authors' released configuration)
         "la_bottleneck": 48,
         "la_invertible": False,
+        # the generator (V, W) is all MAD-G trains, mBERT and its MLM head frozen (MAD-G §3); MAD-G-ft
+        # finetunes the generated adapter alone
+        "la_train_mlm_head": False,
         "language_dim": 32,  # d_l of λ_l = V t_l
         "layer_dim": 32,  # MAD-G-LS layer embedding
         "layer_shared": False,
         # Not in the summary in shared/papers: as many MLM steps as a BA or an MA (BAD-X §3.1), so
         # generated and trained language-side adapters compare at equal budgets.
         "generator_steps": 50000,
+        # no warm-up: none is published (the summary in shared/papers gives no schedule, and
+        # CPGAdapters run_language_modeling.py takes it on the command line, no command released)
+        "generator_warmup_steps": 0,
         # each step samples a training language with probability ∝ n_l^α (the authors' dataset
         # default; their training script used 1.0)
         "sampling_alpha": 0.7,
@@ -71,11 +78,21 @@ class MadG(StackedAdapterMethod):
         **STACKED_SOURCES,
         "la_bottleneck": "CPGAdapters UrielCpgConfig (reduction factor 16: bottleneck 48 on mBERT, ReLU)",
         "la_invertible": "CPGAdapters UrielCpgConfig (its invertible adapter is commented out)",
+        "la_train_mlm_head": "MAD-G §3 (only the generator is trained, mBERT frozen); ours for MAD-G-ft",
         "language_dim": "CPGAdapters UrielCpgConfig (language_embedding_dim 32 for λ_l = V t_l)",
         "layer_dim": "ours: the MAD-G-LS layer embedding as wide as the language embedding",
         "layer_shared": "MAD-G-LS §3 (one generator for all layers; variants ls, ls-ft)",
-        "generator_steps": "ours: as many MLM steps as a BA or MA (BAD-X §3.1); not in the MAD-G summary",
-        "sampling_alpha": "CPGAdapters dataset default α = 0.7 (its training script used 1.0)",
+        "generator_steps": "ours: as many MLM steps as a BA or MA (BAD-X §3.1); not published (the "
+        "MAD-G summary in shared/papers gives none; CPGAdapters releases no training command)",
+        "generator_warmup_steps": "ours: no warm-up; not published (MAD-G summary, CPGAdapters "
+        "run_language_modeling.py takes --warmup_steps on the command line, none released)",
+        "sampling_alpha": "CPGAdapters MultilingualDataset default α = 0.7 (run_language_modeling.py "
+        "language_smoothing defaults to 1.0); the value the paper trained with is not published",
+        "la_batch_size": "ours: BAD-X §3.1's LA batch 64; MAD-G's generator batch is not published "
+        "(CPGAdapters takes it on the command line, none released)",
+        "la_learning_rate": "ours: BAD-X §3.1's LA lr 1e-4; MAD-G's generator lr is not published",
+        "la_eval_every": "ours: BAD-X §3.1's 500 steps, lowest held-out perplexity kept; not published "
+        "for MAD-G",
         "train_languages": "the grid's (required): a typologically diverse set, as MAD-G selects",
         "finetune": "MAD-G-ft §3 (the generated adapter finetuned on target MLM; variants ft, ls-ft)",
         "ft_steps": "ours: MAD-G-ft's step count is not in the summary",
@@ -194,7 +211,8 @@ class MadG(StackedAdapterMethod):
 
             streams.append(Stream(lang, inner.batches, loss))
         packed = p["la_mlm_packing"]
-        sizes = [len(mlm_features(ctx, lang, "train", packed)) for lang in piece.languages]
+        length = p["la_max_length"] or None
+        sizes = [len(mlm_features(ctx, lang, "train", packed, length)) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
         dev = self.mlm_held_out(ctx, piece.languages)
 
@@ -209,7 +227,13 @@ class MadG(StackedAdapterMethod):
         result = fit(
             holder,
             streams,
-            Schedule(p["generator_steps"], p["la_batch_size"], p["la_learning_rate"], p["la_eval_every"]),
+            Schedule(
+                p["generator_steps"],
+                p["la_batch_size"],
+                p["la_learning_rate"],
+                p["la_eval_every"],
+                p["generator_warmup_steps"],
+            ),
             held_out_perplexity,
             higher_is_better=False,
             choose_stream=sampled(weights, piece.seed),
@@ -268,14 +292,14 @@ class MadG(StackedAdapterMethod):
 
 
 class LanguageAdapterGenerator(gen.Generator):
-    """λ_l = V t_l, then the generator W: typology vector -> every parameter of the adapter."""
+    """λ_l = V t_l + b, then the generator W: typology vector -> every parameter of the adapter."""
 
     def __init__(self, shapes, typology_dim: int, language_dim: int, layer_shared: bool, layer_dim: int):
         super().__init__()
         self.typology_dim = typology_dim
-        # V, with torch's default initialisation as the authors' typology projection
-        # (CPGAdapters src/transformers/cpg.py, UrielMlpProperty.layer_1); λ_l = V t_l has no bias
-        self.language = torch.nn.Linear(typology_dim, language_dim, bias=False)
+        # V with its bias and torch's default initialisation, as the authors' typology projection
+        # (CPGAdapters src/transformers/cpg.py, UrielMlpProperty.layer_1 = nn.Linear(289, 32))
+        self.language = torch.nn.Linear(typology_dim, language_dim)
         # θ = W c, linear and without a bias term, c = λ_l (MAD-G) or [λ_l; layer embedding] (MAD-G-LS):
         # W ~ N(0, (1/dim c)²) (CpgModule.init_params) and layer embeddings ~ N(0, (1/d)²) (Property)
         context_dim = language_dim + (layer_dim if layer_shared else 0)

@@ -28,9 +28,10 @@ class MadX(StackedAdapterMethod):
     variants = {
         "default": {},
         "no-inv": {"la_invertible": False},
-        # MAD-X 2.0 (Pfeiffer et al. 2021): adapters trained in every layer, the last layer's LA and
-        # TA dropped at inference (the LA is the default variant's: one LA serves both)
-        "2.0": {"drop_last_layer_at_inference": True},
+        # MAD-X 2.0 (Pfeiffer et al. 2021): the TA trained, selected and tested without the last
+        # layer's LA and TA (parovicm/badx run_udp.py, leave_out_twelvth); a TA piece of its own,
+        # on the default variant's LAs (trained in every layer, loaded without the last)
+        "2.0": {"ta_leave_out_last_layer": True},
     }
 
     def language_adapter(self, language: str, seed: int) -> Piece:

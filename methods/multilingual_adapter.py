@@ -7,6 +7,8 @@ a grid with UD targets for POS/DP and AmericasNLI targets for NLI trains two, as
 
 from __future__ import annotations
 
+import dataclasses
+
 from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
 
 from xltransfer.cell import Cell, Piece
@@ -22,12 +24,27 @@ class MultilingualAdapter(StackedAdapterMethod):
         **STACKED_DEFAULTS,
         # BAD-X §3.1: alternating one batch of English and one of each target for 50,000 iterations
         "ma_steps": 50000,
+        # the checkpoint with the lowest held-out perplexity of the targets, English left out
+        # (parovicm/badx run_bi_mlm.py evaluates on the training files less "en"); "all": every language
+        "ma_selection": "targets",
     }
-    language_side_params = ("ma_steps",)
+    language_side_params = ("ma_steps", "ma_selection")
     parameter_sources = {
         **STACKED_SOURCES,
         "ma_steps": "BAD-X §3.1 (50,000 iterations, one batch of the source and of each target in turn)",
+        "ma_selection": 'parovicm/badx run_bi_mlm.py (held-out perplexity of the target text, "en" '
+        'popped); "all" averages every language of the set (ours)',
     }
+    SELECTIONS = ("targets", "all")
+
+    @classmethod
+    def resolve_params(cls, variant: str, overrides: dict):
+        params = super().resolve_params(variant, overrides)
+        if params["ma_selection"] not in cls.SELECTIONS:
+            raise ValueError(
+                f"ma_selection '{params['ma_selection']}': choose one of {', '.join(cls.SELECTIONS)}"
+            )
+        return params
 
     def language_set(self, cell: Cell) -> tuple[str, ...]:
         """The source(s) first, then the other languages of the cell's language set, each once."""
@@ -36,7 +53,12 @@ class MultilingualAdapter(StackedAdapterMethod):
         return (*cell.source_languages, *others, *extra)
 
     def multilingual_adapter(self, cell: Cell) -> Piece:
-        return self.adapter_piece(self.language_set(cell), cell.seed)
+        """One per language set; it also names the languages its checkpoint is selected on."""
+        languages = self.language_set(cell)
+        targets = [lang for lang in languages if lang not in cell.source_languages]
+        selected = languages if self.params["ma_selection"] == "all" or not targets else tuple(targets)
+        piece = self.adapter_piece(languages, cell.seed)
+        return dataclasses.replace(piece, params=piece.params.updated(selected_on=selected))
 
     def training_adapter(self, cell: Cell, source: str) -> Piece:
         return self.multilingual_adapter(cell)
@@ -48,5 +70,6 @@ class MultilingualAdapter(StackedAdapterMethod):
         return f"multi_{stable_hash(piece.languages, 10)}"
 
     def mlm_plan(self, piece: Piece) -> tuple[int, list[int], tuple[str, ...]]:
-        """Every language in turn; the checkpoint with the lowest mean perplexity over them all."""
-        return self.params["ma_steps"], list(range(len(piece.languages))), piece.languages
+        """Every language in turn; the checkpoint with the lowest mean perplexity of the targets
+        (``ma_selection``)."""
+        return self.params["ma_steps"], list(range(len(piece.languages))), tuple(piece.params["selected_on"])

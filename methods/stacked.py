@@ -11,6 +11,7 @@ task adapter, few-shot continuation, multi-source training and parameter countin
 from __future__ import annotations
 
 import dataclasses
+import functools
 from abc import abstractmethod
 
 from adapters.composition import Stack
@@ -63,6 +64,13 @@ STACKED_DEFAULTS = {
     # (adapters' examples/pytorch/language-modeling/run_mlm.py, group_texts) and MAD-G's generator
     # (CPGAdapters examples/language-modeling/run_language_modeling.py, block_size) are trained
     "la_mlm_packing": True,
+    # their length: 0 is the grid's max_length; BAD-X's LAs and BAs train on 512-token blocks
+    # (parovicm/badx examples/language-modeling/README.md, --max_seq_len 512), set in its grid
+    "la_max_length": 0,
+    # the MLM head's transform and output bias train with the adapter, only the encoder is frozen
+    # (parovicm/badx run_bi_mlm.py: train_adapter freezes the base model; adapters' run_mlm.py trains
+    # the transform too, its freeze_embeddings also freezing the output layer's bias)
+    "la_train_mlm_head": True,
     # its MLM training: BAD-X §3.1 (batch 64, lr 1e-4, evaluate every 500 steps, keep the lowest
     # held-out perplexity); BAs and MAs "adopt all the hyperparameters from MAD-X LA training"
     "la_batch_size": 64,
@@ -87,14 +95,21 @@ STACKED_DEFAULTS = {
     "nli_ta_batch_size": 32,
     "nli_ta_learning_rate": 2e-5,
     "nli_ta_eval_every": 625,
+    # the NLI head: a fresh two-layer head on [CLS] (the adapters library's default), or the frozen
+    # pretrained pooler and one linear layer as the authors classify (parovicm/badx run_anli.py)
+    "nli_ta_pooler": False,
+    # dependency trees: MST decoding, always a tree (ours, stated); "greedy" takes each word's argmax
+    # head as the authors decode (parovicm/badx dependency-parsing utils_udp.py, after hgiyt)
+    "dp_decoding": "mst",
     # multi-source TA training: each step one source; 0 = uniformly, T > 0 = by (n_l/N)^(1/T)
     "source_temperature": 0.0,
     # few-shot: continue the zero-shot TA on k target examples for 50 epochs with the same
     # hyper-parameters and no learning-rate decay (Hyper-X Appendix D)
     "fs_epochs": 50,
-    # MAD-X 2.0 (Pfeiffer et al. 2021, "UNKs Everywhere"; AdapterHub's notebook 08_NER_Wikiann):
-    # LA and TA are trained in every layer, and the last layer's adapters are dropped at inference
-    "drop_last_layer_at_inference": False,
+    # MAD-X 2.0 (Pfeiffer et al. 2021, "UNKs Everywhere"): the TA is trained, selected and tested
+    # with the last layer's LA and TA left out (parovicm/badx run_udp.py, leave_out_twelvth: leave_out
+    # [11] for both); the LA itself is trained in every layer and loaded without its last layer
+    "ta_leave_out_last_layer": False,
 }
 
 STACKED_SOURCES = {
@@ -106,6 +121,11 @@ STACKED_SOURCES = {
     "la_eval_every": "BAD-X §3.1 (every 500 steps, the lowest held-out perplexity kept)",
     "la_mlm_packing": "adapters' run_mlm.py (group_texts) and CPGAdapters run_language_modeling.py "
     "(block_size): text packed into max_length blocks",
+    "la_max_length": "ours: 0 is the grid's max_length; parovicm/badx examples/language-modeling/"
+    "README.md trains LAs/BAs with --max_seq_len 512 (set in the bad-x grid)",
+    "la_train_mlm_head": "parovicm/badx run_bi_mlm.py (train_adapter freezes the encoder only: the MLM "
+    "head's transform and output bias train, tied output weights frozen); adapters' run_mlm.py trains the "
+    "transform",
     "ta_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 16)",
     "ta_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 48)",
     "ta_steps": "BAD-X §3.1 (POS/DP/NER task adapters: 15k steps)",
@@ -118,11 +138,15 @@ STACKED_SOURCES = {
     "nli_ta_batch_size": "BAD-X §3.1 after Ebrahimi et al. 2022 (batch 32)",
     "nli_ta_learning_rate": "BAD-X §3.1 after Ebrahimi et al. 2022 (lr 2e-5)",
     "nli_ta_eval_every": "BAD-X §3.1 after Ebrahimi et al. 2022 (every 625 steps)",
+    "nli_ta_pooler": "ours: a two-layer head on [CLS] (adapters' default); parovicm/badx run_anli.py "
+    "classifies with the frozen pretrained pooler + one linear layer (true; set in the bad-x grid)",
+    "dp_decoding": "ours: MST decoding, always a tree (Dozat & Manning 2017); parovicm/badx utils_udp.py "
+    "(after hgiyt) decodes greedily (greedy; set in the bad-x grid)",
     "source_temperature": "ours: multi-source TA training draws one source per step, uniformly (0) or "
     "by (n_l/N)^(1/T)",
     "fs_epochs": "Hyper-X Appendix D (few-shot: 50 epochs, same hyper-parameters, no decay)",
-    "drop_last_layer_at_inference": "MAD-X 2.0 (Pfeiffer et al. 2021; AdapterHub notebook "
-    "08_NER_Wikiann): last layer's adapters dropped at inference, variant 2.0",
+    "ta_leave_out_last_layer": "MAD-X 2.0 (Pfeiffer et al. 2021); parovicm/badx run_udp.py "
+    "(leave_out_twelvth: leave_out [11] for LA and TA in training, selection and test), variant 2.0",
 }
 
 
@@ -135,7 +159,7 @@ class StackedAdapterMethod(Method):
     # parameters outside the naming rule (at the top of this module), by the piece they shape
     language_side_params: tuple[str, ...] = ()
     task_side_params: tuple[str, ...] = ("source_temperature",)
-    inference_params: tuple[str, ...] = ("drop_last_layer_at_inference",)
+    inference_params: tuple[str, ...] = ("dp_decoding",)
 
     @classmethod
     def resolve_params(cls, variant: str, overrides: dict) -> Params:
@@ -148,7 +172,15 @@ class StackedAdapterMethod(Method):
                 f"ta_*, nli_ta_* (task adapter) or fs_* (few-shot), or list them in the class's "
                 f"language_side_params, task_side_params or inference_params"
             )
+        cls.validate_params(params)
         return params
+
+    @classmethod
+    def validate_params(cls, params: Params) -> None:
+        from xltransfer.tasks.dp import DECODINGS
+
+        if params["dp_decoding"] not in DECODINGS:
+            raise ValueError(f"dp_decoding '{params['dp_decoding']}': choose one of {', '.join(DECODINGS)}")
 
     @classmethod
     def parameter_side(cls, name: str) -> str | None:
@@ -276,10 +308,18 @@ class StackedAdapterMethod(Method):
         return self.params["nli_ta_batch_size" if cell.task == "nli" else "ta_batch_size"]
 
     # -- model set-up -----------------------------------------------------------------------------
-    def _add_adapter(self, model, piece: Piece) -> str:
-        return self._add_language_side(model, self.adapter_name(piece))
+    def left_out_layers(self, model_config) -> tuple[int, ...]:
+        """The encoder layers without adapters wherever a task adapter is trained or used: the last
+        one for MAD-X 2.0 (``ta_leave_out_last_layer``), none otherwise."""
+        if self.params["ta_leave_out_last_layer"]:
+            return (model_config.num_hidden_layers - 1,)
+        return ()
 
-    def _add_language_side(self, model, name: str) -> str:
+    def _add_adapter(self, model, piece: Piece) -> str:
+        """The language-side adapter under a task adapter (without the left-out layers)."""
+        return self._add_language_side(model, self.adapter_name(piece), self.left_out_layers(model.config))
+
+    def _add_language_side(self, model, name: str, leave_out: tuple[int, ...] = ()) -> str:
         """A language-side adapter (the ``la_*`` architecture) under ``name``."""
         p = self.params
         return ad.add_bottleneck_adapter(
@@ -288,6 +328,7 @@ class StackedAdapterMethod(Method):
             reduction_factor=p["la_reduction_factor"],
             bottleneck=p["la_bottleneck"] or None,
             invertible=p["la_invertible"],
+            leave_out=leave_out,
         )
 
     def _add_task_adapter(self, model, task_name: str, tasks) -> str:
@@ -297,10 +338,19 @@ class StackedAdapterMethod(Method):
             ad.task_adapter_name(task_name),
             reduction_factor=p["ta_reduction_factor"],
             bottleneck=p["ta_bottleneck"] or None,
+            leave_out=self.left_out_layers(model.config),
         )
         if name not in model.heads:
-            tasks(task_name).add_head(model, name)
+            if task_name == "nli" and p["nli_ta_pooler"]:
+                tasks(task_name).add_head(model, name, pooler=True)
+            else:
+                tasks(task_name).add_head(model, name)
         return name
+
+    def predictor(self, cell: Cell, task):
+        if cell.task == "dp" and self.params["dp_decoding"] != "mst":
+            return functools.partial(task.predict, decoding=self.params["dp_decoding"])
+        return task.predict
 
     def prepare_model(self, model, piece: Piece, tasks) -> None:
         if piece.kind == self.adapter_kind:
@@ -314,21 +364,34 @@ class StackedAdapterMethod(Method):
 
     def _prepare_for_mlm(self, model, name: str, tasks) -> None:
         """A language-side adapter under ``name``, alone in the model, trained by MLM through the
-        backbone's own (frozen) MLM head."""
+        backbone's own MLM head (its transform and bias trained too with ``la_train_mlm_head``)."""
         self._add_language_side(model, name)
         if "default" not in model.heads:
             tasks("mlm").add_head(model, "default")
-        ad.train_only(model, name)  # the pretrained MLM head stays frozen (MAD-X §3)
+        ad.train_only(model, name)
+        if self.params["la_train_mlm_head"]:
+            ad.train_mlm_head(model, "default")
         model.active_adapters = Stack(name)
         model.active_head = "default"
+
+    def _mlm_state(self, model, name: str) -> dict:
+        """A language-side adapter's tensors, with the MLM head it trained (``la_train_mlm_head``)."""
+        return ad.state_of(model, [name], ["default"] if self.params["la_train_mlm_head"] else [])
 
     def prepare_inference(self, model, cell: Cell, tasks) -> None:
         under = self._add_adapter(model, self.test_adapter(cell))
         ta = self._add_task_adapter(model, cell.task, tasks)
-        last = model.config.num_hidden_layers - 1
-        skip = [last] if self.params["drop_last_layer_at_inference"] else None
-        model.set_active_adapters(Stack(under, ta), skip_layers=skip)
+        model.active_adapters = Stack(under, ta)
         model.active_head = ta
+
+    def deployed_state(self, cell: Cell, state: dict) -> dict:
+        """A language-side adapter, trained in every layer, less its last layer under a 2.0 TA (its
+        own deepest layer is the encoder's last; the TA's state has no last layer to drop)."""
+        ta_marker = f".{ad.task_adapter_name(cell.task)}."
+        if not self.params["ta_leave_out_last_layer"] or any(ta_marker in name for name in state):
+            return state
+        layers = [int(n.split(".layer.")[1].split(".")[0]) for n in state if ".layer." in n]
+        return ad.without_layers(state, [max(layers)] if layers else [])
 
     # -- training ---------------------------------------------------------------------------------
     def train(self, piece: Piece, ctx) -> TrainedPiece:
@@ -336,7 +399,8 @@ class StackedAdapterMethod(Method):
         self.prepare_model(model, piece, ctx.task)
         if piece.kind == self.adapter_kind:
             return self._train_adapter(model, piece, ctx)
-        ad.load_states(model, (ctx.load_state(dep) for dep in piece.needs))
+        left_out = self.left_out_layers(model.config)
+        ad.load_states(model, (ad.without_layers(ctx.load_state(dep), left_out) for dep in piece.needs))
         ta = ad.task_adapter_name(piece.task)
         adapters = [dep for dep in piece.needs if dep.kind == self.adapter_kind]
         if piece.kind == "few-shot-task-adapter":
@@ -407,7 +471,7 @@ class StackedAdapterMethod(Method):
             mlm_stream(
                 lang,
                 mlm,
-                mlm_features(ctx, lang, "train", p["la_mlm_packing"]),
+                mlm_features(ctx, lang, "train", p["la_mlm_packing"], p["la_max_length"] or None),
                 ctx.tokenizer,
                 p["la_batch_size"],
                 seed,
@@ -419,9 +483,9 @@ class StackedAdapterMethod(Method):
         """Per language, the held-out MLM batches (the same kind of examples as training, corrupted
         once with a fixed seed) whose perplexity selects the checkpoint."""
         mlm = ctx.task("mlm")
-        packed = self.params["la_mlm_packing"]
+        packed, length = self.params["la_mlm_packing"], self.params["la_max_length"] or None
         return {
-            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed), ctx.tokenizer)
+            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed, length), ctx.tokenizer)
             for lang in languages
         }
 
@@ -453,7 +517,7 @@ class StackedAdapterMethod(Method):
             "batches_per_language": result.stream_counts,
             "first_batches": result.first_streams,
         }
-        return TrainedPiece(ad.state_of(model, [self.adapter_name(piece)]), info)
+        return TrainedPiece(self._mlm_state(model, self.adapter_name(piece)), info)
 
 
 def _epoch_steps(ctx, piece: Piece, epochs: float, batch_size: int) -> int:

@@ -184,16 +184,23 @@ def _arc_labels(sentence: UdSentence, kept: int) -> tuple[list[int], list[int]]:
     return arcs, rels
 
 
-def _decode(arc_scores: torch.Tensor, rel_scores: torch.Tensor, n_words: int) -> Parse:
-    """The best tree over the kept words, each word's best relation for its head; truncated words
-    attach to the root word so the tree stays whole."""
-    heads = decode_tree(arc_scores.detach().float().cpu().numpy())
+DECODINGS = ("mst", "greedy")
+
+
+def _decode(arc_scores: torch.Tensor, rel_scores: torch.Tensor, n_words: int, decoding: str = "mst") -> Parse:
+    """The best tree over the kept words, each word's best relation for its head ("mst"); or each
+    word's best head and relation on its own ("greedy", as the authors of hgiyt and BAD-X decode:
+    cycles and several roots possible). Truncated words attach to the root word."""
+    if decoding == "greedy":
+        heads = arc_scores.detach().float().cpu().argmax(-1).tolist()
+    else:
+        heads = decode_tree(arc_scores.detach().float().cpu().numpy())
     kept = len(heads)
     rels = rel_scores.detach().float().cpu()[torch.arange(kept), torch.tensor(heads)]
-    # UD: the relation is "root" exactly when the head is the root
-    rels[:, _ROOT_ID] = torch.where(torch.tensor(heads) == 0, torch.inf, -torch.inf)
+    if decoding != "greedy":  # UD: the relation is "root" exactly when the head is the root
+        rels[:, _ROOT_ID] = torch.where(torch.tensor(heads) == 0, torch.inf, -torch.inf)
     deprels = [UD_RELATIONS[i] for i in rels.argmax(-1).tolist()]
-    root_word = heads.index(0) + 1
+    root_word = heads.index(0) + 1 if 0 in heads else 1
     missing = n_words - kept
     return Parse(tuple(heads + [root_word] * missing), tuple(deprels + [_TRUNCATED_RELATION] * missing))
 
@@ -298,12 +305,13 @@ class DependencyParsing(Task):
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(**model_inputs(batch)).loss
 
-    def predict(self, model, batch: dict[str, torch.Tensor]) -> list[Parse]:
+    def predict(self, model, batch: dict[str, torch.Tensor], decoding: str = "mst") -> list[Parse]:
+        """Trees by MST decoding (the default), or ``decoding="greedy"``: each word's argmax head."""
         inputs = {k: v for k, v in model_inputs(batch).items() if k not in _LABEL_KEYS}
         output = model(**inputs)
         kept = ((batch["word_starts"] >= 0).sum(-1) - 1).tolist()
         return [
-            _decode(arcs[:n, : n + 1], rels[:n, : n + 1], total)
+            _decode(arcs[:n, : n + 1], rels[:n, : n + 1], total, decoding)
             for arcs, rels, n, total in zip(
                 output.arc_preds, output.rel_preds, kept, batch[_N_WORDS].tolist(), strict=True
             )

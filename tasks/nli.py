@@ -39,9 +39,12 @@ class NaturalLanguageInference(Task):
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[NliPair]:
         return load_nli_rows(dataset, config, split, revision)
 
-    def add_head(self, model, head_name: str) -> None:
+    def add_head(self, model, head_name: str, pooler: bool = False) -> None:
+        """A two-layer head on [CLS]; ``pooler``: the encoder's pretrained pooler (frozen with the
+        encoder) and one linear layer, as parovicm/badx run_anli.py classifies."""
+        options = {"layers": 1, "use_pooler": True} if pooler else {}
         model.add_classification_head(
-            head_name, num_labels=len(NLI_LABELS), id2label=dict(enumerate(NLI_LABELS))
+            head_name, num_labels=len(NLI_LABELS), id2label=dict(enumerate(NLI_LABELS)), **options
         )
 
     def encode(self, examples: list[NliPair], tokenizer, max_length: int) -> list[dict[str, Any]]:

@@ -473,3 +473,28 @@ def test_predictions_are_well_formed_trees(tiny_parser):
         assert set(parse.deprels) <= set(UD_RELATIONS)
     scores = task.score(sentences, parses)
     assert 0 <= scores["las"] <= scores["uas"] <= 1
+
+
+def test_greedy_decoding_takes_each_words_argmax_head_as_the_authors_decode():
+    """parovicm/badx utils_udp.py (after hgiyt) decodes greedily; MST (the default) always gives a
+    tree. Scores where each word's best head makes a cycle: greedy keeps it, MST does not."""
+    from xltransfer.tasks.dp import _decode
+
+    arcs = torch.tensor([[0.0, -9.0, 5.0], [1.0, 5.0, -9.0]])  # word 1 -> 2, word 2 -> 1: a cycle
+    rels = torch.zeros(2, 3, 37)
+    assert _decode(arcs, rels, 2, "greedy").heads == (2, 1)
+    mst = _decode(arcs, rels, 2).heads
+    assert 0 in mst and mst != (2, 1)
+
+
+def test_the_bad_x_grid_sets_the_authors_dp_and_nli_choices_and_mst_stays_the_default():
+    import yaml
+    from xltransfer.methods.mad_x import MadX
+
+    assert MadX().params["dp_decoding"] == "mst" and not MadX().params["nli_ta_pooler"]
+    grid = yaml.safe_load((Path(__file__).parents[1] / "leaderboards" / "bad-x" / "grid.yaml").read_text())
+    for method in grid["methods"]:
+        assert method["params"]["dp_decoding"] == "greedy" and method["params"]["nli_ta_pooler"] is True
+        assert method["params"]["la_max_length"] == 512
+    with pytest.raises(ValueError, match="dp_decoding"):
+        MadX.resolve_params("default", {"dp_decoding": "eisner"})

@@ -70,19 +70,22 @@ def test_mad_g_generated_weights_start_as_in_cpg_adapters(shapes, layer_shared):
     assert abs(ours - reference) <= TOLERANCE * reference, (ours, reference)
 
 
-def test_mad_g_generator_is_linear_without_bias(shapes):
-    """θ = W·V·t (MAD-G; CPG's W·c has no bias term): no bias parameter, and θ is linear in t."""
+def test_mad_g_typology_projection_has_a_bias_and_the_generator_none(shapes):
+    """λ = V t + b as CPGAdapters' typology projection (cpg.py UrielMlpProperty.layer_1, an
+    nn.Linear(289, 32) with its bias); θ = W λ without one (CpgModule): θ is affine in t. Before,
+    V had no bias."""
     torch.manual_seed(0)
     generator = LanguageAdapterGenerator(shapes, 289, 32, True, 32)
-    assert not [name for name, _ in generator.named_parameters() if name.endswith("bias")]
+    biases = [name for name, _ in generator.named_parameters() if name.endswith("bias")]
+    assert biases == ["language.bias"]
     generator_plain = LanguageAdapterGenerator(shapes, 289, 32, False, 32)
     typology = torch.tensor(languages.typology_vector("tr"))
     with torch.no_grad():
         once, twice = generator_plain(typology), generator_plain(2 * typology)
         zero = generator_plain(torch.zeros(289))
     for name in once:
-        torch.testing.assert_close(twice[name], 2 * once[name])
-        assert not zero[name].any()
+        torch.testing.assert_close(twice[name] - zero[name], 2 * (once[name] - zero[name]))
+        assert zero[name].any()
 
 
 def _hyperx_reference(projection_dim: int) -> float:

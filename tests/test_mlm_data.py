@@ -144,11 +144,12 @@ class _Captured(Exception):
     pass
 
 
-@pytest.mark.parametrize("method", ["mad-x", "hyper-x"])
+@pytest.mark.parametrize("method", ["mad-x", "hyper-x", "mad-x-64"])
 def test_language_adapters_train_on_packed_blocks_and_hyper_x_on_sentences(
     tiny_workdir, tmp_path, monkeypatch, method
 ):
-    """The batches an MLM stream feeds the training loop (captured as ``fit`` receives them)."""
+    """The batches an MLM stream feeds the training loop (captured as ``fit`` receives them); with
+    ``la_max_length`` the LA's blocks have that length, not the grid's (BAD-X's 512)."""
     from conftest import write_tiny_grid
 
     from xltransfer.context import RunContext
@@ -158,6 +159,7 @@ def test_language_adapters_train_on_packed_blocks_and_hyper_x_on_sentences(
     methods = {
         "mad-x": "  - {name: mad-x, params: {la_steps: 2, la_batch_size: 4}}\n",
         "hyper-x": "  - {name: hyper-x, variants: [small], params: {steps: 2, batch_size: 4}}\n",
+        "mad-x-64": "  - {name: mad-x, params: {la_steps: 2, la_batch_size: 4, la_max_length: 64}}\n",
     }
     grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]")
     text = grid_file.read_text()
@@ -168,7 +170,7 @@ def test_language_adapters_train_on_packed_blocks_and_hyper_x_on_sentences(
     plan = build_plan(load_grid(grid_file, workspace.root))
     ctx = RunContext(plan, workspace)
     ctx.prepare()
-    kind = "language-adapter" if method == "mad-x" else "hypernetwork"
+    kind = "hypernetwork" if method == "hyper-x" else "language-adapter"
     key = next(k for k, p in plan.pieces.items() if p.piece.kind == kind)
     captured = {}
 
@@ -176,12 +178,14 @@ def test_language_adapters_train_on_packed_blocks_and_hyper_x_on_sentences(
         captured.update({s.name: next(s.batches) for s in streams})
         raise _Captured
 
-    trainer_module = {"mad-x": "stacked", "hyper-x": "hyper_x"}[method]
+    trainer_module = {"mad-x": "stacked", "mad-x-64": "stacked", "hyper-x": "hyper_x"}[method]
     monkeypatch.setattr(f"xltransfer.methods.{trainer_module}.fit", fit)
     with pytest.raises(_Captured):
         plan.trainers[key].train(plan.pieces[key].piece, ctx)
-    mlm_batches = [b for name, b in captured.items() if method == "mad-x" or name.startswith("mlm/")]
+    mlm_batches = [b for name, b in captured.items() if method != "hyper-x" or name.startswith("mlm/")]
     assert mlm_batches
+    length = 64 if method == "mad-x-64" else plan.grid.max_length
+    assert length != plan.grid.max_length or method != "mad-x-64"
     for batch in mlm_batches:
-        full = batch["input_ids"].shape[1] == plan.grid.max_length and bool(batch["attention_mask"].all())
-        assert full == (method == "mad-x"), batch["attention_mask"].sum(dim=1)
+        full = batch["input_ids"].shape[1] == length and bool(batch["attention_mask"].all())
+        assert full == (method != "hyper-x"), batch["attention_mask"].sum(dim=1)

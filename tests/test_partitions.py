@@ -289,14 +289,18 @@ def test_mixed_checkpoints_are_selected_on_real_dev_splits_only(tmp_path):
         assert selection_splits(ctx, (("pos", ("qab", "qad")),)) == [("pos", "qad", "train")]
 
 
-def test_a_multi_source_task_adapter_never_selects_on_a_test_split_read_as_train(tmp_path):
-    """MAD-X's task adapter on several sources in the mixed setting scores each source's dev split, or
-    its own train split without one; qab, trained on its test split, is not scored at all (before, its
-    test split stood in for a dev split)."""
+def test_a_multi_source_task_adapter_selects_as_a_multi_task_model_does(tmp_path):
+    """One rule for MAD-X's multi-source task adapter and the multi-task models: each source's dev
+    split; a source without one (qad, as kk_ktb or hsb_ufal) is not scored while another source has
+    a dev split (before, the TA scored qad's train split, the data it trains on), and qab, trained on
+    its test split, never is."""
+    from xltransfer import multitask
     from xltransfer.train import selection_splits
 
     ctx = _mixed_context(tmp_path)
+    assert multitask.selection_splits is selection_splits
     with ctx.reading_for_mixed(True):
-        assert selection_splits(ctx, "pos", ["qaa", "qab", "qad"]) == [("qaa", "dev"), ("qad", "train")]
+        assert selection_splits(ctx, (("pos", ("qaa", "qab", "qad")),)) == [("pos", "qaa", "dev")]
+        assert selection_splits(ctx, (("pos", ("qab", "qad")),)) == [("pos", "qad", "train")]
     with ctx.reading_for_mixed(False):  # outside the mixed setting qab has no train split to read
-        assert selection_splits(ctx, "pos", ["qab"]) == []
+        assert selection_splits(ctx, (("pos", ("qab",)),)) == []

@@ -94,3 +94,21 @@ def test_a_parameter_outside_the_naming_rule_is_refused(tmp_path):
             load_grid(grid, tmp_path / "w")
     finally:
         methods.unregister(Unkeyed.name)
+
+
+def test_the_multilingual_adapter_is_selected_on_its_targets_not_on_english():
+    """parovicm/badx run_bi_mlm.py scores held-out perplexity on the training files less "en"; before,
+    the checkpoint was chosen on the mean over every language of the set, English included."""
+    import dataclasses
+
+    ma = MultilingualAdapter()
+    cell = dataclasses.replace(_cell(ma), language_set=("en", "tr", "mt"))
+    (adapter, _) = ma.pieces(cell)
+    steps, pattern, selected = ma.mlm_plan(adapter)
+    assert adapter.languages == ("en", "tr", "mt") and pattern == [0, 1, 2]
+    assert selected == ("tr", "mt")
+    every = _with(MultilingualAdapter, ma_selection="all")
+    (adapter_all, _) = every.pieces(dataclasses.replace(_cell(every), language_set=("en", "tr", "mt")))
+    assert every.mlm_plan(adapter_all)[2] == ("en", "tr", "mt") and adapter_all != adapter
+    with pytest.raises(ValueError, match="ma_selection"):
+        _with(MultilingualAdapter, ma_selection="english")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import seeded_workdir, write_tiny_grid
+from conftest import keep_methods, seeded_workdir, write_tiny_grid
 
 from xltransfer.artifacts import STATE_FILE
 from xltransfer.workspace import Workspace
@@ -114,3 +114,83 @@ def test_the_quickstart_vocabulary_is_the_same_in_two_processes():
         for _ in range(2)
     }
     assert len(digests) == 1, digests
+
+
+# Trains the pieces of the given labels, in that order, in one process; prints each one's key.
+TRAIN_IN_ORDER = """
+import sys
+from xltransfer.api import load
+from xltransfer.context import RunContext
+from xltransfer.execute.cells import ensure_piece
+
+grid, workdir, *labels = sys.argv[1:]
+_, plan, workspace = load(grid, workdir)
+ctx = RunContext(plan, workspace)
+ctx.prepare()
+by_label = {planned.piece.label: key for key, planned in plan.pieces.items()}
+for label in labels:
+    ensure_piece(ctx, by_label[label])
+    print(by_label[label])
+"""
+
+
+def _train_in_order(grid: Path, workdir: Path, *labels: str) -> list[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", TRAIN_IN_ORDER, str(grid), str(workdir), *labels],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,  # a hang guard, not a speed check
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    return run.stdout.split()
+
+
+def _static_mlm_backbone(prebuilt: Path, folder: Path) -> Path:
+    """The tiny backbone's architecture and vocabulary as a static ``BertForMaskedLM`` checkpoint (as
+    mBERT is published): loading it builds the flexible MLM head, which draws from torch's generator."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    (config,) = (prebuilt / "artifacts").glob("*/backbone-*/config.json")
+    quickstart = config.parent
+    BertForMaskedLM(BertConfig.from_pretrained(quickstart)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(quickstart).save_pretrained(folder)
+    return folder
+
+
+def test_a_piece_stores_the_same_bytes_first_in_a_process_or_after_another(tmp_path, tiny_prebuilt):
+    """A piece's bytes depend on its key only: trained first in a fresh process (which then loads the
+    backbone, and adapters' head construction draws from torch's generator) or after another piece
+    (the backbone already loaded), a language and a task adapter store the same tensors. Before, the
+    first piece a process trained drew other initial weights (a resumed run or an ``--only`` split
+    stored others under one key)."""
+    import yaml
+
+    from xltransfer.api import load
+
+    grid = keep_methods(write_tiny_grid(tmp_path / "g", targets="[qab]", la_steps=4), "mad-x")
+    raw = yaml.safe_load(grid.read_text())
+    del raw["quickstart"]
+    raw["backbone"] = str(_static_mlm_backbone(tiny_prebuilt, tmp_path / "bert"))
+    raw["methods"][0]["params"].update(ta_steps=4, ta_eval_every=2)
+    grid.write_text(yaml.safe_dump(raw, sort_keys=False))
+    _, plan, _ = load(grid, tmp_path / "plan")
+    pieces = {planned.piece.label: planned.piece for planned in plan.pieces.values()}
+    la, other, ta = (
+        next(label for label, p in pieces.items() if p.kind == kind and p.languages == (language,))
+        for kind, language in (
+            ("language-adapter", "qaa"),
+            ("language-adapter", "qab"),
+            ("task-adapter", "qaa"),
+        )
+    )
+
+    first, second = (seeded_workdir(tiny_prebuilt, tmp_path / name) for name in ("w1", "w2"))
+    keys_first = _train_in_order(grid, first, other, la, ta)  # the LA and TA after another piece
+    keys_second = _train_in_order(grid, second, la)  # the LA first in its process
+    keys_second += _train_in_order(grid, second, ta)  # the TA first in its process
+    pieces_first, pieces_second = _pieces(first), _pieces(second)
+    assert len(keys_second) == 2 and set(keys_second) < set(keys_first)
+    for key in keys_second:
+        assert pieces_first[key] == pieces_second[key], f"{key}: other bytes when first in its process"

@@ -1,6 +1,6 @@
 """Schedules from the papers: Hyper-X's baselines (§4.2: TAs and mBERT for 20 epochs, batch 32,
 linear decay after 4,000 warm-up steps; LAs with batch 32) are expressible and set in its grid,
-and MAD-X 2.0 drops the last layer's adapters at inference only."""
+and MAD-X 2.0 trains, selects and tests its task adapter without the last layer's adapters."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from xltransfer import registry
 from xltransfer.backbone import load_adapter_model
 from xltransfer.cell import Cell
 from xltransfer.grid import load_grid
-from xltransfer.params import Params
 
 LEADERBOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
 
@@ -112,48 +111,116 @@ def _tiny_model(folder: Path, layers: int):
     return load_adapter_model(folder / f"bert{layers}")
 
 
-def test_mad_x_2_trains_every_layer_and_drops_the_last_at_inference(tmp_path):
+def _adapter_layers(model, trainable_only: bool = False) -> dict[str, set[int]]:
+    """Per adapter name, the encoder layers it has parameters in."""
+    layers: dict[str, set[int]] = {}
+    for name, param in model.named_parameters():
+        if ".adapters." in name and ".layer." in name and (param.requires_grad or not trainable_only):
+            adapter = name.split(".adapters.")[1].split(".")[0]
+            layers.setdefault(adapter, set()).add(int(name.split(".layer.")[1].split(".")[0]))
+    return layers
+
+
+def test_mad_x_2_trains_its_task_adapter_without_the_last_layers_adapters(tmp_path):
+    """parovicm/badx run_udp.py (leave_out_twelvth): the 2.0 TA is trained, selected and tested with
+    leave_out [11] for LA and TA; its LA is MAD-X's, trained in every layer. Before, the 2.0 TA was
+    the default one (trained with the last layer's LA and TA) and only inference skipped the layer."""
     tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
-    madx2 = MadX("2.0")
-    cell = _cell(madx2)
-    la = madx2.language_adapter("en", 1)
-    assert la == MadX().language_adapter("en", 1), "MAD-X 2.0 and MAD-X share their language adapters"
-
-    trained = _tiny_model(tmp_path, layers=2)
-    madx2.prepare_model(trained, la, tasks)
-    layers = {
-        int(n.split(".layer.")[1].split(".")[0])
-        for n, p in trained.named_parameters()
-        if p.requires_grad and ".layer." in n
-    }
-    assert layers == {0, 1}, "the LA is trained in every layer, the last included"
-
-    ids = torch.randint(5, 60, (2, 7))
-    outputs = {}
-    for variant in ("default", "2.0"):
-        method = MadX(variant)
-        model = _tiny_model(tmp_path, layers=2)
-        method.prepare_inference(model, _cell(method), tasks)
-        model.eval()
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if ".adapters." in name:
-                    param.normal_(0, 0.3)
-            before = model(input_ids=ids).logits
-            for name, param in model.named_parameters():
-                if ".adapters." in name and ".layer.1." in name:  # the last layer's LA and TA
-                    param.normal_(0, 0.3)
-            outputs[variant] = (before, model(input_ids=ids).logits)
-        assert isinstance(model.active_adapters, Stack)
-    before, after = outputs["2.0"]
-    torch.testing.assert_close(before, after)  # the last layer's adapters play no part
-    before, after = outputs["default"]
-    assert not torch.allclose(before, after)
-    assert cell.params["drop_last_layer_at_inference"] and not MadX().params["drop_last_layer_at_inference"]
-
-
-def test_mad_x_2_is_keyed_by_no_piece():
-    """An inference-only parameter: the 2.0 cells reuse the default variant's LAs and TAs."""
     madx, madx2 = MadX(), MadX("2.0")
-    assert madx.pieces(_cell(madx)) == madx2.pieces(_cell(madx2))
-    assert Params(madx.params) != Params(madx2.params)  # but the cells (and records) differ
+    la = madx2.language_adapter("en", 1)
+    assert la == madx.language_adapter("en", 1), "MAD-X 2.0 and MAD-X share their language adapters"
+    ta, ta2 = madx.task_adapter(_cell(madx)), madx2.task_adapter(_cell(madx2))
+    assert ta2 != ta and ta2.params["ta_leave_out_last_layer"], "the 2.0 TA is a piece of its own"
+
+    model = _tiny_model(tmp_path, layers=2)
+    madx2.prepare_model(model, la, tasks)
+    assert _adapter_layers(model, trainable_only=True) == {"lang_en": {0, 1}}, "the LA: every layer"
+    la_state = {n: p.detach().clone() for n, p in model.named_parameters() if ".lang_en." in n}
+
+    model = _tiny_model(tmp_path, layers=2)
+    madx2.prepare_model(model, ta2, tasks)
+    assert _adapter_layers(model) == {"lang_en": {0}, "task_pos": {0}}, "training: no layer-2 adapters"
+    assert _adapter_layers(model, trainable_only=True) == {"task_pos": {0}}
+
+    model = _tiny_model(tmp_path, layers=2)
+    madx.prepare_model(model, ta, tasks)
+    assert _adapter_layers(model) == {"lang_en": {0, 1}, "task_pos": {0, 1}}, "the default TA: every layer"
+
+    for method, layers in ((madx2, {0}), (madx, {0, 1})):
+        model = _tiny_model(tmp_path, layers=2)
+        cell = _cell(method)
+        method.prepare_inference(model, cell, tasks)
+        assert _adapter_layers(model) == {"lang_tr": layers, "task_pos": layers}, method.variant
+        assert isinstance(model.active_adapters, Stack)
+        # the LA trained in every layer loads into the inference model (less its last layer for 2.0)
+        state = {n.replace(".lang_en.", ".lang_tr."): t for n, t in la_state.items()}
+        from xltransfer.modules.adapters import load_states
+
+        load_states(model, [method.deployed_state(cell, state)])
+
+
+def test_a_language_adapter_trains_the_mlm_heads_transform_and_bias_with_it(tmp_path):
+    """parovicm/badx run_bi_mlm.py and adapters' run_mlm.py freeze the encoder only: the MLM head's
+    transform and output bias train with the LA (its output weights are the frozen, tied input
+    embeddings); the LA piece keeps them. Before, the whole head was frozen."""
+    from xltransfer.methods.bad_x import BadX
+    from xltransfer.methods.mad_g import MadG
+
+    tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
+    for method in (MadX(), BadX()):
+        model = _tiny_model(tmp_path, layers=2)
+        piece = method.pieces(_cell(method))[0]
+        method.prepare_model(model, piece, tasks)
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.")}
+        head = model.heads["default"]
+        tied = model.get_input_embeddings().weight
+        transform = {
+            f"heads.default.{n}" for n, p in head.named_parameters() if p.dim() == 2 and p is not tied
+        }
+        assert transform and transform <= trainable, "the head's transform trains"
+        biases = [p for n, p in model.named_parameters() if n in trainable and n.endswith(".bias")]
+        assert any(p.numel() == 60 for p in biases), "the output bias (one per vocabulary entry) trains"
+        assert not model.get_input_embeddings().weight.requires_grad, "tied output weights stay frozen"
+        state = method._mlm_state(model, method.adapter_name(piece))
+        assert {n for n in state if n.startswith("heads.")} == trainable
+    madg = MadG("default", MadG.resolve_params("default", {"train_languages": ["en", "tr"]}))
+    assert not madg.params["la_train_mlm_head"]  # MAD-G trains its generator only (§3)
+
+
+def test_hyper_x_generates_a_post_adapter_layer_norm_and_trains_the_mlm_head(tmp_path):
+    """ahmetustun/hyperx scripts/default.sh: --add_layer_norm_after_adapter --conditional_layer_norm
+    (a LayerNorm on each adapter's output, its weights generated), and train.py freezes the encoder
+    only, so the MLM head trains. Before, neither."""
+    from xltransfer.methods.hyper_x import SLOT, HyperX
+
+    from xltransfer.modules import generator as gen
+
+    tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
+    hyperx = HyperX()
+    (piece,) = hyperx.pieces(
+        Cell(hyperx.name, "default", hyperx.params, "pos", "zero-shot", ("en",), "tr", 1)
+    )
+    model = _tiny_model(tmp_path, layers=2)
+    hyperx.prepare_model(model, piece, tasks)
+    generated = gen.adapter_parameters(model, SLOT)
+    norms = [name for name in generated if "adapter_norm_after" in name]
+    assert len(norms) == 2 * 2 and set(model.hyperx.weights.names) == set(generated)
+    assert not any(generated[name].requires_grad for name in norms), "generated, not trained"
+    head = {n for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.default.")}
+    assert "heads.default.0.weight" in head and "heads.default.3.bias" in head
+    assert not model.get_input_embeddings().weight.requires_grad
+
+
+def test_the_nli_head_can_be_the_frozen_pretrained_pooler_and_one_linear_layer(tmp_path):
+    """parovicm/badx run_anli.py classifies with the encoder's pretrained pooler (frozen) and one
+    linear layer (``nli_ta_pooler``, set in the bad-x grid); the default stays a two-layer head."""
+    tasks = lambda name: registry.tasks.get(name)()  # noqa: E731
+    for pooler, linear_layers in ((True, 1), (False, 2)):
+        madx = MadX("default", MadX.resolve_params("default", {"nli_ta_pooler": pooler}))
+        model = _tiny_model(tmp_path, layers=2)
+        madx.prepare_model(model, madx.task_adapter(_cell(madx, task="nli")), tasks)
+        head = model.heads["task_nli"]
+        assert head.config["use_pooler"] is pooler
+        assert sum(isinstance(m, torch.nn.Linear) for m in head.modules()) == linear_layers
+        assert all(p.requires_grad for p in head.parameters())
+        assert not any(p.requires_grad for p in model.base_model.pooler.parameters())

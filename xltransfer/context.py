@@ -284,14 +284,19 @@ class RunContext:
     @cached_property
     def backbone_dir(self) -> Path:
         from xltransfer.backbone import materialise
+        from xltransfer.seeding import rng_untouched
 
-        return materialise(self.grid, self.plan.backbone_identity, self.workspace, self.progress)
+        with rng_untouched():  # building the quickstart backbone seeds and draws for itself
+            return materialise(self.grid, self.plan.backbone_identity, self.workspace, self.progress)
 
     @cached_property
     def tokenizer(self):
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self.backbone_dir)
+        from xltransfer.seeding import rng_untouched
+
+        with rng_untouched():
+            return AutoTokenizer.from_pretrained(self.backbone_dir)
 
     @cached_property
     def device(self):
@@ -318,8 +323,10 @@ class RunContext:
     @cached_property
     def _pristine_model(self):
         from xltransfer.backbone import load_adapter_model
+        from xltransfer.seeding import rng_untouched
 
-        return load_adapter_model(self.backbone_dir)
+        with rng_untouched():  # loaded by whichever piece comes first: it must not shift that piece's draws
+            return load_adapter_model(self.backbone_dir)
 
     def new_model(self, task: str | None = None, seed: int = 0):
         """A fresh copy of the pretrained backbone (with its MLM head as head "default"); for MT, a

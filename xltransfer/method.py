@@ -94,7 +94,12 @@ class Method(ABC):
         tokenizer = ctx.tokenizer_for(cell.task)
         features = task.encode(examples, tokenizer, ctx.grid.max_length)
         batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
-        return predict_all(model, task.predict, batches)
+        return predict_all(model, self.predictor(cell, task), batches)
+
+    def predictor(self, cell: Cell, task) -> Callable[[Any, Any], list]:
+        """What turns a batch into the cell's predictions: the task's ``predict`` by default (a
+        method may choose among a task's options, e.g. greedy dependency decoding)."""
+        return task.predict
 
     def deployed_state(self, cell: Cell, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The part of a trained piece's tensors the cell's inference model holds (e.g. one

@@ -21,6 +21,7 @@ from xltransfer.train import (
     fixed_batches,
     predict_all,
     sampled,
+    selection_splits,  # the one rule for single- and multi-task trainers
 )
 
 Pairs = Sequence[tuple[str, Sequence[str]]]  # (task, languages trained on it)
@@ -60,19 +61,6 @@ def temperature_sampler(streams: Sequence[Stream], sizes: dict, temperature: flo
 
     shares = temperature_weights(sizes, temperature)
     return sampled([shares.get(stream.name, 0.0) for stream in streams], seed)
-
-
-def selection_splits(ctx, pairs: Pairs) -> list[tuple[str, str, str]]:
-    """(task, language, split) a checkpoint is scored on, as ahmetustun/hyperx (train.py) scores it: the
-    dev split of each pair that has one and trains on its own train split. A pair without a dev split
-    (kk_ktb, hsb_ufal) or trained on its test split (``test_as_train``) is not scored: selecting on the
-    data a model trains on rewards memorising it. Only when no pair has a dev split do the pairs' own
-    train splits stand in, as single-task training selects without one; never a test split read as
-    train (``xltransfer.train.selection_splits`` is the single-task rule)."""
-    every = [(task, language) for task, languages in pairs for language in languages]
-    trained = [(task, language) for task, language in every if ctx.has_split(task, language, "train")]
-    scored = [(task, language, "dev") for task, language in trained if ctx.has_split(task, language, "dev")]
-    return scored or [(task, language, "train") for task, language in trained]
 
 
 def pair_dev_sets(ctx, pairs: Pairs) -> list[PairDevSet]:

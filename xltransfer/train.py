@@ -474,18 +474,20 @@ def finetune_few_shot(
     return result, describe_sample(examples, indices)
 
 
-def selection_splits(ctx, task_name: str, languages: Sequence[str]) -> list[tuple[str, str]]:
-    """(language, split) a single-task trainer scores its checkpoints on: each source's dev split;
-    without one, its train split if the task selects on train — never a test split read as train in
-    the mixed setting (``test_as_train``). ``multitask.selection_splits`` is the multi-task rule."""
-    task = ctx.task(task_name)
-    splits = []
-    for lang in languages:
-        if ctx.has_split(task_name, lang, "dev"):
-            splits.append((lang, "dev"))
-        elif task.select_on_train and ctx.has_split(task_name, lang, "train"):
-            splits.append((lang, "train"))
-    return splits
+def selection_splits(ctx, pairs: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, str, str]]:
+    """(task, language, split) a checkpoint is scored on, for (task, languages trained on it) pairs:
+    the dev split of each pair that has one and trains on its own train split, as ahmetustun/hyperx
+    (train.py) scores it. A pair without a dev split (kk_ktb, hsb_ufal) or trained on its test split
+    (``test_as_train``) is not scored: selecting on the data a model trains on rewards memorising it.
+    Only when no pair has a dev split do the pairs' own train splits stand in (a task that selects on
+    train), never a test split read as train. One rule for every trainer: a multi-source task
+    adapter (one task) and a multi-task model (``xltransfer.multitask``) alike."""
+    every = [(task, language) for task, languages in pairs for language in languages]
+    trained = [(task, language) for task, language in every if ctx.has_split(task, language, "train")]
+    scored = [(task, language, "dev") for task, language in trained if ctx.has_split(task, language, "dev")]
+    if scored:
+        return scored
+    return [(task, language, "train") for task, language in trained if ctx.task(task).select_on_train]
 
 
 def train_on_task(
@@ -512,7 +514,7 @@ def train_on_task(
     batch; ``loss(model, batch, language)`` replaces the task's loss (e.g. to run the model with
     weights generated for the language). Checkpoints are selected on the average main metric of
     the sources' dev sets, or their average loss for a task that selects by loss (train sets when a
-    source has no dev split, if the task selects on them; with nothing to select on, the last
+    source has no dev split, ``selection_splits``; with nothing to select on, the last
     checkpoint is kept); a task with ``mismatched_inputs`` has that dev loss recorded beside it.
     """
     task = ctx.task(task_name)
@@ -546,7 +548,7 @@ def train_on_task(
             )
         )
     dev_sets = []
-    for lang, split in selection_splits(ctx, task_name, languages):
+    for _, lang, split in selection_splits(ctx, ((task_name, languages),)):
         features = ctx.features(task_name, lang, split)
         mismatched = task.mismatched_inputs(features) if task.select_by_loss else None
         dev_sets.append(

@@ -27,14 +27,18 @@ def bottleneck_config(
     reduction_factor: float,
     bottleneck: int | None = None,
     invertible: bool = False,
+    leave_out: Iterable[int] = (),
+    ln_after: bool = False,
 ):
-    """A sequential bottleneck (Pfeiffer) config, in every layer; ``bottleneck`` overrides the
-    reduction factor."""
+    """A sequential bottleneck (Pfeiffer) config, in every layer but those of ``leave_out``;
+    ``bottleneck`` overrides the reduction factor; ``ln_after`` puts a LayerNorm on the adapter's
+    output before the residual is added (Hyper-X's post-adapter LayerNorm)."""
     from adapters import SeqBnConfig, SeqBnInvConfig
 
     factor = hidden_size / bottleneck if bottleneck else reduction_factor
     config_class = SeqBnInvConfig if invertible else SeqBnConfig
-    return config_class(reduction_factor=factor)
+    extra = {"ln_after": True, "adapter_residual_before_ln": False} if ln_after else {}
+    return config_class(reduction_factor=factor, leave_out=sorted(leave_out), **extra)
 
 
 def add_bottleneck_adapter(model, name: str, **options: Any) -> str:
@@ -43,6 +47,13 @@ def add_bottleneck_adapter(model, name: str, **options: Any) -> str:
         config = model.config
         model.add_adapter(name, config=bottleneck_config(config.hidden_size, **options))
     return name
+
+
+def without_layers(state: Mapping[str, Any], layers: Iterable[int]) -> dict[str, Any]:
+    """A piece's tensors less those inside the given encoder layers (an adapter trained in every
+    layer, loaded into a model where it leaves some out: MAD-X 2.0's language adapter)."""
+    markers = tuple(f".layer.{layer}." for layer in layers)
+    return {name: tensor for name, tensor in state.items() if not any(m in name for m in markers)}
 
 
 def train_only(model, adapter: str | None = None, heads: Iterable[str] = ()) -> None:
@@ -56,6 +67,14 @@ def train_only(model, adapter: str | None = None, heads: Iterable[str] = ()) -> 
                 param.requires_grad = True
     for head in heads:
         for param in model.heads[head].parameters():
+            param.requires_grad = True
+
+
+def train_mlm_head(model, head: str = "default") -> None:
+    """Unfreeze an MLM head's transform and output bias; its output weights, tied to the frozen input
+    embeddings, stay frozen (``named_parameters`` lists a tied tensor once, under the embeddings)."""
+    for param in model.heads[head].parameters():
+        if param is not model.get_input_embeddings().weight:
             param.requires_grad = True
 
 
