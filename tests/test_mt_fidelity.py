@@ -199,3 +199,57 @@ def test_a_test_source_is_cut_only_at_the_models_maximum():
     assert len(feature["input_ids"]) == 40
     assert len(feature["decoder_input_ids"]) == len(feature["labels"]) == 39  # cut, so no end token
     assert tokenizer.sep_token_id not in feature["labels"]
+
+
+# -- the synthetic MT board ---------------------------------------------------------------------------
+
+
+def test_the_synthetic_mt_board_shows_the_rescaling_ablation_on_both_norms(tmp_path):
+    """leaderboards/generated-synthetic: hyper-adapters with and without §3.1's rescaling, in the
+    default pre-norm Transformer and in a post-norm one, all the same size; the description says
+    the comparison with language adapters is not at matched size."""
+    from pathlib import Path
+
+    from xltransfer.grid import load_grid
+    from xltransfer.plan import build_plan
+
+    grid = load_grid(Path(__file__).resolve().parents[1] / "leaderboards" / "generated-synthetic", tmp_path)
+    plan = build_plan(grid)
+    seen = {}
+    for cell in grid.cells():
+        if cell.method == "hyper-adapters":
+            norm = grid.task_config("mt", cell.params).norm
+            seen[(cell.params["hn_rescale"], norm)] = (cell.method_label, cell.params["hn_hidden"])
+            expected = s2s.MtModelOptions(norm=norm).architecture(None).__class__
+            assert isinstance(plan.architecture_for("mt", cell.params), expected)
+    assert set(seen) == {(True, "pre"), (False, "pre"), (True, "post"), (False, "post")}
+    assert {size for _, size in seen.values()} == {102}
+    assert len({label for label, _ in seen.values()}) == 4  # four rows of the board
+    assert grid.mt.norm == "pre" and "matched size" in grid.description
+
+
+# -- xlt describe ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["hyper-adapters", "lang-adapters", "pair-adapters", "full-ft"])
+def test_describe_an_mt_method_cites_the_mt_models_defaults(method):
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from xltransfer.cli import app
+
+    fields = [f.name for f in dataclasses.fields(s2s.MtModelOptions)]
+    assert sorted(s2s.MT_OPTION_SOURCES) == sorted(fields)  # every option of the mt: block
+    result = CliRunner().invoke(app, ["describe", method], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if line.startswith("│ ") and len(cells := [c.strip() for c in line.strip("│").split("│")]) == 3
+    }
+    for name in fields:
+        assert rows[name][2] == s2s.MT_OPTION_SOURCES[name], name
+    assert rows["norm"][1] == '"pre"' and "--encoder-normalize-before" in rows["norm"][2]
+    assert rows["max_tokens"][1] == "250" and "§4" in rows["max_tokens"][2]
+    assert "transformer_base.py" in result.stdout and "mt_norm" in result.stdout
