@@ -89,6 +89,14 @@ def test_norm_is_a_validated_mt_option_in_the_schema_and_the_keys(tmp_path):
     grid.write_text(base + "mt: {norm: sandwich}\n")
     with pytest.raises(GridError, match="norm.*sandwich.*pre, post"):
         load_grid(grid, tmp_path / "w")
+    # a method may place them otherwise (mt_norm), so one grid compares both; checked up front too
+    grid.write_text(base.replace("methods: [full-ft]", "methods: [{name: full-ft, params: {mt_norm: post}}]"))
+    loaded = load_grid(grid, tmp_path / "w")
+    cell = loaded.cells()[0]
+    assert loaded.mt.norm == "pre" and loaded.task_config("mt", cell.params).norm == "post"
+    grid.write_text(base.replace("methods: [full-ft]", "methods: [{name: full-ft, params: {mt_norm: mid}}]"))
+    with pytest.raises(GridError, match="mt_norm.*mid"):
+        load_grid(grid, tmp_path / "w")
 
 
 # -- fairseq's initialisation -----------------------------------------------------------------------
