@@ -69,6 +69,12 @@ class FullFineTuning(Method):
         **translation.TRAINING_SOURCES,
     }
 
+    @classmethod
+    def resolve_params(cls, variant: str, overrides: dict):
+        params = super().resolve_params(variant, overrides)
+        translation.check_params(params)  # a bad mt_norm is a grid error, before anything trains
+        return params
+
     def pieces(self, cell: Cell) -> list[Piece]:
         if cell.task == "mt":
             params = Params({k: self.params[k] for k in MT_PARAMS})
@@ -172,7 +178,7 @@ class FullFineTuning(Method):
     def train(self, piece: Piece, ctx) -> TrainedPiece:
         p = self.params
         if piece.task == "mt":
-            model = ctx.new_model("mt", seed=piece.seed)
+            model = ctx.new_model("mt", seed=piece.seed, params=piece.params)
             self.prepare_model(model, piece, ctx.task)
             return translation.trained(
                 model, translation.train_model(model, ctx, piece, p, f"{self.name} mt")

@@ -42,6 +42,12 @@ class TranslationAdapterMethod(Method):
     }
     swaps_source_modules = True  # the relatedness probe applies
 
+    @classmethod
+    def resolve_params(cls, variant: str, overrides: dict):
+        params = super().resolve_params(variant, overrides)
+        translation.check_params(params)  # a bad mt_norm is a grid error, before anything trains
+        return params
+
     def pieces(self, cell: Cell) -> list[Piece]:
         return [translation.model_piece(self.name, "translation-model", cell, self.params)]
 
@@ -112,7 +118,7 @@ class TranslationAdapterMethod(Method):
         return task.loss(model, batch)
 
     def train(self, piece: Piece, ctx) -> TrainedPiece:
-        model = ctx.new_model("mt", seed=piece.seed)
+        model = ctx.new_model("mt", seed=piece.seed, params=piece.params)
         self.prepare_model(model, piece, ctx.task)
         model.to(ctx.device)
         task = ctx.task("mt")

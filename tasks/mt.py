@@ -233,23 +233,27 @@ class MachineTranslation(Task):
         token would be). Source ids: the tag, then the sentence (after [CLS] for BERT); decoder
         input: the tag, then the target's subwords; labels: the target's subwords and the end
         token, which decoding must learn to emit. The tag itself is never predicted: generation
-        starts from it (``translate``). Both model families take ``decoder_input_ids`` as given."""
+        starts from it (``translate``). Both model families take ``decoder_input_ids`` as given.
+
+        ``max_length`` counts a target's subwords (the grid gives MT its ``mt.max_tokens``, the
+        paper's training filter, so no training pair is cut). A longer target (a dev or test
+        reference) is cut to it without an end token: a cut sentence has not ended. A source is
+        cut only at the model's maximum (``MtModelOptions.max_positions``), never at ``max_length``:
+        a test sentence is translated whole."""
         _check_sources(examples)
         self._check_tags(tokenizer, {e.target_lang for e in examples})
         end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        positions = (self.options or MtModelOptions()).max_positions(tokenizer)
         sources = tokenizer(
             [f"{language_tag(e.target_lang)} {e.source}" for e in examples],
             truncation=True,
-            max_length=max_length,
+            max_length=positions,
         )["input_ids"]
         targets = tokenizer([e.target for e in examples], add_special_tokens=False)["input_ids"]
         tags = [tokenizer.convert_tokens_to_ids(language_tag(e.target_lang)) for e in examples]
+        keep = min(max_length, positions - 1)  # the decoder also reads the tag
         return [
-            {
-                "input_ids": source,
-                "decoder_input_ids": [tag] + target[: max_length - 1],
-                "labels": target[: max_length - 1] + [end],
-            }
+            {"input_ids": source, **_decoder_sides(tag, target, end, keep)}
             for source, target, tag in zip(sources, targets, tags, strict=True)
         ]
 
@@ -362,6 +366,15 @@ def _check_sources(examples: list[ParallelExample]) -> None:
             raise XltError(
                 f"example {example.id} has no source sentence (a reference file cannot be encoded)"
             )
+
+
+def _decoder_sides(tag: int, target: list[int], end: int, keep: int) -> dict[str, list[int]]:
+    """Decoder input and labels of a target of at most ``keep`` subwords: [tag, y] and [y, end]; a
+    longer target is cut to ``keep`` subwords and gets no end token (labels: the next subword at
+    every position, so both sides stay equally long)."""
+    if len(target) <= keep:
+        return {"decoder_input_ids": [tag, *target], "labels": [*target, end]}
+    return {"decoder_input_ids": [tag, *target[: keep - 1]], "labels": target[:keep]}
 
 
 def _pad(sequences: list[list[int]], value: int) -> torch.Tensor:

@@ -235,7 +235,8 @@ def test_tiny_transformer_learns_and_beam_search_returns_text(en_de_100):
     task = MachineTranslation(beam_size=5, max_new_tokens=12)
     features = task.encode(kept, vocab.tokenizer, max_length=48)
     assert features[0]["input_ids"][0] == vocab.tokenizer.convert_tokens_to_ids("<2de>")
-    assert features[0]["labels"][-1] == s2s.EOS_ID
+    ends = [f["labels"][-1] == s2s.EOS_ID for f in features]
+    assert ends == [vocab.length(e.target) <= 48 for e in kept] and any(ends)  # a cut target never ends
     config = s2s.transformer_config("transformer-base", len(vocab), d_model=32, layers=2, ffn_dim=64, heads=2)
     model = s2s.new_transformer(config, seed=1)
     assert (
@@ -312,7 +313,8 @@ def test_bert2bert_from_a_local_folder_trains_and_decodes(en_de_100, tmp_path):
     task = MachineTranslation(max_new_tokens=6, beam_size=2)
     features = task.encode(en_de_100[:4], tokenizer, max_length=64)
     assert tokenizer.convert_ids_to_tokens(features[0]["input_ids"][:2]) == ["[CLS]", "<2de>"]
-    assert features[0]["labels"][-1] == tokenizer.sep_token_id
+    lengths = [len(tokenizer(e.target, add_special_tokens=False)["input_ids"]) for e in en_de_100[:4]]
+    assert [f["labels"][-1] == tokenizer.sep_token_id for f in features] == [n <= 64 for n in lengths]
     # the tag takes [CLS]'s place as the decoder's first token (the decoder input is [t, y])
     assert tokenizer.convert_ids_to_tokens(features[0]["decoder_input_ids"][:1]) == ["<2de>"]
     batch = task.collate(features, tokenizer)
@@ -491,7 +493,7 @@ def test_the_decoder_input_starts_with_the_target_tag_in_training_and_generation
     vocab = s2s.train_vocabulary(texts_by_language(en_de_100), size=500)
     tokenizer = vocab.tokenizer
     task = MachineTranslation(beam_size=2, max_new_tokens=4)
-    features = task.encode(examples, tokenizer, max_length=48)
+    features = task.encode(examples, tokenizer, max_length=s2s.MtModelOptions().max_tokens)
     tags = [tokenizer.convert_tokens_to_ids(f"<2{e.target_lang}>") for e in examples]
     for feature, tag in zip(features, tags, strict=True):
         assert feature["input_ids"][0] == feature["decoder_input_ids"][0] == tag

@@ -150,6 +150,24 @@ def describe(method: Annotated[str, typer.Argument(help="a registered method, e.
     out.print(table)
     if variants:
         out.print("Variants change only the parameters shown in their column.", highlight=False)
+    if "mt" in cls.supported_tasks:
+        _describe_mt_model()
+
+
+def _describe_mt_model() -> None:
+    """The grid's ``mt:`` block: the model every MT method trains, its defaults and their sources."""
+    import dataclasses
+
+    from xltransfer.modules.seq2seq import INIT_SOURCE, MT_OPTION_SOURCES, MtModelOptions
+
+    table = Table(title="MT model (the grid's mt: block, shared by every MT method)", show_lines=False)
+    for column in ("option", "default", "source"):
+        table.add_column(column, overflow="fold")
+    for option in dataclasses.fields(MtModelOptions):
+        source = MT_OPTION_SOURCES.get(option.name) or "[red](no source declared)[/red]"
+        table.add_row(option.name, json.dumps(option.default), source)
+    out.print(table)
+    out.print(f"initialisation of a Transformer preset: {INIT_SOURCE}", highlight=False)
 
 
 @app.command()

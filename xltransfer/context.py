@@ -175,7 +175,7 @@ class RunContext:
                 if split == "train"
                 else self.examples(task, language, split)
             )
-            self._features[key] = self.task(task).encode(examples, tokenizer, self.grid.max_length)
+            self._features[key] = self.task(task).encode(examples, tokenizer, self.grid.length_for(task))
         return self._features[key]
 
     # -- tokenizers: the backbone's, unless a task's model has its own (MT's trained vocabulary) --
@@ -328,13 +328,14 @@ class RunContext:
         with rng_untouched():  # loaded by whichever piece comes first: it must not shift that piece's draws
             return load_adapter_model(self.backbone_dir)
 
-    def new_model(self, task: str | None = None, seed: int = 0):
+    def new_model(self, task: str | None = None, seed: int = 0, params=None):
         """A fresh copy of the pretrained backbone (with its MLM head as head "default"); for MT, a
-        new model of the grid's ``mt:`` block (initialised with ``seed``)."""
+        new model of the grid's ``mt:`` block as the method's ``params`` adjust it (initialised
+        with ``seed``)."""
         if task == "mt":
             from xltransfer import translation
 
-            return translation.new_model(self, seed).to(self.device)
+            return translation.new_model(self, seed, params).to(self.device)
         return copy.deepcopy(self._pristine_model).to(self.device)
 
     # -- pieces -------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def _profile(plan, key: str) -> _Profile:
 
     piece = plan.pieces[key].piece
     method = plan.trainers[key].params
-    architecture = plan.architecture_for(piece.task)
+    architecture = plan.architecture_for(piece.task, piece.params)
     dense = dense_parameters(architecture)
     added = plan.piece_added_parameters(key)
     layers, width = _layers_and_width(architecture)
@@ -235,7 +235,7 @@ def piece_cost(plan, key: str, training_size=None, selection_size=None) -> Piece
             steps, steps_from = epoch_steps(examples, batch, epochs), "data"
     if batch is None:
         return PieceCost(steps, steps_from if steps is not None else None, None, None, None, None)
-    architecture = plan.architecture_for(piece.task)
+    architecture = plan.architecture_for(piece.task, piece.params)
     if piece.task == "mt":
         tokens, length = batch, plan.grid.mt.max_tokens
     else:

@@ -120,9 +120,17 @@ class Grid:
 
         return grid_directions(self.source_languages, self.targets_for("mt"), self.mt.both_ways)
 
-    def task_config(self, task: str):
-        """The grid's options for a task's model (the ``mt:`` block), or None."""
-        return self.mt if task == "mt" else None
+    def task_config(self, task: str, params=None):
+        """The grid's options for a task's model (the ``mt:`` block, as a method's ``params`` adjust
+        it: ``MtModelOptions.for_method``), or None."""
+        if task != "mt" or self.mt is None:
+            return None
+        return self.mt.for_method(params)
+
+    def length_for(self, task: str) -> int:
+        """Subword tokens per example of a task: ``max_length``, except MT's ``mt.max_tokens`` (the
+        paper's training filter, Baziotis et al. 2022 §4 "Data", so no training pair is cut)."""
+        return self.mt.max_tokens if task == "mt" and self.mt is not None else self.max_length
 
     def task_options(self, task: str) -> dict[str, Any] | None:
         """The same, as a mapping: part of the keys of the task's pieces."""

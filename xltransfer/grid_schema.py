@@ -319,7 +319,7 @@ def grid_json_schema(registry, builtin_only: bool = False) -> dict[str, Any]:
         return sorted(n for n in names if (of.distribution(n) or ("",))[0] == "xltransfer")
 
     from xltransfer.data.synthetic import SyntheticConfig
-    from xltransfer.modules.seq2seq import MtModelOptions
+    from xltransfer.modules.seq2seq import NORMS, MtModelOptions
     from xltransfer.pretrain import QuickstartConfig
 
     tasks = known(registry.tasks.names(), registry.tasks)
@@ -350,6 +350,7 @@ def grid_json_schema(registry, builtin_only: bool = False) -> dict[str, Any]:
     properties["quickstart"] = _options_schema(QuickstartConfig, FIELDS["quickstart"].help)
     properties["synthetic"] = _options_schema(SyntheticConfig, FIELDS["synthetic"].help)
     mt = _options_schema(MtModelOptions, FIELDS["mt"].help)
+    mt["properties"]["norm"]["enum"] = list(NORMS)
     mt["properties"]["probe"] = {"type": "object", "description": "source -> {similar: L, distant: L}"}
     properties["mt"] = mt
     properties["partitions"] = {

@@ -85,14 +85,14 @@ class Method(ABC):
         from xltransfer.modules.adapters import load_states
         from xltransfer.train import EVAL_BATCH_SIZE, fixed_batches, predict_all
 
-        model = ctx.new_model(cell.task)
+        model = ctx.new_model(cell.task, params=cell.params)
         self.prepare_inference(model, cell, ctx.task)
         model.to(ctx.device)
         load_states(model, (self.deployed_state(cell, ctx.load_state(p)) for p in self.pieces(cell)))
         self.ready_for(model, cell, ctx)
         task = ctx.task(cell.task)
         tokenizer = ctx.tokenizer_for(cell.task)
-        features = task.encode(examples, tokenizer, ctx.grid.max_length)
+        features = task.encode(examples, tokenizer, ctx.grid.length_for(cell.task))
         batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
         return predict_all(model, self.predictor(cell, task), batches)
 

@@ -52,10 +52,11 @@ class Plan:
             self._architecture = backbones.architecture_config(self.grid.backbone)
         return self._architecture
 
-    def architecture_for(self, task: str):
+    def architecture_for(self, task: str, params=None):
         """The model a task's pieces are trained in: the backbone, or for MT the grid's encoder–decoder
-        (its planned vocabulary size; BERT2BERT with room for the language tags)."""
-        config = self.grid.task_config(task)
+        as a method's ``params`` adjust it (its planned vocabulary size; BERT2BERT with room for
+        the language tags)."""
+        config = self.grid.task_config(task, params)
         if task != "mt" or config is None:
             return self.architecture
         languages = {lang for s, t in self.grid.mt_directions() for lang in (s, t)}
@@ -68,7 +69,7 @@ class Plan:
         cache_key = (_method_key(cell), cell.task)
         if cache_key not in self._counts:
             self._counts[cache_key] = inference_parameters(
-                self.method_for(cell), cell, self.architecture_for(cell.task)
+                self.method_for(cell), cell, self.architecture_for(cell.task, cell.params)
             )
         return self._counts[cache_key]
 
@@ -91,7 +92,7 @@ class Plan:
         shape = (id(self.trainers[key]), piece.kind, piece.task, piece.params, len(piece.languages))
         if shape not in self._piece_counts:
             self._piece_counts[shape] = piece_parameters(
-                self.trainers[key], piece, self.architecture_for(piece.task)
+                self.trainers[key], piece, self.architecture_for(piece.task, piece.params)
             )
         return self._piece_counts[shape]
 
@@ -205,7 +206,7 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
                 "data": data,
                 "backbone": identity,
                 "needs": needs,
-                "max_length": grid.max_length,
+                "max_length": grid.length_for(piece.task),
                 # a named precision keys its pieces; "auto" follows the machine, as ``device`` does
                 **({"precision": grid.precision} if grid.precision != "auto" else {}),
             },

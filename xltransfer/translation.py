@@ -33,6 +33,8 @@ TRAINING_DEFAULTS = {
     "mt_eval_every": 20_000,
     # neither the paper (§4) nor fairseq (--clip-norm 0 by default) clips gradients: 0 = no clipping
     "mt_clip_norm": 0.0,
+    # "": the grid's mt.norm (pre, fairseq's ML50 recipe); "pre"/"post" here compare both in one grid
+    "mt_norm": "",
 }
 TRAINING_SOURCES = {
     "mt_learning_rate": 'Baziotis et al. 2022 §4 "Optimization" (Transformer-Base: lr 0.004)',
@@ -43,7 +45,19 @@ TRAINING_SOURCES = {
     "mt_batches_per_step": 'Baziotis et al. 2022 §4 "Optimization" (a step is 32 GPUs\' batches; '
     "fairseq's multilingual batches mix directions)",
     "mt_clip_norm": "Baziotis et al. 2022 §4 and fairseq (--clip-norm 0): no gradient clipping",
+    "mt_norm": "'': the grid's mt.norm (pre: fairseq's ML50 recipe, examples/multilingual "
+    "--encoder-normalize-before; Baziotis et al. 2022 §3.1, Figure 4); pre or post for this method",
 }
+
+
+def check_params(params) -> None:
+    """A method's MT parameters that their types do not check: ``mt_norm`` is '', pre or post."""
+    from xltransfer.modules.seq2seq import NORMS
+
+    if params.get("mt_norm", "") not in ("", *NORMS):
+        raise ValueError(f"mt_norm: unknown LayerNorm placement '{params['mt_norm']}' (known: pre, post)")
+
+
 VOCABULARY = "vocabulary"
 VOCABULARY_SEED = 0  # the vocabulary is a function of the data, the same for every seed of a grid
 
@@ -108,11 +122,12 @@ def tokenizer(ctx: RunContext) -> tuple[Any, str]:
     return Vocabulary.load(ctx.artifacts.path(key)).tokenizer, key
 
 
-def new_model(ctx: RunContext, seed: int):
-    """A freshly initialised model of the grid's ``mt:`` block, sized to its tokenizer."""
+def new_model(ctx: RunContext, seed: int, params=None):
+    """A freshly initialised model of the grid's ``mt:`` block (as the method's ``params`` adjust
+    it, ``MtModelOptions.for_method``), sized to its tokenizer."""
     from xltransfer.modules import seq2seq
 
-    options = ctx.grid.mt
+    options = ctx.grid.task_config(TASK, params)
     tok = ctx.tokenizer_for(TASK)
     if options.trains_vocabulary:
         config = options.architecture(None, vocab_size=len(tok))

@@ -5,10 +5,13 @@ Two families share one interface (``model(input_ids, attention_mask, labels).los
 ``model.generate``), so the MT task and the training loop never ask which one they hold:
 
 - a Transformer built from a config ("transformer-base", "transformer-big"; Baziotis et al.
-  2022, §4) on a subword vocabulary trained on the training data, as ``MarianMTModel``: Vaswani et
-  al.'s post-norm Transformer with sinusoidal positions, scaled embeddings, and one embedding
-  matrix shared by the encoder input, decoder input and output projection — fairseq's
-  ``transformer`` architecture, which the paper used;
+  2022, §4) on a subword vocabulary trained on the training data: fairseq's ``transformer``
+  architecture, which the paper used, with sinusoidal positions, scaled embeddings, one embedding
+  matrix shared by the encoder input, decoder input and output projection, and fairseq's
+  initialisation (``fairseq_init``). Pre-norm (``norm="pre"``, the default: fairseq's
+  ``--encoder-normalize-before --decoder-normalize-before`` with a final LayerNorm on each side,
+  as ``M2M100ForConditionalGeneration``, fairseq's pre-norm Transformer ported) or Vaswani et
+  al.'s post-norm (``norm="post"``, as ``MarianMTModel``);
 - an mBERT-initialised ``EncoderDecoderModel`` (a BERT encoder and a BERT decoder with new
   cross-attention), from a local folder or a config, on mBERT's own WordPiece vocabulary plus the
   language tags.
@@ -50,6 +53,13 @@ CHARACTER_COVERAGE = 0.99995
 # SentencePiece's default thread count, fixed: its sums, hence the pieces, depend on the number of threads.
 SENTENCEPIECE_THREADS = 16
 MAX_POSITIONS = 1024  # fairseq's max_source_positions; training pairs are filtered to 250 tokens
+# Where the LayerNorms sit (Baziotis et al. 2022 do not say): "pre" by default, because fairseq's ML50
+# recipe (examples/multilingual, the paper's data) trains with --encoder-normalize-before
+# --decoder-normalize-before, and the paper's case for rescaling (§3.1, Figure 4: activations grow "to
+# extreme values" without it) is about a residual stream that no LayerNorm bounds, which is pre-norm.
+# That recipe's --layernorm-embedding is not taken: §4 names Transformer-Base, which has none.
+NORMS = ("pre", "post")
+DEFAULT_NORM = "pre"
 
 
 def language_tag(language: str) -> str:
@@ -225,18 +235,23 @@ TRANSFORMER_PRESETS: dict[str, TransformerPreset] = {
 }
 
 
-def transformer_config(preset: str, vocab_size: int, **overrides):
-    """The ``MarianConfig`` of a preset for a vocabulary size; ``overrides`` change preset fields
-    (``d_model``, ``layers``, ``ffn_dim``, ``heads``, ``dropout``), e.g. for a tiny test model.
-    Special-token ids are those of ``train_vocabulary``."""
-    from transformers import MarianConfig
+def transformer_config(preset: str, vocab_size: int, norm: str = DEFAULT_NORM, **overrides):
+    """The config of a preset for a vocabulary size: an ``M2M100Config`` (pre-norm) or a
+    ``MarianConfig`` (post-norm); ``overrides`` change preset fields (``d_model``, ``layers``,
+    ``ffn_dim``, ``heads``, ``dropout``), e.g. for a tiny test model. Special-token ids are those
+    of ``train_vocabulary``."""
+    from transformers import M2M100Config, MarianConfig
 
     if preset not in TRANSFORMER_PRESETS:
         raise UnknownNameError(
             f"unknown MT model preset '{preset}' (known: {', '.join(TRANSFORMER_PRESETS)})"
         )
+    if norm not in NORMS:
+        raise UnknownNameError(f"unknown LayerNorm placement '{norm}' (known: {', '.join(NORMS)})")
     p = replace(TRANSFORMER_PRESETS[preset], **overrides)
-    return MarianConfig(
+    config_class = M2M100Config if norm == "pre" else MarianConfig
+    shared = {} if norm == "pre" else {"share_encoder_decoder_embeddings": True}
+    return config_class(
         vocab_size=vocab_size,
         d_model=p.d_model,
         encoder_layers=p.layers,
@@ -250,7 +265,9 @@ def transformer_config(preset: str, vocab_size: int, **overrides):
         activation_dropout=0.0,
         activation_function="relu",
         scale_embedding=True,  # embeddings times sqrt(d_model), as Vaswani et al. and fairseq
-        share_encoder_decoder_embeddings=True,
+        encoder_layerdrop=0.0,
+        decoder_layerdrop=0.0,
+        **shared,  # M2M100 always shares one embedding matrix between encoder and decoder
         tie_word_embeddings=True,  # §4: encoder/decoder embeddings and output projection tied
         max_position_embeddings=MAX_POSITIONS,
         pad_token_id=PAD_ID,
@@ -262,12 +279,43 @@ def transformer_config(preset: str, vocab_size: int, **overrides):
 
 
 def new_transformer(config, seed: int = 0):
-    """A randomly initialised Transformer; the seed fixes its weights without touching global RNG."""
-    from transformers import MarianMTModel
-
+    """A randomly initialised Transformer, as fairseq initialises it (``fairseq_init``); the seed
+    fixes its weights without touching global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MarianMTModel(config)
+        model = model_class(config)(config)
+        fairseq_init(model)
+        return model
+
+
+def fairseq_init(model) -> None:
+    """Re-initialise a Transformer as fairseq's ``transformer`` does (``transformer_base.py``
+    ``Embedding``, ``multihead_attention.py`` ``reset_parameters``), not with the N(0, 0.02) of
+    ``transformers``' Marian/M2M100 ports: the shared embedding matrix N(0, d^-1/2) with the padding
+    row zero (scaled by sqrt(d) at the input, so tokens enter at unit scale); attention query, key and
+    value weights Xavier-uniform with gain 1/sqrt(2), the output projection Xavier-uniform with a
+    zero bias; every other linear layer (the feed-forward fc1/fc2, the q/k/v biases) PyTorch's
+    ``nn.Linear`` default, which fairseq keeps (its ``build_fc1`` is a plain ``nn.Linear``);
+    LayerNorms one and zero. The output projection is the embedding matrix (tied)."""
+    from torch import nn
+
+    embedding = model.get_input_embeddings()
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and module.weight is not embedding.weight:
+            module.reset_parameters()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    for module in model.modules():
+        if all(hasattr(module, name) for name in ("q_proj", "k_proj", "v_proj", "out_proj")):
+            for name in ("q_proj", "k_proj", "v_proj"):
+                nn.init.xavier_uniform_(getattr(module, name).weight, gain=2**-0.5)
+            nn.init.xavier_uniform_(module.out_proj.weight)
+            if module.out_proj.bias is not None:
+                nn.init.zeros_(module.out_proj.bias)
+    nn.init.normal_(embedding.weight, mean=0.0, std=embedding.embedding_dim**-0.5)
+    with torch.no_grad():
+        embedding.weight[embedding.padding_idx].zero_()
 
 
 # -- (b) the mBERT-initialised encoder–decoder -------------------------------------------------------
@@ -303,6 +351,9 @@ def bert2bert(backbone, tokenizer=None, languages: Iterable[str] = (), seed: int
             model = _quietly(EncoderDecoderModel.from_encoder_decoder_pretrained, str(folder), str(folder))
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(folder))
         add_language_tags(model, tokenizer, languages)
+    # the longest input the encoder takes (``MtModelOptions.max_positions`` reads it from here)
+    positions = model.config.encoder.max_position_embeddings
+    tokenizer.model_max_length = min(tokenizer.model_max_length, positions)
     set_special_ids(
         model, start=tokenizer.cls_token_id, end=tokenizer.sep_token_id, pad=tokenizer.pad_token_id
     )
@@ -353,6 +404,9 @@ class MtModelOptions:
     ``model`` is a Transformer preset (trained from scratch on a vocabulary learned from the
     grid's training data) or "bert2bert" (initialised from the grid's backbone, on its vocabulary).
     ``d_model``/``layers``/``ffn_dim``/``heads`` of 0 and ``dropout`` below 0 keep the preset's.
+    ``norm`` places a preset's LayerNorms ("pre" or "post", see ``DEFAULT_NORM``); BERT2BERT keeps
+    BERT's post-norm layers whatever it says. ``max_tokens`` is both the training filter and the
+    length MT encodes at: a training pair is never cut (see ``MachineTranslation.encode``).
     The grid's directions are source -> target for every source and target language, and also
     target -> source with ``both_ways``: English-centric with ``source: [en]``, many-to-many when
     sources and targets list the same languages. One model is trained on all of them.
@@ -365,8 +419,10 @@ class MtModelOptions:
     ffn_dim: int = 0
     heads: int = 0
     dropout: float = -1.0
+    norm: str = DEFAULT_NORM  # see DEFAULT_NORM: fairseq's ML50 recipe, Baziotis et al. 2022 §3.1
     both_ways: bool = True
-    # Baziotis et al. 2022, §4 "Data": pairs over 250 tokens or with a length ratio over 2.5 are dropped
+    # Baziotis et al. 2022, §4 "Data": pairs over 250 tokens or with a length ratio over 2.5 are
+    # dropped; MT also encodes at this length, so a training pair is never cut
     max_tokens: int = 250
     max_length_ratio: float = 2.5
 
@@ -376,6 +432,14 @@ class MtModelOptions:
             raise ValueError(f"unknown MT model '{self.model}' (known: {known})")
         if self.vocab_size < len(SPECIAL_TOKENS) + 1:
             raise ValueError(f"vocab_size {self.vocab_size} is too small")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm: unknown LayerNorm placement '{self.norm}' (known: {', '.join(NORMS)})")
+
+    def for_method(self, params) -> MtModelOptions:
+        """These options as a method's pieces use them: its ``mt_norm`` parameter, when set, places
+        the LayerNorms instead of ``norm`` (so one grid compares both placements)."""
+        norm = (params or {}).get("mt_norm") or self.norm
+        return self if norm == self.norm else replace(self, norm=norm)
 
     @property
     def trains_vocabulary(self) -> bool:
@@ -396,22 +460,63 @@ class MtModelOptions:
                 **{**backbone_config.to_dict(), "vocab_size": backbone_config.vocab_size + tag_count}
             )
             return bert2bert_config(bert)
-        return transformer_config(self.model, vocab_size or self.vocab_size, **self.preset_overrides())
+        return transformer_config(
+            self.model, vocab_size or self.vocab_size, self.norm, **self.preset_overrides()
+        )
+
+    def max_positions(self, tokenizer) -> int:
+        """The longest sequence the model takes: fairseq's ``max_source_positions`` for a preset,
+        the backbone's maximum for BERT2BERT (its tokenizer's ``model_max_length``)."""
+        if self.trains_vocabulary:
+            return MAX_POSITIONS
+        return min(MAX_POSITIONS, tokenizer.model_max_length)
+
+
+# Where each default of the ``mt:`` block comes from (``xlt describe`` of every MT method prints them).
+MT_OPTION_SOURCES = {
+    "model": 'Baziotis et al. 2022 §4 "Model Configuration" (Transformer-Base, fairseq)',
+    "vocab_size": 'Baziotis et al. 2022 §4 "Data" (a joint SentencePiece vocabulary of 90k)',
+    "d_model": "0: the preset's (Transformer-Base 512, Vaswani et al.)",
+    "layers": "0: the preset's (6 encoder and 6 decoder layers)",
+    "ffn_dim": "0: the preset's (Transformer-Base 2048)",
+    "heads": "0: the preset's (Transformer-Base 8)",
+    "dropout": "-1: the preset's (Transformer-Base 0.1, Big 0.3; §4)",
+    "norm": "pre: fairseq's ML50 recipe (examples/multilingual: --encoder-normalize-before "
+    "--decoder-normalize-before); Baziotis et al. 2022 §3.1, Figure 4 (an unbounded residual stream)",
+    "both_ways": 'Baziotis et al. 2022 §4 "Data" (ML50, English-centric: en->xx and xx->en)',
+    "max_tokens": 'Baziotis et al. 2022 §4 "Data" (pairs over 250 subwords dropped); also MT\'s '
+    "encoding length, so no training pair is cut and no cut target ends",
+    "max_length_ratio": 'Baziotis et al. 2022 §4 "Data" (length ratio over 2.5 dropped)',
+}
+# How a Transformer preset is initialised (``fairseq_init``), for ``xlt describe``.
+INIT_SOURCE = (
+    "fairseq (transformer_base.py Embedding: N(0, d^-1/2), padding row 0, scaled by sqrt(d); "
+    "multihead_attention.py reset_parameters: q/k/v Xavier-uniform gain 1/sqrt(2), out_proj "
+    "Xavier-uniform, bias 0; fc1/fc2 nn.Linear's default)"
+)
 
 
 # -- both families -----------------------------------------------------------------------------------
 
 
 def model_class(config):
-    from transformers import EncoderDecoderConfig, EncoderDecoderModel, MarianMTModel
+    from transformers import (
+        EncoderDecoderConfig,
+        EncoderDecoderModel,
+        M2M100Config,
+        M2M100ForConditionalGeneration,
+        MarianMTModel,
+    )
 
-    return EncoderDecoderModel if isinstance(config, EncoderDecoderConfig) else MarianMTModel
+    if isinstance(config, EncoderDecoderConfig):
+        return EncoderDecoderModel
+    return M2M100ForConditionalGeneration if isinstance(config, M2M100Config) else MarianMTModel
 
 
 def is_translation_config(config) -> bool:
-    from transformers import EncoderDecoderConfig, MarianConfig
+    from transformers import EncoderDecoderConfig, M2M100Config, MarianConfig
 
-    return isinstance(config, EncoderDecoderConfig | MarianConfig)
+    return isinstance(config, EncoderDecoderConfig | MarianConfig | M2M100Config)
 
 
 def meta_model(config):
