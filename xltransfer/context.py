@@ -208,8 +208,11 @@ class RunContext:
 
     @property
     def needs_backbone(self) -> bool:
-        """Whether any task of the grid runs on the pretrained encoder."""
-        return any(task != "mt" or not self.grid.mt.trains_vocabulary for task in self.grid.tasks)
+        """Whether any piece of the grid runs on the pretrained encoder (a majority-only grid trains
+        nothing and reads no tokenizer: it builds no backbone)."""
+        return bool(self.plan.pieces) and any(
+            task != "mt" or not self.grid.mt.trains_vocabulary for task in self.grid.tasks
+        )
 
     def typology(self, language: str) -> list[float]:
         """A language's typology vector: URIEL's 289 dimensions (MAD-G), or for a synthetic
