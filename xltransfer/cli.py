@@ -621,11 +621,6 @@ def check_method(
 
 
 def main() -> None:
-    import logging
-
-    # the adapters library warns on every forward pass of a model that holds inactive adapters,
-    # which the harness does on purpose (pieces for other languages stay loaded but inactive)
-    logging.getLogger("adapters.model_mixin").setLevel(logging.ERROR)
     app()
 
 

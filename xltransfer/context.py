@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from xltransfer import registry
+from xltransfer import cpu, registry
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.cell import Piece
 from xltransfer.data.sources import DeclaredSplitMissing
@@ -182,6 +182,7 @@ class RunContext:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
         self._check_device()
+        cpu.pin_threads(self.device)  # before the backbone or any piece trains (xltransfer.cpu)
         self.precision  # noqa: B018 - a precision this device cannot run fails before anything trains
         if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
             self.preflight()
