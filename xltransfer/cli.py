@@ -292,9 +292,18 @@ def _print_plan(summary: dict, verbose: bool) -> None:
         hours = _hours(m["gpu_hours"]) + ("+?" if m["uncosted_pieces"] else "")
         methods.add_row(name, *(_count(m[c]) for c in counts), hours)
     print_table(methods)
+    for name, m in summary["methods"].items():
+        if m["shares_pieces_with"]:
+            shared = ", ".join(m["shares_pieces_with"])
+            out.print(f"{name}: trainable includes the pieces it shares with {shared} (listed there)")
     total = summary["cost"]
     remaining = f" ({_hours(total['gpu_hours_to_train'])} still to train)" if stored else ""
-    out.print(f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}", highlight=False)
+    uncosted = total["uncosted_pieces"]
+    not_counted = f", not counting {uncosted} piece(s) marked +?" if uncosted else ""
+    out.print(
+        f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{not_counted}{remaining}",
+        highlight=False,
+    )
     out.print(f"assumptions: {total['assumptions']}", highlight=False, soft_wrap=True)
     missing = uncosted_line(summary)
     if missing:
