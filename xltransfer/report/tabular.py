@@ -27,7 +27,7 @@ FORMATS = ("jsonl", "csv", "parquet")
 PARAMS_PREFIX = "params."
 EXTRA_PREFIX = "extra."
 # maps keyed by piece key or label: one column of JSON text, not a column per piece
-PER_PIECE = frozenset({"piece_costs", "adapter_perplexity"})
+PER_PIECE = frozenset({"piece_costs", "adapter_perplexity", "measured_under_load"})
 _PIECE_LANGUAGES = re.compile(r"\[([^\]]*)\]$")
 
 
