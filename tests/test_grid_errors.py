@@ -199,3 +199,47 @@ def test_groups_are_parsed_normalised_and_in_order(tmp_path):
     # MT: any language of the grid's directions (here de -> en too)
     mt = load_grid(_mt_grid(tmp_path, de_lines=5, extra="groups: {english: [eng]}\n"), tmp_path / "w")
     assert mt.groups == {"english": ("en",)} and mt.group_of("en") == ["english"]
+
+
+def _grid_with_bad_source_test(tmp_path: Path, methods: str) -> Path:
+    good = "# sent_id = 1\n1\tA\ta\tNOUN\t_\t_\t0\troot\t_\t_\n\n"
+    bad = good + "# sent_id = 2\n1\tB\tb\tNOUN\t_\t_\t0\troot\t_\t_\n2\tc\tc\tVERB\t_\t_\t1\tobj\n\n"
+    (tmp_path / "train.conllu").write_text(good * 3)
+    (tmp_path / "source-test.conllu").write_text(bad)  # the source's test split: scored as extra.source_test
+    (tmp_path / "test.conllu").write_text(good)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "backbone: quickstart\nquickstart: {steps: 5, eval_every: 5, warmup_steps: 1}\ndata:\n"
+        "  pos: {type: files, files: {qaa: {train: train.conllu, test: source-test.conllu},"
+        " qab: {test: test.conllu}}}\n  mlm: synthetic\n"
+        f"methods: {methods}\ntasks: [pos]\nlanguages: {{source: qaa, target: [qab]}}\n"
+    )
+    return grid
+
+
+def test_malformed_source_test_file_stops_a_majority_grid_without_a_backbone(tmp_path):
+    """Every split a cell evaluates (the source's test split too) is read before anything else, and
+    a grid that trains nothing (majority only) builds no backbone at all."""
+    grid = _grid_with_bad_source_test(tmp_path, "[majority]")
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "source-test.conllu:6" in result.stderr and "10 tab-separated columns" in result.stderr
+    assert "backbone" not in result.stderr
+    _assert_nothing_trained(tmp_path / "w")
+
+
+def test_malformed_source_test_file_stops_a_trained_grid_before_anything_trains(tmp_path):
+    grid = _grid_with_bad_source_test(tmp_path, "[majority, full-ft]")
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "source-test.conllu:6" in result.stderr
+    _assert_nothing_trained(tmp_path / "w")
+
+
+def test_a_majority_only_grid_runs_without_building_a_backbone(tmp_path):
+    grid = _grid_with_bad_source_test(tmp_path, "[majority]")
+    (tmp_path / "source-test.conllu").write_text((tmp_path / "test.conllu").read_text())
+    result = xlt("run", str(grid), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "building the quickstart backbone" not in result.stderr
+    _assert_nothing_trained(tmp_path / "w")

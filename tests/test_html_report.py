@@ -246,3 +246,18 @@ def test_index_html_in_chromium(tmp_path: Path, browser) -> None:
     click(costs, 0)
     assert _first_column(costs) == ["bad-x", "full-ft", "mad-x"]
     assert _first_column(scores)[-1] == "average"  # untouched by the other table's clicks
+
+
+def test_the_efficiency_figure_shows_a_method_without_parameters_whole(tmp_path: Path) -> None:
+    """The majority floor trains nothing (x = 0): the linear axis starts left of 0, so its dot is
+    not cut in half by the frame, and no negative count is printed under it."""
+    from xltransfer.report.figures import linear_limits
+
+    left, right = linear_limits([0.0, 790_000.0, 1_970_000.0])
+    assert left < 0 < 1_970_000 < right and -left >= 0.03 * right
+    records = _records() + [
+        _record("majority", t, 1, 0.2, trainable_params=0, extra={"piece_costs": {}})
+        for t in ("qab", "qac", "qad")
+    ]
+    figures = render_figures(records, tmp_path, _main_metric)
+    assert [p.name for p in figures] == ["bars-pos-zero-shot.png", "efficiency.png"]

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import write_tiny_grid
 from typer.testing import CliRunner
 
 from xltransfer.cli import app
@@ -511,3 +512,23 @@ def test_plan_of_mad_x_and_mad_x_2_has_two_task_adapters_per_source_and_shares_t
     assert len({p["key"] for p in task_adapters}) == 2
     language_adapters = [p for p in pieces if p["kind"] == "language-adapter"]
     assert sorted(lang for p in language_adapters for lang in p["languages"]) == ["mt", "tr", "ug"]
+
+
+def test_plan_totals_say_what_they_leave_out_and_whose_pieces_a_method_counts(tmp_path):
+    """The total names the pieces it could not cost (their rows say "+?"); a method variant whose
+    cells reuse another's pieces (mad-x:2.0 drops the last layer's adapters of mad-x's own) counts
+    them in its per-cell trainable parameters, and the plan says so."""
+    grid_file = write_tiny_grid(tmp_path / "g", targets="[qab]")
+    text = grid_file.read_text().replace("- name: mad-x\n", "- name: mad-x\n    variants: [default, '2.0']\n")
+    grid_file.write_text(text)
+    result = CliRunner().invoke(app, ["plan", str(grid_file), "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    summary = plan_summary(build_plan(load_grid(grid_file, tmp_path / "w")), Workspace.at(tmp_path / "w"))
+    shared = summary["methods"]["mad-x:2.0"]
+    assert shared["shares_pieces_with"] == ["mad-x"]
+    assert shared["trainable_params"] == summary["methods"]["mad-x"]["trainable_params"]
+    assert summary["methods"]["mad-x"]["shares_pieces_with"] == []
+    assert "mad-x:2.0: trainable includes the pieces it shares with mad-x" in result.stdout
+    uncosted = summary["cost"]["uncosted_pieces"]
+    assert uncosted >= 1  # full-ft's epochs over a synthetic suite not generated yet
+    assert f"GPU-hours in all, not counting {uncosted} piece(s) marked +?" in result.stdout

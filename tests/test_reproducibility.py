@@ -63,6 +63,7 @@ def _records(workdir: Path) -> list[dict]:
         extra = dict(kept.get("extra") or {})
         if "piece_costs" in extra:  # [trainable parameters, train seconds] per piece
             extra["piece_costs"] = {key: cost[0] for key, cost in extra["piece_costs"].items()}
+        extra.pop("measured_under_load", None)  # the machine's load average while pieces trained
         kept["extra"] = extra
         return kept
 

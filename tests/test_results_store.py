@@ -161,3 +161,18 @@ def test_flat_rows_give_every_fact_of_extra_its_own_column():
     assert row["extra.few_shot_sample.ids"] == '["a", "b"]' and row["params.la_steps"] == 10
     assert "extra" not in columns and "method_params" not in columns
     assert columns.index("params.la_steps") < columns.index("extra.adapter_perplexity")
+
+
+def test_flat_rows_leave_parameters_of_other_tasks_empty():
+    """A full-ft POS row carries no `params.mt_batch_tokens` (full-ft's MT parameters), an MT row
+    no `params.nli_ta_epochs`; parameters of every task (`mlm_packing`, `batch_size`) stay."""
+    from xltransfer.report.tabular import flat_rows
+
+    params = {"batch_size": 32, "mt_batch_tokens": 256_000, "nli_ta_epochs": 2, "mlm_packing": True}
+    pos = {**_record("c1"), "method": "full-ft", "method_params": params}
+    mt = {**_record("c2", "bleu", 0.3), "task": "mt", "method_params": params}
+    columns, rows = flat_rows([pos, mt])
+    assert "params.mt_batch_tokens" not in rows[0] and "params.nli_ta_epochs" not in rows[0]
+    assert rows[0]["params.batch_size"] == 32 and rows[0]["params.mlm_packing"] is True
+    assert rows[1]["params.mt_batch_tokens"] == 256_000 and "params.nli_ta_epochs" not in rows[1]
+    assert "params.mt_batch_tokens" in columns  # the column exists; the POS row leaves it empty

@@ -279,3 +279,11 @@ def test_results_filters_are_checked_and_an_empty_match_warns(finished_run):
         "warning: no records match --method mad-y" in empty.stderr
         and "methods full-ft, mad-x" in empty.stderr
     )
+
+
+def test_every_trained_piece_records_the_load_average_at_its_start_and_end(finished_run):
+    _, workspace, plan, _, _ = finished_run
+    for key in plan.pieces:
+        info = workspace.artifacts.info(key)
+        assert len(info["load_average"]) == 2 and all(v is None or v >= 0 for v in info["load_average"])
+        assert info["cores"] >= 1

@@ -21,7 +21,9 @@ from xltransfer.errors import XltError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 out = Console()
+out.soft_wrap = not out.is_terminal  # a file or a pipe gets whole lines (rich would wrap at 80 columns)
 err = Console(stderr=True, soft_wrap=True)
+OFF_TERMINAL_WIDTH = 100_000  # wider than any table: off a terminal a table takes the width it needs
 
 WorkdirOption = Annotated[
     Path | None,
@@ -70,6 +72,12 @@ def _workspace(workdir: Path | None, results: Path | None):
 LEADERBOARDS = Path("leaderboards")
 
 
+def print_table(table: Table) -> None:
+    """A table on a terminal fits the window; off one (a file, a pipe, a log) it keeps its natural
+    width, so no word is broken and no value cut (rich would squeeze it into 80 columns)."""
+    (out if out.is_terminal else Console(width=OFF_TERMINAL_WIDTH)).print(table)
+
+
 @app.command("list")
 @user_errors
 def list_(what: Annotated[str, typer.Argument(help="methods | tasks | leaderboards")]) -> None:
@@ -90,7 +98,7 @@ def list_(what: Annotated[str, typer.Argument(help="methods | tasks | leaderboar
             table.add_row(
                 name, meta.description, ", ".join(metrics), meta.data_format, registry.tasks.origin(name)
             )
-        out.print(table)
+        print_table(table)
     elif what == "leaderboards":
         folder = LEADERBOARDS.resolve()
         grids = sorted(LEADERBOARDS.glob("*/grid.yaml"))
@@ -147,7 +155,7 @@ def describe(method: Annotated[str, typer.Argument(help="a registered method, e.
         changed = [json.dumps(changes[name]) if name in changes else "" for changes in variants.values()]
         source = cls.parameter_source(name) or "[red](no source declared)[/red]"
         table.add_row(name, json.dumps(value), *changed, source)
-    out.print(table)
+    print_table(table)
     if variants:
         out.print("Variants change only the parameters shown in their column.", highlight=False)
     if "mt" in cls.supported_tasks:
@@ -330,7 +338,7 @@ def _print_plan(summary: dict, verbose: bool) -> None:
                 str(p["used_by_cells"]),
                 "yes" if p["stored"] else "no",
             )
-        (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+        print_table(table)
     compact = {"box": box.SIMPLE_HEAD, "show_edge": False, "pad_edge": False, "padding": (0, 1)}
     groups = Table(title="pieces by method and kind", **compact)
     groups.add_column("method", no_wrap=True)
@@ -348,9 +356,7 @@ def _print_plan(summary: dict, verbose: bool) -> None:
             (_count(g["steps"]) if g["steps"] else "") + unknown,
             (_hours(g["gpu_hours"]) if g["steps"] else "") + unknown,
         )
-    # a log or a pipe gets whole rows (rich would cut them at 80 columns)
-    console = out if out.is_terminal else Console(width=110)
-    console.print(groups)
+    print_table(groups)
     methods = Table(title="per method (one cell)", **compact)
     methods.add_column("method", no_wrap=True)
     for column in ("trainable", "added", "backbone", "deployed extra", "GPU-h"):
@@ -359,11 +365,17 @@ def _print_plan(summary: dict, verbose: bool) -> None:
         counts = ("trainable_params", "added_params", "base_params", "extra_params")
         hours = _hours(m["gpu_hours"]) + ("+?" if m["uncosted_pieces"] else "")
         methods.add_row(name, *(_count(m[c]) for c in counts), hours)
-    console.print(methods)
+    print_table(methods)
+    for name, m in summary["methods"].items():
+        if m["shares_pieces_with"]:
+            shared = ", ".join(m["shares_pieces_with"])
+            out.print(f"{name}: trainable includes the pieces it shares with {shared} (listed there)")
     total = summary["cost"]
     remaining = f" ({_hours(total['gpu_hours_to_train'])} still to train)" if stored else ""
+    uncosted = total["uncosted_pieces"]
+    not_counted = f", not counting {uncosted} piece(s) marked +?" if uncosted else ""
     out.print(
-        f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{remaining}, "
+        f"estimated compute: {_hours(total['gpu_hours'])} GPU-hours in all{not_counted}{remaining}, "
         f"{_hours(total['eval_gpu_hours'])} of them selection evaluations; data preparation "
         f"{_hours(total['data_prep_cpu_hours'])} CPU-hours ({_count(total['data_prep_tokens'])} tokens, "
         "once)",
@@ -614,7 +626,7 @@ def results(
             "" if r["value"] is None else format_score(r["metric"], r["value"]),
             r["status"],
         )
-    out.print(table)
+    print_table(table)
 
 
 def _store_hint(workdir: Path | None, results_path: Path | None) -> str:
@@ -696,11 +708,6 @@ def check_method(
 
 
 def main() -> None:
-    import logging
-
-    # the adapters library warns on every forward pass of a model that holds inactive adapters,
-    # which the harness does on purpose (pieces for other languages stay loaded but inactive)
-    logging.getLogger("adapters.model_mixin").setLevel(logging.ERROR)
     app()
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from xltransfer import registry
+from xltransfer import cpu, registry
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.cell import Piece
 from xltransfer.data.corpus import PrepLedger
@@ -224,6 +224,7 @@ class RunContext:
         """Everything a run checks before anything trains: a hub backbone is reachable (fails in
         seconds offline), every data file parses; then the quickstart backbone is built if needed."""
         self._check_device()
+        cpu.pin_threads(self.device)  # before the backbone or any piece trains (xltransfer.cpu)
         self.precision  # noqa: B018 - a precision this device cannot run fails before anything trains
         if not self.needs_backbone:  # e.g. MT with a Transformer trained from scratch
             self.preflight()
@@ -250,8 +251,11 @@ class RunContext:
 
     @property
     def needs_backbone(self) -> bool:
-        """Whether any task of the grid runs on the pretrained encoder."""
-        return any(task != "mt" or not self.grid.mt.trains_vocabulary for task in self.grid.tasks)
+        """Whether any piece of the grid runs on the pretrained encoder (a majority-only grid trains
+        nothing and reads no tokenizer: it builds no backbone)."""
+        return bool(self.plan.pieces) and any(
+            task != "mt" or not self.grid.mt.trains_vocabulary for task in self.grid.tasks
+        )
 
     def typology(self, language: str) -> list[float]:
         """A language's typology vector: URIEL's 289 dimensions (MAD-G), or for a synthetic

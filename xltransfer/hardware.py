@@ -40,3 +40,23 @@ def _usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def load_average() -> float | None:
+    """The machine's one-minute load average (None where the OS gives none): recorded at the start
+    and end of a piece's training, so a report can say which seconds were measured on a busy machine."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return _usable_cores()
+
+
+def under_load(loads: list[float | None], cores: int) -> bool:
+    """Whether the load average at the start or end of a measurement exceeded the core count: other
+    jobs shared the cores, and wall-clock seconds overstate the cost."""
+    return any(load is not None and load > cores for load in loads)

@@ -35,6 +35,17 @@ class TrainedPiece:
     write_files: Callable[[Path], None] | None = None
 
 
+# End tasks whose name prefixes the method parameters that configure them alone (``mt_steps``,
+# ``nli_ta_epochs``); ``mlm_packing`` is not one: every task's language adapters train by MLM.
+TASK_PARAMETER_PREFIXES = ("pos", "dp", "ner", "nli", "mt")
+
+
+def parameter_task(name: str) -> str | None:
+    """The one task a method parameter configures (by its name's prefix), or None for every task."""
+    prefix = name.split("_", 1)[0]
+    return prefix if "_" in name and prefix in TASK_PARAMETER_PREFIXES else None
+
+
 class Method(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]

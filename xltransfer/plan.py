@@ -128,6 +128,8 @@ class Plan:
         for cell in self.cells:
             mixed = cell.setting == "mixed"
             needs[(cell.task, registry.tasks.get(cell.task)().test_unit(cell), "test", False)] = True
+            if not cell.directions:  # the source's test split, scored beside the target (extra.source_test)
+                needs.setdefault((cell.task, cell.source_languages[0], "test", False), False)
             for task, lang in self.method_for(cell).evaluation_data(cell):
                 needs[(task, lang, "train", mixed)] = True
         return [(t, lang, s, r, m) for (t, lang, s, m), r in sorted(needs.items())]

@@ -16,7 +16,7 @@ from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.convergence import convergence
-from xltransfer.hardware import describe_hardware
+from xltransfer.hardware import describe_hardware, load_average, under_load, usable_cores
 from xltransfer.precision import using
 from xltransfer.report.significance import example_statistics_path, predictions_path
 from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
@@ -67,7 +67,7 @@ def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
     method = ctx.plan.trainers[key]
     piece = planned.piece
     ctx.progress.piece_started(key, piece.label, 0 if piece.task_owned else method.planned_steps(piece))
-    cpu_started = time.process_time()
+    cpu_started, load_started = time.process_time(), load_average()
     seed_everything(piece.seed)  # before anything of the piece is built: same grid, same bytes
     started = time.perf_counter()
     # the data the piece prepared (tokenised, packed), or "cached": its seconds are the piece's too
@@ -92,6 +92,10 @@ def _train_and_save(ctx: RunContext, key: str) -> dict[str, Any]:
         # beside the wall-clock train_seconds: CPU time of every thread of this process, and where
         "cpu_seconds": round(time.process_time() - cpu_started, 3),
         "hardware": describe_hardware(ctx.device),
+        # the one-minute load average at the start and end of training, and the cores: a report
+        # marks seconds measured while other jobs shared the machine (load above the core count)
+        "load_average": [load_started, load_average()],
+        "cores": usable_cores(),
         **trained.info,
         "data_prep_seconds": prep["data_prep_seconds"],
         "data_cached": prep["data_cached"],
@@ -163,6 +167,7 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
             "piece_costs": {i["key"]: _piece_cost(i) for i in infos},
             # the machines the pieces trained on (the efficiency table's seconds are theirs)
             "hardware": sorted({i["hardware"] for i in infos if i.get("hardware")}),
+            **_measured_under_load(infos),
             "software": software_record(cell.method, cell.task),
             "test_examples": len(test),
             **statistics,
@@ -180,6 +185,17 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run_id: str) -> list[dict[str, A
         {**base, "split": "test", "metric": metric, "value": float(value), "status": "ok", "error": None}
         for metric, value in scores.items()
     ]
+
+
+def _measured_under_load(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pieces trained while the load average exceeded the cores: piece key -> [load at start,
+    load at end, cores] (their seconds overstate the cost; the efficiency table marks them)."""
+    loaded = {
+        i["key"]: [*i["load_average"], i["cores"]]
+        for i in infos
+        if i.get("load_average") and under_load(i["load_average"], i["cores"])
+    }
+    return {"measured_under_load": loaded} if loaded else {}
 
 
 def _piece_cost(info: dict[str, Any]) -> list[float | None]:

@@ -183,6 +183,13 @@ def _bar_chart(
     return True
 
 
+def linear_limits(xs: list[float]) -> tuple[float, float]:
+    """A linear parameter axis that starts at 0 with room left of it, so a method with no trainable
+    parameters (the majority floor) shows a whole dot at x = 0, not half of one cut by the frame."""
+    right = max(max(xs) * 1.15, 1.0)
+    return -0.04 * right, right
+
+
 def _efficiency(
     tables: dict[tuple[str, str, int], list[dict[str, Any]]], colours: dict[str, str], path: Path
 ) -> bool:
@@ -223,8 +230,8 @@ def _efficiency(
         if min(xs) > 0 and max(xs) / min(xs) > 50:
             ax.set_xscale("log")
         else:  # a linear axis from 0, so distances read as parameter ratios
-            ax.set_xlim(left=0, right=max(max(xs) * 1.15, 1.0))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x)))
+            ax.set_xlim(*linear_limits(xs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x) if x >= 0 else ""))
         shots_note = f" · k={shots}" if setting == "few-shot" else ""
         ax.set(
             title=f"{task} · {setting}{shots_note}",

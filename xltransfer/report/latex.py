@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from xltransfer.report.markdown import BETTER, NOT_CONVERGED, WORSE, Entry, Tabular
+from xltransfer.report.markdown import BETTER, LOADED, NOT_CONVERGED, WORSE, Entry, Tabular
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -26,6 +26,7 @@ _SPECIAL = {
     BETTER: r"$^{\uparrow}$",
     WORSE: r"$^{\downarrow}$",
     NOT_CONVERGED: r"$^{\dagger}$",
+    LOADED: r"$^{\ell}$",
 }
 _PATTERN = re.compile("|".join(re.escape(k) for k in _SPECIAL))
 

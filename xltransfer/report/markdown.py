@@ -453,31 +453,45 @@ def efficiency(table: ScoreTable) -> Tabular:
     """Per cell (what one prediction needs) and for the whole table, where a piece shared by many
     cells (a source LA, a BA serving POS and DP) is counted once; training time as wall clock and
     as CPU time (every thread of the training process), on the hardware named under the table."""
-    rows = []
+    rows, any_loaded = [], False
     for m in table.methods:
         cost = method_costs([r for r in table.records if label(r) == m])
+        loaded = LOADED if cost.under_load else ""
+        any_loaded = any_loaded or cost.under_load
         rows.append(
             [
                 Entry(m),
                 Entry(format_count(cost.per_cell)),
                 Entry(format_count(cost.params)),
-                Entry(f"{cost.seconds:.0f}"),
+                Entry(f"{cost.seconds:.0f}", marks=loaded),
                 Entry("–" if cost.data_prep_seconds is None else f"{cost.data_prep_seconds:.0f}"),
                 Entry("–" if cost.cpu_seconds is None else f"{cost.cpu_seconds:.0f}"),
             ]
         )
     hardware = sorted({h for r in table.records for h in (r.get("extra") or {}).get("hardware", [])})
     where = "; ".join(hardware) if hardware else "not recorded (results from before hardware was recorded)"
+    notes = [f"Training time measured on: {where}."]
+    if any_loaded:
+        notes.append(
+            f"{LOADED}: some of these pieces trained while the machine's load average exceeded its core "
+            "count (other jobs shared the cores): their wall-clock seconds overstate the cost; compare "
+            "CPU seconds."
+        )
     return Tabular(
         ["method", "params per cell", "params, all cells", "train s", "data s", "CPU s"],
         rows,
         caption="Efficiency: trainable parameters per cell and over all cells, and training time over "
-        "all cells in wall-clock seconds (the checkpoint-selection evaluations during training "
+        "all cells in wall-clock seconds and CPU seconds (every thread of the training process); a "
+        "piece shared by cells counted once.",
+        notes=notes,
         "included) and CPU seconds (every thread of the training process); data s: wall-clock seconds "
         "preparing the pieces' data (tokenising, packing; 0 where a piece found it cached, – where a "
         "piece did not record it); a piece shared by cells counted once.",
         notes=[f"Training time measured on: {where}."],
     )
+
+
+LOADED = "ℓ"  # the efficiency table's mark on seconds measured under load
 
 
 @dataclass(frozen=True)
@@ -486,15 +500,18 @@ class MethodCosts:
     seconds: float  # their wall-clock training seconds
     cpu_seconds: float | None  # their CPU seconds (None when a piece did not record them)
     per_cell: int  # the largest per-cell trainable count
-    data_prep_seconds: float | None = None  # preparing their data (None when a piece did not record it)
+    data_prep_seconds: float | None = None  # their data preparation seconds (None: not recorded)
+    under_load: bool = False  # a piece trained with the load average above the core count
 
 
 def method_costs(records: list[dict[str, Any]]) -> MethodCosts:
     """What a method's records cost to train, every shared piece counted once (``piece_costs``:
     piece key -> [trainable parameters, train seconds, CPU seconds, data preparation seconds])."""
     shared: dict[str, list[float]] = {}
+    loaded: set[str] = set()
     for r in records:
         shared.update((r.get("extra") or {}).get("piece_costs", {}))
+        loaded.update((r.get("extra") or {}).get("measured_under_load", {}))
     cpu = [cost[2] if len(cost) > 2 else None for cost in shared.values()]
     prep = [cost[3] if len(cost) > 3 else None for cost in shared.values()]
     return MethodCosts(
@@ -503,4 +520,5 @@ def method_costs(records: list[dict[str, Any]]) -> MethodCosts:
         None if None in cpu else float(sum(cpu)),  # type: ignore[arg-type]
         max(((r["trainable_params"] or 0) for r in records), default=0),
         None if None in prep else float(sum(prep)),  # type: ignore[arg-type]
+        bool(loaded),
     )

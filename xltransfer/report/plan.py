@@ -56,6 +56,11 @@ def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
             "added_params": sum(plan.piece_added_parameters(k) for k in plan.closure(cell)),
             "base_params": counts["base_params"],
             "extra_params": counts["extra_params"],
+            # its trainable count includes these methods' pieces (listed once, under them): mad-g:ft
+            # counts the generator and task adapter it shares with mad-g
+            "shares_pieces_with": sorted(
+                {owner[k] for k in plan.closure(cell) if owner[k] != cell.method_label}
+            ),
             **_compute(p for p in pieces if p["method_label"] == cell.method_label),
         }
     compute = _compute(pieces)

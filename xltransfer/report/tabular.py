@@ -3,7 +3,8 @@ and the DataFrame of ``xltransfer.results``.
 
 JSON Lines keeps each record as it is stored (nested ``method_params`` and ``extra``). The flat
 formats give every fact its own column: the record's fields (``source_languages`` as ``en+de``),
-``params.<name>`` for each method parameter, and ``extra.<path>`` for each scalar in ``extra``
+``params.<name>`` for each method parameter (empty where it configures another task: a POS
+row has no ``params.mt_steps``), and ``extra.<path>`` for each scalar in ``extra``
 (``extra.source_test.accuracy``, ``extra.few_shot_sample.content_sha256``...), lists as JSON text.
 Maps keyed by pieces are summarised by role: ``extra.adapter_perplexity.source`` / ``.target`` is
 the held-out perplexity of the most specific adapter covering the cell's source / target language
@@ -19,13 +20,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from xltransfer.method import parameter_task
 from xltransfer.results import FIELDS
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARAMS_PREFIX = "params."
 EXTRA_PREFIX = "extra."
 # maps keyed by piece key or label: one column of JSON text, not a column per piece
-PER_PIECE = frozenset({"piece_costs", "adapter_perplexity"})
+PER_PIECE = frozenset({"piece_costs", "adapter_perplexity", "measured_under_load"})
 _PIECE_LANGUAGES = re.compile(r"\[([^\]]*)\]$")
 
 
@@ -35,7 +37,8 @@ def flat_record(record: dict[str, Any]) -> dict[str, Any]:
     for field in FIELDS:
         if field == "method_params":
             for name, value in sorted((record[field] or {}).items()):
-                row[PARAMS_PREFIX + name] = _scalar(value)
+                if parameter_task(name) in (None, record["task"]):  # not another task's (mt_steps)
+                    row[PARAMS_PREFIX + name] = _scalar(value)
         elif field == "extra":
             _flatten(record[field] or {}, EXTRA_PREFIX, row)
             row.update(_adapter_roles(record))
