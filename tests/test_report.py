@@ -171,7 +171,7 @@ def test_efficiency_in_adaptive_units_with_cpu_time_and_hardware():
         for t in ("de", "mt")
     ]
     text = leaderboard_markdown("g", records, None)
-    assert "| mad-x | 5.2K | 7.8K | 70 | – | 138 |" in text  # the shared LA once; data preparation not recorded
+    assert "| mad-x | 5.2K | 7.8K | 70 | – | 138 |" in text  # shared LA once; no data prep recorded
     assert "0.01M" not in text
     assert "Training time measured on: CPU Test Processor, 2 cores, 2 torch threads." in text
 

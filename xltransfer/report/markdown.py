@@ -481,13 +481,11 @@ def efficiency(table: ScoreTable) -> Tabular:
         ["method", "params per cell", "params, all cells", "train s", "data s", "CPU s"],
         rows,
         caption="Efficiency: trainable parameters per cell and over all cells, and training time over "
-        "all cells in wall-clock seconds and CPU seconds (every thread of the training process); a "
-        "piece shared by cells counted once.",
-        notes=notes,
+        "all cells in wall-clock seconds (the checkpoint-selection evaluations during training "
         "included) and CPU seconds (every thread of the training process); data s: wall-clock seconds "
         "preparing the pieces' data (tokenising, packing; 0 where a piece found it cached, – where a "
         "piece did not record it); a piece shared by cells counted once.",
-        notes=[f"Training time measured on: {where}."],
+        notes=notes,
     )
 
 
