@@ -212,8 +212,8 @@ def test_efficiency_marks_seconds_measured_with_the_load_above_the_core_count():
     calm_costs = {"ft": [9_000, 5.0]}
     calm = _with({**_record("full-ft", "de", 0.4), "trainable_params": 9_000}, piece_costs=calm_costs)
     text = leaderboard_markdown("g", [busy, calm], None)
-    assert f"| mad-x | 5.2K | 5.2K | 50{LOADED} | 96 |" in text
-    assert "| full-ft | 9K | 9K | 5 | – |" in text  # no mark where the machine was not busy
+    assert f"| mad-x | 5.2K | 5.2K | 50{LOADED} | – | 96 |" in text  # data s: not recorded
+    assert "| full-ft | 9K | 9K | 5 | – | – |" in text  # no mark where the machine was not busy
     assert f"{LOADED}: some of these pieces trained while the machine's load average exceeded" in text
     html = markdown_to_html(text)
     assert f"50{LOADED}" in html and "load average exceeded its core count" in html
