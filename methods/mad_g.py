@@ -192,7 +192,7 @@ class MadG(StackedAdapterMethod):
             def loss(_holder, batch, lang=lang, inner=inner):
                 return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
 
-            streams.append(Stream(lang, inner.batches, loss))
+            streams.append(Stream(lang, inner.batches, loss, prefetch=inner.prefetch))
         packed = p["la_mlm_packing"]
         sizes = [len(mlm_features(ctx, lang, "train", packed)) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
