@@ -291,7 +291,8 @@ class HyperX(Method):
         for lang in piece.params["mlm_languages"]:
             features = mlm_features(ctx, lang, "train", p["mlm_packing"])
             inner = mlm_stream(lang, mlm, features, ctx.tokenizer, p["batch_size"], piece.seed)
-            streams.append(Stream(f"{MLM}/{lang}", inner.batches, loss_for(MLM, lang, inner.loss)))
+            loss = loss_for(MLM, lang, inner.loss)
+            streams.append(Stream(f"{MLM}/{lang}", inner.batches, loss, prefetch=inner.prefetch))
             sizes[f"{MLM}/{lang}"] = len(features)
         choose = temperature_sampler(streams, sizes, p["temperature"], piece.seed)
         dev_sets = pair_dev_sets(ctx, piece.params["pairs"])

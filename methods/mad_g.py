@@ -209,7 +209,7 @@ class MadG(StackedAdapterMethod):
             def loss(_holder, batch, lang=lang, inner=inner):
                 return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
 
-            streams.append(Stream(lang, inner.batches, loss))
+            streams.append(Stream(lang, inner.batches, loss, prefetch=inner.prefetch))
         packed = p["la_mlm_packing"]
         length = p["la_max_length"] or None
         sizes = [len(mlm_features(ctx, lang, "train", packed, length)) for lang in piece.languages]
