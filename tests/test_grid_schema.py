@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from xltransfer import registry
 from xltransfer.cli import app
-from xltransfer.grid_schema import grid_json_schema
+from xltransfer.grid_spec import grid_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "xltransfer" / "schema" / "grid.schema.json"

@@ -16,6 +16,7 @@ from typing import Any
 from xltransfer import hub
 from xltransfer.errors import BackboneUnavailable, GridError
 from xltransfer.languages import MBERT_LANGUAGES
+from xltransfer.options import QuickstartConfig
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,6 @@ def resolve(
     if not isinstance(spec, str) or not spec.strip():
         raise GridError(field_name, "must be a preset name, a hub model id or a local folder")
     if spec == QUICKSTART:
-        from xltransfer.pretrain import QuickstartConfig
-
         return BackboneRef(spec, "quickstart", quickstart=quickstart or QuickstartConfig())
     if spec in PRESETS:
         preset = PRESETS[spec]
@@ -134,12 +133,46 @@ def resolve(
     return BackboneRef(spec, "hub", hub_id=spec, revision=revision, preset=preset)
 
 
+def max_positions(ref: BackboneRef) -> int | None:
+    """How many subword tokens one example may have in the backbone (None: not known offline).
+    RoBERTa-style models (XLM-R) keep two positions back (padding_idx + 1 is the first one)."""
+    if ref.kind == "quickstart":
+        return ref.quickstart.max_position_embeddings
+    config = ref.preset.config if ref.preset is not None else None
+    if config is None and ref.kind == "local":
+        import json
+
+        try:
+            config = json.loads((ref.path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    if not isinstance(config, dict) or not isinstance(config.get("max_position_embeddings"), int):
+        return None
+    offset = 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else 0
+    return config["max_position_embeddings"] - offset
+
+
+def quickstart_bert_config(config: QuickstartConfig):
+    """The quickstart backbone's ``BertConfig`` (``xltransfer.pretrain`` trains it)."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings,
+        type_vocab_size=2,
+    )
+
+
 def architecture_config(ref: BackboneRef):
     """A transformers config without weights, for planning (parameter counts)."""
     from transformers import AutoConfig
 
     if ref.kind == "quickstart":
-        return ref.quickstart.bert_config()
+        return quickstart_bert_config(ref.quickstart)
     if ref.preset is not None:
         return ref.preset.transformers_config()
     if ref.kind == "local":

@@ -161,12 +161,12 @@ def schema(
 ) -> None:
     """The JSON Schema of grid.yaml, for editors to complete and check grid files.
 
-    Generated from the declaration grids are validated with (xltransfer/grid_schema.py) and the
+    Generated from the declaration grids are validated with (xltransfer/grid_spec.py) and the
     methods and tasks installed, plugins included; xltransfer/schema/grid.schema.json is the same
     for the built-in ones. `xlt run` still checks what a schema cannot (files exist, languages,
     partitions), with the same field names in its errors."""
     from xltransfer import registry
-    from xltransfer.grid_schema import grid_json_schema
+    from xltransfer.grid_spec import grid_json_schema
     from xltransfer.util import atomic_write_text
 
     text = json.dumps(grid_json_schema(registry), indent=2) + "\n"

@@ -58,8 +58,10 @@ class Plan:
         config = self.grid.task_config(task)
         if task != "mt" or config is None:
             return self.architecture
+        from xltransfer.modules.seq2seq import mt_architecture
+
         languages = {lang for s, t in self.grid.mt_directions() for lang in (s, t)}
-        return config.architecture(self.architecture, tag_count=len(languages))
+        return mt_architecture(config, self.architecture, tag_count=len(languages))
 
     def parameter_counts(self, cell: Cell) -> dict[str, int]:
         """Base, extra and total parameters of the cell's deployed model (cached per method and task)."""

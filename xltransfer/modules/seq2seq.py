@@ -28,14 +28,13 @@ import torch.nn.functional as F
 from xltransfer.data.parallel import VOCABULARY_TEMPERATURE, temperature_sample
 from xltransfer.data.subwords import IGNORE
 from xltransfer.errors import UnknownNameError, XltError
+from xltransfer.options import BERT2BERT, VOCAB_SIZE, MtModelOptions  # noqa: F401 - the grid's mt: options
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0..3 in every trained vocabulary; language tags follow
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 _TAG = re.compile(r"^<2(.+)>$")
 
-# Baziotis et al. 2022, §4 "Data": a joint SentencePiece vocabulary of 90k symbols (for ML50's 51 languages).
-VOCAB_SIZE = 90_000
 # Baziotis et al. 2022, §4 "Evaluation": beam search of size 5. The length penalty is not stated:
 # fairseq's default (lenpen 1, score divided by length), the toolkit the paper used; likewise its
 # maximum output length (max_len_b 200) and stopping once a sentence has `beam` finished hypotheses.
@@ -342,61 +341,19 @@ def set_special_ids(model, start: int, end: int, pad: int) -> None:
 
 # -- the grid's choice of model --------------------------------------------------------------------------
 
-BERT2BERT = "bert2bert"
 
-
-@dataclass(frozen=True)
-class MtModelOptions:
-    """The grid's ``mt:`` block: which encoder–decoder every MT method of the grid trains, and its
-    evaluation directions. Part of every MT piece's key (it decides the weights, as a backbone does).
-
-    ``model`` is a Transformer preset (trained from scratch on a vocabulary learned from the
-    grid's training data) or "bert2bert" (initialised from the grid's backbone, on its vocabulary).
-    ``d_model``/``layers``/``ffn_dim``/``heads`` of 0 and ``dropout`` below 0 keep the preset's.
-    The grid's directions are source -> target for every source and target language, and also
-    target -> source with ``both_ways``: English-centric with ``source: [en]``, many-to-many when
-    sources and targets list the same languages. One model is trained on all of them.
-    """
-
-    model: str = "transformer-base"
-    vocab_size: int = VOCAB_SIZE
-    d_model: int = 0
-    layers: int = 0
-    ffn_dim: int = 0
-    heads: int = 0
-    dropout: float = -1.0
-    both_ways: bool = True
-    # Baziotis et al. 2022, §4 "Data": pairs over 250 tokens or with a length ratio over 2.5 are dropped
-    max_tokens: int = 250
-    max_length_ratio: float = 2.5
-
-    def __post_init__(self) -> None:
-        if self.model != BERT2BERT and self.model not in TRANSFORMER_PRESETS:
-            known = ", ".join([*TRANSFORMER_PRESETS, BERT2BERT])
-            raise ValueError(f"unknown MT model '{self.model}' (known: {known})")
-        if self.vocab_size < len(SPECIAL_TOKENS) + 1:
-            raise ValueError(f"vocab_size {self.vocab_size} is too small")
-
-    @property
-    def trains_vocabulary(self) -> bool:
-        return self.model != BERT2BERT
-
-    def preset_overrides(self) -> dict:
-        sizes = {"d_model": self.d_model, "layers": self.layers, "ffn_dim": self.ffn_dim, "heads": self.heads}
-        overrides = {name: value for name, value in sizes.items() if value > 0}
-        if self.dropout >= 0:
-            overrides["dropout"] = self.dropout
-        return overrides
-
-    def architecture(self, backbone_config, vocab_size: int | None = None, tag_count: int = 0):
-        """The model config: a preset at ``vocab_size`` (the trained vocabulary's real size, or the
-        requested one when planning), or BERT2BERT from the backbone with room for the tags."""
-        if self.model == BERT2BERT:
-            bert = backbone_config.__class__(
-                **{**backbone_config.to_dict(), "vocab_size": backbone_config.vocab_size + tag_count}
-            )
-            return bert2bert_config(bert)
-        return transformer_config(self.model, vocab_size or self.vocab_size, **self.preset_overrides())
+def mt_architecture(
+    options: MtModelOptions, backbone_config, vocab_size: int | None = None, tag_count: int = 0
+):
+    """The model config of the grid's ``mt:`` options: a preset at ``vocab_size`` (the trained
+    vocabulary's real size, or the requested one when planning), or BERT2BERT from the backbone
+    with room for the tags."""
+    if options.model == BERT2BERT:
+        bert = backbone_config.__class__(
+            **{**backbone_config.to_dict(), "vocab_size": backbone_config.vocab_size + tag_count}
+        )
+        return bert2bert_config(bert)
+    return transformer_config(options.model, vocab_size or options.vocab_size, **options.preset_overrides())
 
 
 # -- both families -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xltransfer import registry
+from xltransfer.errors import StoreError
 from xltransfer.report.markdown import ScoreTable, Significance, Tabular
 
 FORMATS = ("markdown", "latex")
@@ -138,6 +139,16 @@ def write_leaderboard(
 ) -> Leaderboard:
     """Render, then write README.md and index.html (``fmt="markdown"``) or leaderboard.tex
     (``"latex"``) next to the grid or into ``out``; the figures are written already."""
+    try:
+        return _write_leaderboard(grid_path, workspace, baseline, out, fmt)
+    except OSError as error:  # a read-only or full file system, a file where the folder belongs
+        where = error.filename or out or Path(grid_path).parent
+        raise StoreError(Path(where), f"cannot write the leaderboard ({error.strerror or error})") from None
+
+
+def _write_leaderboard(
+    grid_path: Path, workspace, baseline: str | None, out: Path | None, fmt: str
+) -> Leaderboard:
     from xltransfer.report.markdown import NO_RESULTS
     from xltransfer.util import atomic_write_text
 

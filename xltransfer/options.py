@@ -1,0 +1,321 @@
+"""The options a grid names, declared below the code that uses them: no torch, no model code.
+
+``grid.yaml``'s ``quickstart:``, ``synthetic:`` and ``mt:`` blocks are these typed dataclasses
+(pydantic validates them, ``dataclasses`` still reads them: their fingerprints are ``asdict``);
+``precision:`` and ``device:`` are the choices below. ``grid_spec`` builds the grid's declaration
+from them, and the implementations (``pretrain``, ``data.synthetic``, ``modules.seq2seq``,
+``precision``) import them from here, so validating a grid loads no model.
+
+A number's bounds are declared where the number is, with :class:`Bounded`, which both checks a
+value and writes the JSON Schema keywords: one declaration gives both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, Strict
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError, core_schema
+
+# -- values ----------------------------------------------------------------------------------------
+
+
+class Bounded:
+    """``value`` within bounds (``gt``/``ge``/``lt``/``le``: JSON Schema's exclusiveMinimum, minimum,
+    exclusiveMaximum, maximum); ``sentinel`` passes as itself (0: "the preset's size", -1: "the
+    preset's dropout"). Used as ``Annotated[int, Strict(), Bounded(gt=0)]``."""
+
+    _KEYWORDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
+
+    def __init__(self, *, gt=None, ge=None, lt=None, le=None, sentinel: Any = None, what: str = ""):
+        self.bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
+        self.sentinel = sentinel
+        self.what = what
+
+    def rule(self) -> str:
+        b = self.bounds
+        if "ge" in b and "le" in b:
+            return f"from {b['ge']} to {b['le']}"
+        parts = []
+        if b.get("gt") == 0:
+            parts.append("positive")
+        elif "gt" in b:
+            parts.append(f"above {b['gt']}")
+        if "ge" in b:
+            parts.append(f"at least {b['ge']}")
+        if "lt" in b:
+            parts.append(f"below {b['lt']}")
+        if "le" in b:
+            parts.append(f"at most {b['le']}")
+        return " and ".join(parts)
+
+    def holds(self, value: float) -> bool:
+        b = self.bounds
+        return (
+            ("gt" not in b or value > b["gt"])
+            and ("ge" not in b or value >= b["ge"])
+            and ("lt" not in b or value < b["lt"])
+            and ("le" not in b or value <= b["le"])
+        )
+
+    def check(self, value: Any) -> Any:
+        if self.sentinel is not None and value == self.sentinel:
+            return value
+        if not self.holds(value):
+            template = "{value} is not {what}: must be {rule}" if self.what else "{value} must be {rule}"
+            raise PydanticCustomError(
+                "bounds", template, {"value": value, "what": self.what, "rule": self.rule()}
+            )
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema, handler) -> dict[str, Any]:
+        json_schema = dict(handler(schema))
+        json_schema.update({self._KEYWORDS[k]: v for k, v in self.bounds.items()})
+        if self.sentinel is not None:  # allowed as itself
+            return {"anyOf": [{"const": self.sentinel}, json_schema]}
+        return json_schema
+
+
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]  # an int is taken too, a bool never
+Str = Annotated[str, Strict()]
+Bool = Annotated[bool, Strict()]
+Positive = Annotated[int, Strict(), Bounded(gt=0)]
+PositiveNumber = Annotated[float, Strict(), Field(allow_inf_nan=False), Bounded(gt=0)]
+NonNegative = Annotated[int, Strict(), Bounded(ge=0)]
+Fraction = Annotated[float, Strict(), Field(allow_inf_nan=False), Bounded(ge=0, le=1)]
+
+# A method's parameters are declared by their defaults (``Method.defaults``); a number's bounds by
+# its name: a count, a size, a step budget or a rate must be positive, a dropout below 1, a ratio
+# or a fraction at most 1, every number finite and non-negative.
+_POSITIVE_ENDINGS = (
+    "batch_size",
+    "batch_tokens",
+    "learning_rate",
+    "epochs",
+    "eval_every",
+    "evals_per_epoch",
+    "steps",
+    "_dim",
+    "hidden",
+    "_blocks",
+    "vocab_size",
+    "hidden_size",
+    "layers",
+    "heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "max_tokens",
+    "max_length_ratio",
+    "temperature",
+    "reduction_factor",
+    "_per_step",
+)
+
+
+def number_bounds(name: str, default: Any = None) -> Bounded:
+    """The bounds of a number named ``name`` (its default passes as itself: some are sentinels)."""
+    bounds: dict[str, float] = {"ge": 0}
+    if name.endswith(_POSITIVE_ENDINGS) and "warmup" not in name:
+        bounds = {"gt": 0}
+    if name.endswith("dropout"):
+        bounds["lt"] = 1
+    if name.endswith(("warmup_ratio", "fraction")):
+        bounds["le"] = 1
+    sentinel = default if isinstance(default, int | float) and not Bounded(**bounds).holds(default) else None
+    return Bounded(**bounds, sentinel=sentinel)
+
+
+def parameter_type(name: str, default: Any) -> Any:
+    """The declared type of a method parameter, from its default (a float takes an int; a bool
+    is never a number) and, for a number, its name."""
+    if isinstance(default, bool):
+        return Bool
+    if isinstance(default, int):
+        return Annotated[int, Strict(), number_bounds(name, default)]
+    if isinstance(default, float):
+        return Annotated[float, Strict(), Field(allow_inf_nan=False), number_bounds(name, default)]
+    if isinstance(default, str):
+        return Str
+    if isinstance(default, list | tuple):
+        return Annotated[list, Strict()]
+    if isinstance(default, dict):
+        return Annotated[dict, Strict()]
+    return Any
+
+
+OPTIONS = ConfigDict(extra="forbid")
+
+# -- precision and device ------------------------------------------------------------------------
+
+# auto: bf16 autocast on a GPU that supports it, fp16 on one that does not, fp32 on a CPU
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# the devices a grid may name: whether the machine has it is checked before anything trains
+# (``RunContext.prepare``); torch knows more strings (meta, xla, ...), none of which trains here
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
+
+
+def check_device(value: str) -> str:
+    if not re.match(DEVICE_PATTERN, value):
+        raise PydanticCustomError(
+            "device",
+            "unknown device {device!r} (use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps')",
+            {"device": value},
+        )
+    return value
+
+
+Device = Annotated[str, Strict(), Field(pattern=DEVICE_PATTERN)]
+
+# -- the quickstart backbone ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, config=OPTIONS)
+class QuickstartConfig:
+    """The quickstart backbone (``xltransfer.pretrain``): a small BERT pretrained by MLM here."""
+
+    vocab_size: Positive = 4000
+    hidden_size: Positive = 128
+    num_hidden_layers: Positive = 4
+    num_attention_heads: Positive = 4
+    intermediate_size: Positive = 512
+    max_position_embeddings: Positive = 128
+    steps: Positive = 1200
+    batch_size: Positive = 64
+    learning_rate: PositiveNumber = 1e-3
+    warmup_steps: NonNegative = 200
+    eval_every: Positive = 500
+    seen_fraction: Fraction = 0.5  # of each family, the first ceil(fraction * size) members are seen
+    seed: NonNegative = 0
+
+    def fingerprint(self, synthetic) -> str:
+        from xltransfer.params import stable_hash
+
+        return stable_hash(
+            {"version": QUICKSTART_VERSION, "config": asdict(self), "synthetic": synthetic.fingerprint()}
+        )
+
+    def seen_languages(self, synthetic: SyntheticConfig) -> list[str]:
+        seen = []
+        for members in family_members(synthetic):
+            seen.extend(members[: math.ceil(self.seen_fraction * len(members))])
+        return seen
+
+
+# 3: the vocabulary is learned by SentencePiece (the same in every process; see pretrain.train_wordpiece)
+QUICKSTART_VERSION = 3
+
+# -- the synthetic suite ----------------------------------------------------------------------------
+
+# Bump whenever the suite's output for a given config changes: it is part of the fingerprint, so
+# cached suites generated by an older generator (``xltransfer.data.synthetic``) are rebuilt.
+GENERATOR_VERSION = "1"
+# ISO 639-3 reserves qaa-qtz for local use: 20 * 26 codes.
+MAX_SYNTHETIC_LANGUAGES = 20 * 26
+
+
+@dataclass(frozen=True, config=OPTIONS)
+class SyntheticConfig:
+    """Everything that determines the suite's bytes; its fingerprint names the cache entry."""
+
+    seed: NonNegative = 0
+    family_sizes: Annotated[tuple[Positive, ...], Field(min_length=1)] = (4, 3, 2)  # a list is taken
+    train_sentences: Positive = 2000
+    dev_sentences: Positive = 200
+    test_sentences: Positive = 200
+    text_sentences: Positive = 4000
+    nli_train_pairs: Positive = 2000
+    nli_dev_pairs: Positive = 300
+    nli_test_pairs: Positive = 300
+    mt_train_sentences: Positive = 2000
+    mt_dev_sentences: Positive = 200
+    mt_test_sentences: Positive = 200
+
+    def __post_init__(self) -> None:
+        if sum(self.family_sizes) > MAX_SYNTHETIC_LANGUAGES:
+            raise ValueError(f"at most {MAX_SYNTHETIC_LANGUAGES} languages fit the qaa-qtz local-use range")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["family_sizes"] = list(self.family_sizes)
+        return data
+
+    def fingerprint(self) -> str:
+        payload = json.dumps(
+            {"generator_version": GENERATOR_VERSION, "config": self.to_dict()}, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def language_code(index: int) -> str:
+    """The suite's ``index``-th language: qaa, qab, ... (ISO 639-3's local-use range)."""
+    return "q" + chr(ord("a") + index // 26) + chr(ord("a") + index % 26)
+
+
+def language_codes(config: SyntheticConfig) -> list[str]:
+    """The suite's language codes, known without generating it (grids are validated up front)."""
+    return [language_code(i) for i in range(sum(config.family_sizes))]
+
+
+def family_members(config: SyntheticConfig) -> list[list[str]]:
+    """Language codes grouped by family, in generation order."""
+    codes = iter(language_codes(config))
+    return [[next(codes) for _ in range(size)] for size in config.family_sizes]
+
+
+# -- the MT model ------------------------------------------------------------------------------------
+
+BERT2BERT = "bert2bert"
+# the Transformer presets of ``modules.seq2seq.TRANSFORMER_PRESETS`` (a test keeps the two equal)
+TRANSFORMER_MODELS = ("transformer-base", "transformer-big")
+MtModel = Literal["transformer-base", "transformer-big", "bert2bert"]
+# Baziotis et al. 2022, §4 "Data": a joint SentencePiece vocabulary of 90k symbols (for ML50's 51 languages).
+VOCAB_SIZE = 90_000
+SPECIAL_TOKEN_COUNT = 4  # <pad> <unk> <s> </s>: ids 0..3 of every trained vocabulary
+
+
+@dataclass(frozen=True, config=OPTIONS)
+class MtModelOptions:
+    """The grid's ``mt:`` block: which encoder–decoder every MT method of the grid trains, and its
+    evaluation directions. Part of every MT piece's key (it decides the weights, as a backbone does).
+
+    ``model`` is a Transformer preset (trained from scratch on a vocabulary learned from the
+    grid's training data) or "bert2bert" (initialised from the grid's backbone, on its vocabulary).
+    ``d_model``/``layers``/``ffn_dim``/``heads`` of 0 and ``dropout`` below 0 keep the preset's.
+    The grid's directions are source -> target for every source and target language, and also
+    target -> source with ``both_ways``: English-centric with ``source: [en]``, many-to-many when
+    sources and targets list the same languages. One model is trained on all of them.
+    """
+
+    model: MtModel = "transformer-base"
+    vocab_size: Annotated[int, Strict(), Bounded(gt=SPECIAL_TOKEN_COUNT)] = VOCAB_SIZE
+    d_model: Annotated[int, Strict(), Bounded(gt=0, sentinel=0)] = 0
+    layers: Annotated[int, Strict(), Bounded(gt=0, sentinel=0)] = 0
+    ffn_dim: Annotated[int, Strict(), Bounded(gt=0, sentinel=0)] = 0
+    heads: Annotated[int, Strict(), Bounded(gt=0, sentinel=0)] = 0
+    dropout: Annotated[float, Strict(), Field(allow_inf_nan=False), Bounded(ge=0, lt=1, sentinel=-1.0)] = -1.0
+    both_ways: Bool = True
+    # Baziotis et al. 2022, §4 "Data": pairs over 250 tokens or with a length ratio over 2.5 are dropped
+    max_tokens: Positive = 250
+    max_length_ratio: PositiveNumber = 2.5
+
+    @property
+    def trains_vocabulary(self) -> bool:
+        return self.model != BERT2BERT
+
+    def preset_overrides(self) -> dict:
+        sizes = {"d_model": self.d_model, "layers": self.layers, "ffn_dim": self.ffn_dim, "heads": self.heads}
+        overrides = {name: value for name, value in sizes.items() if value > 0}
+        if self.dropout >= 0:
+            overrides["dropout"] = self.dropout
+        return overrides
