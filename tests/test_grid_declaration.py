@@ -111,3 +111,28 @@ def test_a_yaml_tag_in_a_check_method_param_is_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     assert "--param" in result.output and "not a plain YAML value" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "w" / "artifacts").exists()
+
+
+def test_the_grid_is_declared_below_the_model_code():
+    """Reading and validating a grid loads no model code: the option blocks live in options.py."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, xltransfer.grid, xltransfer.grid_spec, xltransfer.options\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'adapters', 'xltransfer.modules.seq2seq',"
+        " 'xltransfer.pretrain', 'xltransfer.data.synthetic') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_declared_mt_models_are_the_implemented_ones():
+    from typing import get_args
+
+    from xltransfer.modules.seq2seq import TRANSFORMER_PRESETS
+    from xltransfer.options import BERT2BERT, TRANSFORMER_MODELS, MtModel
+
+    assert tuple(TRANSFORMER_PRESETS) == TRANSFORMER_MODELS
+    assert get_args(MtModel) == (*TRANSFORMER_MODELS, BERT2BERT)

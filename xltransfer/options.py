@@ -278,7 +278,7 @@ def family_members(config: SyntheticConfig) -> list[list[str]]:
 BERT2BERT = "bert2bert"
 # the Transformer presets of ``modules.seq2seq.TRANSFORMER_PRESETS`` (a test keeps the two equal)
 TRANSFORMER_MODELS = ("transformer-base", "transformer-big")
-MtModel = Literal["transformer-base", "transformer-big", "bert2bert"]
+MtModel = Literal[(*TRANSFORMER_MODELS, BERT2BERT)]  # type: ignore[valid-type]
 # Baziotis et al. 2022, §4 "Data": a joint SentencePiece vocabulary of 90k symbols (for ML50's 51 languages).
 VOCAB_SIZE = 90_000
 SPECIAL_TOKEN_COUNT = 4  # <pad> <unk> <s> </s>: ids 0..3 of every trained vocabulary
