@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from xltransfer import __version__
 from xltransfer.cli import app
-from xltransfer.results import FIELDS, SCHEMA_VERSION
+from xltransfer.store import FIELDS, SCHEMA_VERSION
 from xltransfer.workspace import Workspace
 
 
@@ -60,8 +60,8 @@ def stored_board(tmp_path_factory):
     grid_file = write_tiny_grid(root / "leaderboards" / "tiny")
     workspace = Workspace.at(root / "w")
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
-    from xltransfer.results import FINGERPRINT
+    from xltransfer.planning import build_plan
+    from xltransfer.store import FINGERPRINT
 
     grid = load_grid(grid_file, workspace.root)
     plan = build_plan(grid)  # records carry their cell's fingerprint, else a report leaves them out as stale

@@ -7,7 +7,7 @@ import sqlite3
 import jsonschema
 import pytest
 
-from xltransfer.results import FIELDS, ResultStore, json_schema, now
+from xltransfer.store import FIELDS, ResultStore, json_schema, now
 
 FP = "a" * 40  # a cell fingerprint (Plan.cell_fingerprint)
 

@@ -14,9 +14,9 @@ from xltransfer.methods.mad_x import MadX
 
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
-from xltransfer.results import json_schema
+from xltransfer.store import json_schema
 from xltransfer.workspace import Workspace
 
 

@@ -8,7 +8,6 @@ PyTorch's meta device without downloading weights.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,46 +232,6 @@ def identity(ref: BackboneRef, quickstart_fingerprint: str | None = None) -> dic
     if ref.kind == "local":
         return {"kind": "local", "sha256": fingerprint_folder(ref.path)}
     return {"kind": "hub", "id": ref.hub_id, "revision": ref.revision or "main"}
-
-
-def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
-    """A local folder with the backbone's weights and tokenizer, building or fetching it if needed."""
-    ref: BackboneRef = grid.backbone
-    if ref.kind == "local":
-        return ref.path  # type: ignore[return-value]
-    if ref.kind == "hub":
-        return local_snapshot(ref)
-    from xltransfer.data.sources import SyntheticSource
-    from xltransfer.params import stable_hash
-    from xltransfer.pretrain import build_quickstart
-
-    key = "backbone-" + stable_hash(identity, 40)
-    store = workspace.artifacts
-    if not store.has(key):
-        suite_dir = SyntheticSource(grid.synthetic, workspace.cache).materialise()
-        from xltransfer.results import now
-
-        info: dict[str, Any] = {
-            "kind": "backbone",
-            "name": QUICKSTART,
-            "identity": identity,
-            "created_at": now(),
-        }
-        progress.log("building the quickstart backbone (once per synthetic suite)")
-        cpu_started = time.process_time()
-        store.write(
-            key,
-            lambda folder: info.update(
-                build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart)
-            ),
-            info,
-        )
-        progress.log(
-            f"quickstart backbone built in {info['train_seconds']:.1f}s, CPU "
-            f"{time.process_time() - cpu_started:.1f}s ({info['steps']:,} steps, "
-            f"dev perplexity {info['dev_perplexity']:.4g})"
-        )
-    return store.path(key)
 
 
 def seen_languages(grid, workspace) -> frozenset[str] | None:

@@ -258,7 +258,7 @@ def _planned_steps(state: dict[str, Any]) -> str:
 def _records(state: dict[str, Any]) -> str:
     import jsonschema
 
-    from xltransfer.results import json_schema
+    from xltransfer.store import json_schema
 
     workspace = state["workspace"]
     records = workspace.results.records(grid=state["grid"])

@@ -7,10 +7,12 @@ in the artifact store like any trained piece.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from xltransfer.backbone import quickstart_bert_config
+from xltransfer.backbone import QUICKSTART, BackboneRef, local_snapshot, quickstart_bert_config
 from xltransfer.errors import XltError
 from xltransfer.options import QUICKSTART_VERSION, QuickstartConfig  # noqa: F401 - declared below model code
 from xltransfer.progress import Progress
@@ -164,3 +166,43 @@ def build_quickstart(
         "steps": result.steps,
         "history": result.history,
     }
+
+
+def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
+    """A local folder with the backbone's weights and tokenizer, building (the quickstart backbone,
+    here) or fetching it if needed."""
+    ref: BackboneRef = grid.backbone
+    if ref.kind == "local":
+        return ref.path  # type: ignore[return-value]
+    if ref.kind == "hub":
+        return local_snapshot(ref)
+    from xltransfer.data.sources import SyntheticSource
+    from xltransfer.params import stable_hash
+
+    key = "backbone-" + stable_hash(identity, 40)
+    store = workspace.artifacts
+    if not store.has(key):
+        suite_dir = SyntheticSource(grid.synthetic, workspace.cache).materialise()
+        from xltransfer.store import now
+
+        info: dict[str, Any] = {
+            "kind": "backbone",
+            "name": QUICKSTART,
+            "identity": identity,
+            "created_at": now(),
+        }
+        progress.log("building the quickstart backbone (once per synthetic suite)")
+        cpu_started = time.process_time()
+        store.write(
+            key,
+            lambda folder: info.update(
+                build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart)
+            ),
+            info,
+        )
+        progress.log(
+            f"quickstart backbone built in {info['train_seconds']:.1f}s, CPU "
+            f"{time.process_time() - cpu_started:.1f}s ({info['steps']:,} steps, "
+            f"dev perplexity {info['dev_perplexity']:.4g})"
+        )
+    return store.path(key)

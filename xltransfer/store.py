@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from xltransfer.api import make_callable
 from xltransfer.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -262,6 +261,3 @@ def store_problem(error: sqlite3.DatabaseError) -> str:
     if "unable to open" in message:
         return f"cannot open the results store ({message}): check the path and its permissions"
     return f"results store error: {message}"
-
-
-make_callable(__name__)  # `xltransfer.results(...)` is `xltransfer.api.results(...)`

@@ -174,8 +174,7 @@ def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
     """The store's records of the grid as it is now: of its cells (records of cells the grid no
     longer has stay out), and no stale score (computed from other data, pieces or backbone than the
     grid's now: `xlt run` evaluates those cells again). The store is only read; none is no results."""
-    from xltransfer.execute.local import unfinished_cells
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan, unfinished_cells
 
     if not workspace.results_path.exists():
         return []
@@ -242,7 +241,7 @@ def _significance_test(records: list[dict[str, Any]], root: Path, baseline: str)
 
 def _language_embeddings(grid, cells, workspace) -> dict[str, dict[str, list[float]]]:
     """Learned language embeddings of the grid's trained pieces, by method label (first seed)."""
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
 
     plan = build_plan(grid, cells)
     found: dict[str, dict[str, list[float]]] = {}

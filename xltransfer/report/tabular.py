@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from xltransfer.results import FIELDS
+from xltransfer.store import FIELDS
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARAMS_PREFIX = "params."
