@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xltransfer.report.figures import language_map, render_figures
-from xltransfer.report.html import _png_text, markdown_to_html, render_html
+from xltransfer.reporting.figures import language_map, render_figures
+from xltransfer.reporting.html import _png_text, markdown_to_html, render_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -130,6 +130,6 @@ def test_the_store_the_report_and_the_methods_never_import_the_api_the_cli_or_ex
     graph = import_graph()
     above = ("xltransfer.api", "xltransfer.cli", "xltransfer.execute")
     for name, targets in graph.items():
-        if name.startswith(("xltransfer.store", "xltransfer.report", "xltransfer.methods")):
+        if name.startswith(("xltransfer.store", "xltransfer.reporting", "xltransfer.methods")):
             wrong = sorted(t for t in targets if t.startswith(above))
             assert not wrong, f"{name} imports {wrong}"

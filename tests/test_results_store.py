@@ -136,7 +136,7 @@ def test_results_export_for_pandas(tmp_path, fmt):
 def test_flat_rows_give_every_fact_of_extra_its_own_column():
     """The source-test score, the adapters' perplexity by role, the few-shot sample's hash: columns
     of their own in CSV and Parquet (not JSON text inside one ``extra`` column)."""
-    from xltransfer.report.tabular import flat_rows
+    from xltransfer.reporting.tabular import flat_rows
 
     record = {
         **_record("c1"),

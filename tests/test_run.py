@@ -125,7 +125,7 @@ def test_results_json_cli_validates(finished_run):
 def test_report_separates_seen_and_unseen(finished_run):
     grid_file, workspace, _, _, _ = finished_run
     from xltransfer.backbone import seen_languages
-    from xltransfer.report.markdown import leaderboard_markdown
+    from xltransfer.reporting.markdown import leaderboard_markdown
 
     grid = load_grid(grid_file, workspace.root)
     text = leaderboard_markdown(

@@ -21,8 +21,8 @@ from xltransfer import registry
 from xltransfer.data.bio import BioSentence
 from xltransfer.data.parallel import ParallelExample
 from xltransfer.data.ud import UdSentence
-from xltransfer.report import significance
-from xltransfer.report.significance import load_example_statistics, paired_bootstrap
+from xltransfer.reporting import significance
+from xltransfer.reporting.significance import load_example_statistics, paired_bootstrap
 
 # -- per-example statistics rescore to the task's own scores ------------------------------------
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from xltransfer.grid import Grid
     from xltransfer.planning import Plan
     from xltransfer.progress import Progress
-    from xltransfer.report.leaderboard import Leaderboard
+    from xltransfer.reporting.leaderboard import Leaderboard
     from xltransfer.workspace import Workspace
 
 PathLike = str | Path
@@ -101,7 +101,7 @@ def plan(
 ) -> dict[str, Any]:
     """What ``xlt plan --json`` prints: cells, pieces to train (each once), parameters per method;
     no weights are loaded."""
-    from xltransfer.report.plan import plan_summary
+    from xltransfer.reporting.plan import plan_summary
 
     _, the_plan, where = load(grid, workdir, None, only)
     return plan_summary(the_plan, where)
@@ -173,7 +173,7 @@ def results(
     """The records as a DataFrame with flat columns (``xlt results --format csv``): the record's
     fields, ``params.*`` and ``extra.*`` (``extra.source_test.accuracy``,
     ``extra.adapter_perplexity.target``...). Values are raw (accuracy 0.37, BLEU 37.0)."""
-    from xltransfer.report.tabular import records_frame
+    from xltransfer.reporting.tabular import records_frame
 
     found = records(
         workdir=workdir,
@@ -199,7 +199,7 @@ def report(
 ) -> Leaderboard:
     """Render and write the leaderboard (``xlt report``): README.md and index.html, or
     leaderboard.tex with ``fmt="latex"``, and the figures, next to the grid or into ``out``."""
-    from xltransfer.report.leaderboard import FORMATS, write_leaderboard
+    from xltransfer.reporting.leaderboard import FORMATS, write_leaderboard
 
     if fmt not in FORMATS:
         raise XltError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")

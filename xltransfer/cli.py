@@ -193,7 +193,7 @@ def plan(
     workdir: WorkdirOption = None,
 ) -> None:
     """Cells, pieces to train, parameters and estimated GPU-hours per method, without loading weights."""
-    from xltransfer.report.plan import plan_summary
+    from xltransfer.reporting.plan import plan_summary
 
     the_grid, the_plan, workspace = _load(grid, workdir, None, only)
     if only and not the_plan.cells:
@@ -211,7 +211,7 @@ def plan(
 
 def _count(n: float) -> str:
     """5.2K, 7.39M, 178M: parameter and step counts at a glance, as the reports show them."""
-    from xltransfer.report.units import format_count
+    from xltransfer.reporting.units import format_count
 
     return format_count(n)
 
@@ -226,7 +226,7 @@ def _print_plan(summary: dict, verbose: bool) -> None:
     """The grouped summary (method x kind, then per method), with every piece under ``--verbose``."""
     from rich import box
 
-    from xltransfer.report.plan import grouped_pieces, uncosted_line
+    from xltransfer.reporting.plan import grouped_pieces, uncosted_line
 
     pieces = summary["pieces"]
     stored = sum(p["stored"] for p in pieces)
@@ -322,7 +322,7 @@ def run(
     Off a terminal it logs timestamped lines (pieces, cells, ETA); it ends with the score table (as
     `xlt report` computes it) and where the results are."""
     from xltransfer import api
-    from xltransfer.report.leaderboard import score_summary
+    from xltransfer.reporting.leaderboard import score_summary
 
     summary = _with_progress(
         lambda progress: api.run(
@@ -430,7 +430,7 @@ def report(
     README.md and index.html (or leaderboard.tex: booktabs tables) and figures/ (PNG, PDF, SVG);
     the Markdown (or LaTeX) also on stdout."""
     from xltransfer import api
-    from xltransfer.report.leaderboard import LATEX_FILE
+    from xltransfer.reporting.leaderboard import LATEX_FILE
 
     board = api.report(grid, workdir=workdir, results=results, baseline=baseline, out=out_dir, fmt=fmt)
     sys.stdout.write(board.latex if fmt == "latex" else board.markdown)  # as written: no reflow
@@ -498,7 +498,7 @@ def results(
         given = " ".join(f"--{k} {v}" for k, v in filters.items() if v is not None)
         err.print(f"[yellow]warning:[/yellow] no records match {given}{_store_hint(workdir, results_path)}")
     if fmt is not None:
-        from xltransfer.report.tabular import FORMATS, records_text, write_records
+        from xltransfer.reporting.tabular import FORMATS, records_text, write_records
 
         if fmt not in FORMATS:
             raise XltError(f"--format: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
@@ -515,7 +515,7 @@ def results(
         return
     if not records:
         return  # the warning above, or an empty store: no empty table
-    from xltransfer.report.units import format_score
+    from xltransfer.reporting.units import format_score
 
     table = Table()
     for column in RESULT_COLUMNS:
@@ -561,7 +561,7 @@ def evaluate(
     the reports' scale (percentages for accuracy, F1, UAS, LAS); --json gives raw values."""
     from xltransfer import registry
     from xltransfer.errors import UnknownNameError
-    from xltransfer.report.units import format_score, metric_label
+    from xltransfer.reporting.units import format_score, metric_label
 
     for path in (gold, pred):
         if not path.is_file():

@@ -17,7 +17,7 @@ from xltransfer.context import RunContext
 from xltransfer.convergence import convergence
 from xltransfer.hardware import describe_hardware
 from xltransfer.precision import using
-from xltransfer.report.significance import example_statistics_path, predictions_path
+from xltransfer.reporting.significance import example_statistics_path, predictions_path
 from xltransfer.seeding import seed_everything
 from xltransfer.software import software_record
 from xltransfer.store import FINGERPRINT, SCHEMA_VERSION, now

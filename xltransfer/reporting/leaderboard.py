@@ -16,7 +16,7 @@ from typing import Any
 
 from xltransfer import registry
 from xltransfer.errors import StoreError
-from xltransfer.report.markdown import ScoreTable, Significance, Tabular
+from xltransfer.reporting.markdown import ScoreTable, Significance, Tabular
 
 FORMATS = ("markdown", "latex")
 LATEX_FILE = "leaderboard.tex"
@@ -79,12 +79,12 @@ def render_leaderboard(
 ) -> Leaderboard:
     """Render the leaderboard of the grid at ``grid_path`` from ``workspace``'s store; the figures
     are written under ``out`` (default: the grid's folder) ``/figures``."""
-    from xltransfer.report.figures import language_map, render_figures
-    from xltransfer.report.html import render_html
-    from xltransfer.report.latex import leaderboard_latex
-    from xltransfer.report.markdown import leaderboard_markdown, leaderboard_sections
-    from xltransfer.report.provenance import provenance_markdown
-    from xltransfer.report.reference import load_reference, reference_markdown
+    from xltransfer.reporting.figures import language_map, render_figures
+    from xltransfer.reporting.html import render_html
+    from xltransfer.reporting.latex import leaderboard_latex
+    from xltransfer.reporting.markdown import leaderboard_markdown, leaderboard_sections
+    from xltransfer.reporting.provenance import provenance_markdown
+    from xltransfer.reporting.reference import load_reference, reference_markdown
 
     inputs = _inputs(grid_path, workspace, baseline)
     grid, records = inputs.grid, inputs.records
@@ -125,7 +125,7 @@ def render_leaderboard(
 
 def _figures_markdown(figures: list[Path], folder: Path) -> str:
     """One image per paragraph, its alt text the figure's title; the PDF and SVG beside each PNG."""
-    from xltransfer.report.html import figure_title
+    from xltransfer.reporting.html import figure_title
 
     lines = ["## Figures", "", "Each figure is also there as PDF and SVG (same name) for a paper.", ""]
     for path in figures:
@@ -149,7 +149,7 @@ def write_leaderboard(
 def _write_leaderboard(
     grid_path: Path, workspace, baseline: str | None, out: Path | None, fmt: str
 ) -> Leaderboard:
-    from xltransfer.report.markdown import NO_RESULTS
+    from xltransfer.reporting.markdown import NO_RESULTS
     from xltransfer.util import atomic_write_text
 
     board = render_leaderboard(grid_path, workspace, baseline, out)
@@ -196,7 +196,7 @@ def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
 def score_summary(grid_path: Path, workspace, baseline: str | None = None) -> str:
     """The leaderboard's score tables alone (as `xlt report` computes them for the grid), for the
     end of `xlt run`: no figures, nothing written."""
-    from xltransfer.report.markdown import leaderboard_sections, tabular_markdown
+    from xltransfer.reporting.markdown import leaderboard_sections, tabular_markdown
 
     inputs = _inputs(grid_path, workspace, baseline)
     parts = []
@@ -214,8 +214,8 @@ def _significance_test(records: list[dict[str, Any]], root: Path, baseline: str)
     """+1 / -1 for a (row, method) whose score is significantly better / worse than the
     baseline's in every seed both have (seeds are paired; a seed without per-example statistics,
     or seeds that disagree in direction, give 0)."""
-    from xltransfer.report.markdown import direction, label
-    from xltransfer.report.significance import load_example_statistics, paired_bootstrap
+    from xltransfer.reporting.markdown import direction, label
+    from xltransfer.reporting.significance import load_example_statistics, paired_bootstrap
 
     def test(table: ScoreTable, row: str, method: str) -> int:
         row_of = direction if table.by_direction else (lambda r: r["target_language"])
