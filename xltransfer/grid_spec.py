@@ -12,7 +12,6 @@ option blocks are the dataclasses of ``xltransfer.options``. ``grid.py`` turns a
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,11 +30,21 @@ from pydantic import (
     model_validator,
 )
 from pydantic.dataclasses import dataclass
-from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError
 
 from xltransfer import languages, registry
 from xltransfer.cell import SETTINGS
+from xltransfer.declaring import (
+    Choice,
+    Declared,
+    OneOrMany,
+    OptionKeys,
+    SchemaGenerator,
+    close_name,
+    message_of,
+    one_or_many_schema,
+    path_of,
+)
 from xltransfer.errors import GridError, UnknownNameError
 from xltransfer.options import (
     DEVICE_PATTERN,
@@ -61,49 +70,10 @@ SOURCE_TYPES = ("ud", "files", "hub", "per-language")
 # the options of ``partitions:``; its other keys name the two partitions
 PARTITION_OPTIONS = ("by", "test_as_train", "shared")
 
+# the members of an untagged union: "partitions" is 'family' or a PartitionSpec
+_UNTAGGED = ("literal['family']", "PartitionSpec")
+
 # -- values -----------------------------------------------------------------------------------------
-
-
-def _close(value: str, known) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-class Choice:
-    """A string among ``choices`` (``Annotated[str, Choice("setting", SETTINGS)]``): an error names
-    the value, the choices and a close one; its JSON Schema is an ``enum``."""
-
-    def __init__(self, what: str, choices: tuple[str, ...] = (), explain: str = ""):
-        self.what = what
-        self.choices = choices
-        self.explain = explain
-
-    def options(self) -> tuple[str, ...]:
-        return self.choices
-
-    def check(self, value: Any) -> str:
-        known = self.options()
-        if not isinstance(value, str):
-            raise PydanticCustomError("choice_type", "must be one of {known}", {"known": ", ".join(known)})
-        if value not in known:
-            raise PydanticCustomError(
-                "choice",
-                "unknown {what} '{value}' (choose {known}{explain}){hint}",
-                {
-                    "what": self.what,
-                    "value": value,
-                    "known": ", ".join(known),
-                    "explain": f": {self.explain}" if self.explain else "",
-                    "hint": _close(value, known),
-                },
-            )
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(self.check)
-
-    def __get_pydantic_json_schema__(self, schema, handler) -> dict[str, Any]:
-        return {"enum": list(self.options())}
 
 
 class RegistryChoice(Choice):
@@ -132,51 +102,6 @@ class RegistryChoice(Choice):
                 "unknown_name", "{message}", {"message": registry.tasks.unknown_message(value)}
             )
         return value
-
-
-class OneOrMany:
-    """A list, where a single value stands for a list of one; ``unique``: a set (a repeated seed,
-    language or task would evaluate the same cells twice); ``min_items``: at least so many."""
-
-    def __init__(self, unique: bool = True, min_items: int = 1):
-        self.unique = unique
-        self.min_items = min_items
-
-    def _listify(self, value: Any) -> Any:
-        return value if isinstance(value, list) else [value]
-
-    def _check(self, values: list) -> list:
-        if len(values) < self.min_items:
-            raise PydanticCustomError(
-                "empty", "must not be empty" if self.min_items == 1 else "too few items"
-            )
-        if self.unique:
-            first: dict[Any, int] = {}
-            for i, value in enumerate(values):
-                if value in first:
-                    raise PydanticCustomError(
-                        "repeated",
-                        "{value!r} is listed twice (also [{first}])",
-                        {"value": value, "first": first[value], "at": f"[{i}]"},
-                    )
-                first[value] = i
-        return values
-
-    def __get_pydantic_core_schema__(self, source: Any, handler) -> core_schema.CoreSchema:
-        schema = core_schema.no_info_before_validator_function(self._listify, handler(source))
-        return core_schema.no_info_after_validator_function(self._check, schema)
-
-    def __get_pydantic_json_schema__(self, schema, handler) -> dict[str, Any]:
-        return _one_or_many(handler(schema)["items"], self.unique, self.min_items)
-
-
-def _one_or_many(item: dict[str, Any], unique: bool = True, min_items: int = 1) -> dict[str, Any]:
-    array: dict[str, Any] = {"type": "array", "items": item}
-    if min_items:
-        array["minItems"] = min_items
-    if unique:
-        array["uniqueItems"] = True
-    return {"anyOf": [item, array]}
 
 
 def _language(value: Any) -> Any:
@@ -220,40 +145,6 @@ Device = Annotated[
     AfterValidator(check_device),
     Field(json_schema_extra={"pattern": DEVICE_PATTERN}),
 ]
-
-
-class Declared(BaseModel):
-    """A mapping of the grid: its keys are its fields; an unknown key is an error naming the key,
-    the known ones and a close one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        return refuse_unknown(data, tuple(cls.model_fields), "field") if isinstance(data, dict) else data
-
-
-def refuse_unknown(data: dict, known: tuple[str, ...], what: str) -> dict:
-    for key in data:
-        if key not in known:
-            raise PydanticCustomError(
-                "unknown_key",
-                "unknown {what} (known: {known}){hint}",
-                {"what": what, "known": ", ".join(known), "hint": _close(str(key), known), "at": f".{key}"},
-            )
-    return data
-
-
-class _OptionKeys:
-    def __init__(self, config_class: type):
-        self.names = tuple(f.name for f in dataclasses.fields(config_class))
-
-    def __get_pydantic_core_schema__(self, source: Any, handler) -> core_schema.CoreSchema:
-        return core_schema.no_info_before_validator_function(
-            lambda data: refuse_unknown(data, self.names, "option") if isinstance(data, dict) else data,
-            handler(source),
-        )
 
 
 # -- data sources -----------------------------------------------------------------------------------
@@ -310,7 +201,7 @@ def _source_kind(value: Any) -> str | None:
                     "kind": kind,
                     "known": ", ".join(SOURCE_TYPES),
                     "at": ".type",
-                    "hint": _close(str(kind), SOURCE_TYPES),
+                    "hint": close_name(str(kind), SOURCE_TYPES),
                 },
             )
         return f"<{kind}>"
@@ -371,7 +262,7 @@ class MethodEntry(Declared):
                         "variant": variant,
                         "name": self.name,
                         "known": ", ".join(method.variants),
-                        "hint": _close(variant, method.variants),
+                        "hint": close_name(variant, method.variants),
                         "at": f".variants[{i}]",
                     },
                 )
@@ -380,7 +271,9 @@ class MethodEntry(Declared):
         except ValidationError as error:
             first = error.errors()[0]
             raise PydanticCustomError(
-                "parameter", "{message}", {"message": message_of(first), "at": ".params" + path_of(first)}
+                "parameter",
+                "{message}",
+                {"message": message_of(first), "at": ".params" + path_of(first, _UNTAGGED)},
             ) from None
         return self
 
@@ -457,10 +350,10 @@ class GridSpec(Declared):
         description="A preset (mbert, xlm-r, small-bert, quickstart, ...), a hub id or a local folder.",
     )
     backbone_revision: Str | None = Field(None, description="The hub revision (commit) of the backbone.")
-    quickstart: Annotated[QuickstartConfig, _OptionKeys(QuickstartConfig)] | None = Field(
+    quickstart: Annotated[QuickstartConfig, OptionKeys(QuickstartConfig)] | None = Field(
         None, description="Options of the quickstart backbone (pretrained here on the synthetic suite)."
     )
-    synthetic: Annotated[SyntheticConfig, _OptionKeys(SyntheticConfig)] = Field(
+    synthetic: Annotated[SyntheticConfig, OptionKeys(SyntheticConfig)] = Field(
         SyntheticConfig(), description="The synthetic suite: seed, family sizes, split sizes."
     )
     data: dict[Task, Source] = Field(
@@ -489,7 +382,7 @@ class GridSpec(Declared):
         "auto", description="auto, cpu, cuda, cuda:N or mps; checked before anything trains."
     )
     precision: Annotated[str, PRECISION] = Field("auto", description=PRECISION.explain + ".")
-    mt: Annotated[MtSpec, _OptionKeys(MtSpec)] | None = Field(
+    mt: Annotated[MtSpec, OptionKeys(MtSpec)] | None = Field(
         None,
         description="Options of the MT model every MT method shares, "
         "and probe: {source: {similar, distant}}.",
@@ -622,62 +515,6 @@ class GridSpec(Declared):
 # -- errors -----------------------------------------------------------------------------------------
 
 
-def path_of(error: dict[str, Any]) -> str:
-    """A pydantic error's location as the grid's field path: ``methods[1].params.batch_size``
-    (union tags and the ``[key]`` marker of a mapping's key left out)."""
-    path = ""
-    # union tags are written <like this>; "literal['family']" and "PartitionSpec" are the two
-    # branches of ``partitions``; "[key]" marks an error in a mapping's key
-    skip = {"literal['family']", "PartitionSpec", "[key]"}
-    for part in error["loc"]:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in skip or part.startswith(("<", "function-", "json-or-python")):
-            continue
-        else:
-            path += f".{part}"
-    return path + (error.get("ctx") or {}).get("at", "")
-
-
-_KINDS = {
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "dataclass_type": "a mapping",
-    "dataclass_exact_type": "a mapping",
-}
-
-
-def message_of(error: dict[str, Any]) -> str:
-    kind, value = error["type"], error.get("input")
-    if kind in _KINDS:
-        if isinstance(value, bool) and kind in ("int_type", "float_type"):
-            return f"must be {_KINDS[kind]}, not a boolean"
-        return f"must be {_KINDS[kind]}, got {type(value).__name__} {value!r}"
-    if kind in ("missing", "missing_argument"):
-        return "is required"
-    if kind == "unexpected_keyword_argument":
-        return "unknown option"
-    if kind == "literal_error":
-        expected = (error.get("ctx") or {}).get("expected", "")
-        return f"unknown value {value!r} (choose {expected})"
-    if kind == "finite_number":
-        return f"{value!r} is not a finite number"
-    if kind == "too_short":
-        return "must not be empty"
-    if kind == "string_too_short":
-        return f"{value!r} is too short"
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
-
-
 def validate(raw: Any, source: Path | str | None = None, base: Path | None = None) -> GridSpec:
     """The grid's declaration, validated; its first fault as a :class:`GridError` naming the field."""
     if not isinstance(raw, dict):
@@ -686,7 +523,9 @@ def validate(raw: Any, source: Path | str | None = None, base: Path | None = Non
         return GridSpec.model_validate(raw, context={"base": base} if base is not None else None)
     except ValidationError as error:
         first = error.errors()[0]
-        raise GridError(path_of(first).lstrip(".") or "(top level)", message_of(first), source) from None
+        raise GridError(
+            path_of(first, _UNTAGGED).lstrip(".") or "(top level)", message_of(first), source
+        ) from None
     except GridError as error:
         if error.source is None and source is not None:
             raise GridError(error.field, str(error).split(": ", 1)[-1], source) from None
@@ -696,38 +535,15 @@ def validate(raw: Any, source: Path | str | None = None, base: Path | None = Non
 # -- JSON Schema ------------------------------------------------------------------------------------
 
 
-class _Generator(GenerateJsonSchema):
-    """Draft 2020-12 without the titles pydantic derives from names (the descriptions say more)."""
-
-    def field_title_should_be_set(self, schema) -> bool:
-        return False
-
-    def generate(self, schema, mode="validation"):
-        out = super().generate(schema, mode)
-        _drop_titles(out)
-        return out
-
-
-def _drop_titles(node: Any) -> None:
-    if isinstance(node, dict):
-        if isinstance(node.get("title"), str):
-            del node["title"]
-        for value in node.values():
-            _drop_titles(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_titles(value)
-
-
 def _method_schemas(names: list[str]) -> dict[str, Any]:
     """The ``methods`` items: a name, or an entry whose variants and parameters are the method's."""
-    entry = GridSpec.model_json_schema(schema_generator=_Generator)["$defs"]["MethodEntry"]
+    entry = GridSpec.model_json_schema(schema_generator=SchemaGenerator)["$defs"]["MethodEntry"]
     entry["required"] = ["name"]
     entry["properties"]["name"] = {"enum": names}
     entry["allOf"] = []
     for name in names:
         method = registry.methods.get(name)
-        params = parameters_model(name).model_json_schema(schema_generator=_Generator)
+        params = parameters_model(name).model_json_schema(schema_generator=SchemaGenerator)
         params.pop("description", None)
         entry["allOf"].append(
             {
@@ -735,7 +551,7 @@ def _method_schemas(names: list[str]) -> dict[str, Any]:
                 "then": {
                     "description": getattr(method, "summary", ""),
                     "properties": {
-                        "variants": _one_or_many({"enum": sorted(method.variants)}),
+                        "variants": one_or_many_schema({"enum": sorted(method.variants)}),
                         "params": params,
                     },
                 },
@@ -754,7 +570,7 @@ def grid_json_schema(names=registry, builtin_only: bool = False) -> dict[str, An
             found = [n for n in found if (of.distribution(n) or ("",))[0] == "xltransfer"]
         return sorted(found)
 
-    schema = GridSpec.model_json_schema(schema_generator=_Generator)
+    schema = GridSpec.model_json_schema(schema_generator=SchemaGenerator)
     tasks = known(names.tasks)
     _replace_enum(schema, RegistryChoice("task", "tasks").options(), tasks)
     methods = schema["properties"]["methods"]

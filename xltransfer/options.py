@@ -21,78 +21,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, Strict
 from pydantic.dataclasses import dataclass
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError
+
+from xltransfer.declaring import (  # noqa: F401 - the value types options and grids are declared with
+    Bool,
+    Bounded,
+    Fraction,
+    Int,
+    NonNegative,
+    Number,
+    Positive,
+    PositiveNumber,
+    Str,
+)
 
 # -- values ----------------------------------------------------------------------------------------
-
-
-class Bounded:
-    """``value`` within bounds (``gt``/``ge``/``lt``/``le``: JSON Schema's exclusiveMinimum, minimum,
-    exclusiveMaximum, maximum); ``sentinel`` passes as itself (0: "the preset's size", -1: "the
-    preset's dropout"). Used as ``Annotated[int, Strict(), Bounded(gt=0)]``."""
-
-    _KEYWORDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
-
-    def __init__(self, *, gt=None, ge=None, lt=None, le=None, sentinel: Any = None, what: str = ""):
-        self.bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
-        self.sentinel = sentinel
-        self.what = what
-
-    def rule(self) -> str:
-        b = self.bounds
-        if "ge" in b and "le" in b:
-            return f"from {b['ge']} to {b['le']}"
-        parts = []
-        if b.get("gt") == 0:
-            parts.append("positive")
-        elif "gt" in b:
-            parts.append(f"above {b['gt']}")
-        if "ge" in b:
-            parts.append(f"at least {b['ge']}")
-        if "lt" in b:
-            parts.append(f"below {b['lt']}")
-        if "le" in b:
-            parts.append(f"at most {b['le']}")
-        return " and ".join(parts)
-
-    def holds(self, value: float) -> bool:
-        b = self.bounds
-        return (
-            ("gt" not in b or value > b["gt"])
-            and ("ge" not in b or value >= b["ge"])
-            and ("lt" not in b or value < b["lt"])
-            and ("le" not in b or value <= b["le"])
-        )
-
-    def check(self, value: Any) -> Any:
-        if self.sentinel is not None and value == self.sentinel:
-            return value
-        if not self.holds(value):
-            template = "{value} is not {what}: must be {rule}" if self.what else "{value} must be {rule}"
-            raise PydanticCustomError(
-                "bounds", template, {"value": value, "what": self.what, "rule": self.rule()}
-            )
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema, handler) -> dict[str, Any]:
-        json_schema = dict(handler(schema))
-        json_schema.update({self._KEYWORDS[k]: v for k, v in self.bounds.items()})
-        if self.sentinel is not None:  # allowed as itself
-            return {"anyOf": [{"const": self.sentinel}, json_schema]}
-        return json_schema
-
-
-Int = Annotated[int, Strict()]
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]  # an int is taken too, a bool never
-Str = Annotated[str, Strict()]
-Bool = Annotated[bool, Strict()]
-Positive = Annotated[int, Strict(), Bounded(gt=0)]
-PositiveNumber = Annotated[float, Strict(), Field(allow_inf_nan=False), Bounded(gt=0)]
-NonNegative = Annotated[int, Strict(), Bounded(ge=0)]
-Fraction = Annotated[float, Strict(), Field(allow_inf_nan=False), Bounded(ge=0, le=1)]
 
 # A method's parameters are declared by their defaults (``Method.defaults``); a number's bounds by
 # its name: a count, a size, a step budget or a rate must be positive, a dropout below 1, a ratio
