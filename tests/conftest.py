@@ -103,7 +103,7 @@ def tiny_prebuilt(tmp_path_factory) -> Path:
     """The tiny grid's synthetic suite and backbone, built once per test session."""
     from xltransfer.context import RunContext
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.workspace import Workspace
 
     root = tmp_path_factory.mktemp("tiny-prebuilt")

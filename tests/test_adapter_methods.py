@@ -13,7 +13,7 @@ from xltransfer.methods.stacked import StackedAdapterMethod
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
 from xltransfer.method import Method
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.tagging import WordTaggingTask
 from xltransfer.workspace import Workspace

@@ -196,7 +196,7 @@ def _flip_signs(safetensors: Path, count: int = 1024) -> None:
 def _backbone_dir(grid: Path, workdir: Path) -> Path:
     from xltransfer.context import RunContext
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
     from xltransfer.workspace import Workspace
 

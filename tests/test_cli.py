@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from xltransfer import __version__
 from xltransfer.cli import app
-from xltransfer.results import FIELDS, SCHEMA_VERSION
+from xltransfer.store import FIELDS, SCHEMA_VERSION
 from xltransfer.workspace import Workspace
 
 
@@ -60,8 +60,8 @@ def stored_board(tmp_path_factory):
     grid_file = write_tiny_grid(root / "leaderboards" / "tiny")
     workspace = Workspace.at(root / "w")
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
-    from xltransfer.results import FINGERPRINT
+    from xltransfer.planning import build_plan
+    from xltransfer.store import FINGERPRINT
 
     grid = load_grid(grid_file, workspace.root)
     plan = build_plan(grid)  # records carry their cell's fingerprint, else a report leaves them out as stale
@@ -225,7 +225,7 @@ def test_a_piece_cost_carries_its_data_preparation_seconds():
     """Issue 19: the efficiency table counts data preparation (0 for data found cached); a piece
     from before it was recorded leaves it unknown (the table's "–")."""
     from xltransfer.execute.cells import _piece_cost
-    from xltransfer.report.markdown import method_costs
+    from xltransfer.reporting.markdown import method_costs
 
     old = {"trainable_params": 10, "train_seconds": 2.0, "cpu_seconds": 3.0}
     prepared = {**old, "data_prep_seconds": 4.5, "data_cached": False}

@@ -11,7 +11,7 @@ import sys
 from conftest import keep_methods, write_tiny_grid
 
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.workspace import Workspace
 
 

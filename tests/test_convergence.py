@@ -9,7 +9,7 @@ from conftest import seeded_workdir, with_trained_language_adapters, write_tiny_
 from xltransfer.convergence import convergence, piece_flag
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.workspace import Workspace
 

@@ -20,7 +20,7 @@ from xltransfer.data import corpus
 from xltransfer.errors import GridError
 from xltransfer.grid import load_grid
 from xltransfer.modules.mlm import mlm_features
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.workspace import Workspace
 
 WORDS = [f"w{i}" for i in range(50)]

@@ -12,7 +12,7 @@ from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.workspace import Workspace
 

@@ -1,5 +1,5 @@
 """The JSON Schema of grid.yaml comes from the declaration grids are validated with
-(`xltransfer/grid_schema.py`): the committed file is what `xlt schema` generates, every committed
+(`xltransfer/grid_spec.py`): the committed file is what `xlt schema` generates, every committed
 leaderboard grid passes it, and the invalid values `xlt run` refuses are refused by it too."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from xltransfer import registry
 from xltransfer.cli import app
-from xltransfer.grid_schema import grid_json_schema
+from xltransfer.grid_spec import grid_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "xltransfer" / "schema" / "grid.schema.json"
@@ -32,7 +32,7 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def test_the_committed_schema_is_the_generated_one():
     assert json.loads(COMMITTED.read_text()) == grid_json_schema(registry, builtin_only=True), (
-        "regenerate: python -c 'import json; from xltransfer import registry; from xltransfer.grid_schema "
+        "regenerate: python -c 'import json; from xltransfer import registry; from xltransfer.grid_spec "
         "import grid_json_schema; print(json.dumps(grid_json_schema(registry, builtin_only=True), indent=2))'"
         " > xltransfer/schema/grid.schema.json"
     )

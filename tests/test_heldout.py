@@ -6,7 +6,7 @@ import textwrap
 
 from xltransfer.context import RunContext
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.workspace import Workspace
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xltransfer.report.figures import language_map, render_figures
-from xltransfer.report.html import _png_text, markdown_to_html, render_html
+from xltransfer.reporting.figures import language_map, render_figures
+from xltransfer.reporting.html import _png_text, markdown_to_html, render_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -251,7 +251,7 @@ def test_index_html_in_chromium(tmp_path: Path, browser) -> None:
 def test_the_efficiency_figure_shows_a_method_without_parameters_whole(tmp_path: Path) -> None:
     """The majority floor trains nothing (x = 0): the linear axis starts left of 0, so its dot is
     not cut in half by the frame, and no negative count is printed under it."""
-    from xltransfer.report.figures import linear_limits
+    from xltransfer.reporting.figures import linear_limits
 
     left, right = linear_limits([0.0, 790_000.0, 1_970_000.0])
     assert left < 0 < 1_970_000 < right and -left >= 0.03 * right

@@ -11,7 +11,7 @@ from conftest import write_tiny_grid
 from xltransfer.context import RunContext
 from xltransfer.errors import GridError
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.workspace import Workspace
 
 LEADERBOARDS = Path(__file__).resolve().parents[1] / "leaderboards"

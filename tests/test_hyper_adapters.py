@@ -232,7 +232,7 @@ def test_mt_adapter_methods_run_from_a_grid_with_the_relatedness_probe(tmp_path)
     from xltransfer.cli import app
     from xltransfer.execute.local import run_local
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
     from xltransfer.workspace import Workspace
 

@@ -153,7 +153,7 @@ def test_language_adapters_train_on_packed_blocks_and_hyper_x_on_sentences(
     from conftest import write_tiny_grid
 
     from xltransfer.context import RunContext
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.workspace import Workspace
 
     methods = {

@@ -67,10 +67,10 @@ def test_norm_is_a_validated_mt_option_in_the_schema_and_the_keys(tmp_path):
     from xltransfer import registry
     from xltransfer.errors import GridError
     from xltransfer.grid import load_grid
-    from xltransfer.grid_schema import grid_json_schema
-    from xltransfer.plan import build_plan
+    from xltransfer.grid_spec import grid_json_schema
+    from xltransfer.planning import build_plan
 
-    assert grid_json_schema(registry, builtin_only=True)["properties"]["mt"]["properties"]["norm"] == {
+    assert grid_json_schema(registry, builtin_only=True)["$defs"]["MtSpec"]["properties"]["norm"] == {
         "type": "string",
         "default": "pre",
         "enum": ["pre", "post"],
@@ -219,7 +219,7 @@ def test_the_synthetic_mt_board_shows_the_rescaling_ablation_on_both_norms(tmp_p
     from pathlib import Path
 
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
 
     grid = load_grid(Path(__file__).resolve().parents[1] / "leaderboards" / "generated-synthetic", tmp_path)
     plan = build_plan(grid)

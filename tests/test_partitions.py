@@ -154,7 +154,7 @@ def test_partitions_need_the_mixed_setting(tmp_path):
 
 def test_mixed_cells_run_multi_source_and_record_their_partition(tmp_path, tiny_workdir):
     from xltransfer.execute.local import run_local
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
     from xltransfer.workspace import Workspace
 
@@ -205,7 +205,7 @@ def test_full_ft_mixed_trains_one_multi_task_model_per_partition(tmp_path, tiny_
     """Hyper-X's mBERT baseline in the mixed setting: per partition ONE encoder with a head per task,
     trained on all the partition's (task, language) pairs, shared by the partition's POS and NER cells."""
     from xltransfer.execute.local import run_local
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
     from xltransfer.workspace import Workspace
 
@@ -253,7 +253,7 @@ def _mixed_context(tmp_path):
     """A mixed-setting run context over the tiny grid where qab has only a test split (it trains on
     it: ``test_as_train``) and qad a train and a test split but no dev; qaa has all three."""
     from xltransfer.context import RunContext
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.workspace import Workspace
 
     folder = tmp_path / "g"

@@ -18,7 +18,7 @@ from xltransfer.methods.full_ft import FullFineTuning
 from xltransfer.artifacts import DAMAGED_DIR, LOCKS_DIR, STAGING_DIR, STATE_FILE, ArtifactStore
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.workspace import Workspace
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 from xltransfer import registry
-from xltransfer.report.units import format_score
-from xltransfer.results import FIELDS, ResultStore, now
+from xltransfer.reporting.units import format_score
+from xltransfer.store import FIELDS, ResultStore, now
 
 
 def _piped(*args: str) -> str:

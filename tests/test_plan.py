@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from xltransfer.cli import app
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
-from xltransfer.report.plan import plan_summary
+from xltransfer.planning import build_plan
+from xltransfer.reporting.plan import plan_summary
 from xltransfer.workspace import Workspace
 
 MBERT_GRID = """

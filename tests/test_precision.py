@@ -15,7 +15,7 @@ from xltransfer.cli import app
 from xltransfer.errors import GridError
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.train import Schedule, Stream, fit
 from xltransfer.workspace import Workspace

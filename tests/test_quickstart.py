@@ -23,7 +23,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from xltransfer.results import json_schema
+from xltransfer.store import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"qab", "qac", "qad", "qae"}

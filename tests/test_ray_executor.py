@@ -6,7 +6,7 @@ import pytest
 from conftest import write_tiny_grid
 
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.workspace import Workspace
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from xltransfer.errors import DataFormatError, XltError
-from xltransfer.report.reference import (
+from xltransfer.reporting.reference import (
     PaperEntry,
     Reference,
     load_reference,

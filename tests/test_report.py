@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xltransfer.report.markdown import leaderboard_markdown
+from xltransfer.reporting.markdown import leaderboard_markdown
 
 
 def _record(method, target, value, seed=1, variant="default", task="pos", setting="zero-shot", shots=0):
@@ -72,7 +72,7 @@ def test_no_results_renders_a_page_not_an_error():
 
 
 def test_best_is_the_minimum_when_lower_is_better_and_ties_are_all_bold():
-    from xltransfer.report.markdown import _best
+    from xltransfer.reporting.markdown import _best
 
     assert _best({"a": 3.0, "b": 1.0, "c": None}, higher_is_better=False) == {"b"}
     assert _best({"a": 2.0, "b": 2.0}, higher_is_better=True) == {"a", "b"}
@@ -108,7 +108,7 @@ def _with(record, **extra):
 def test_significance_marks_carry_a_direction_and_skip_floors(records):
     """↑ better, ↓ worse than the baseline (a mark that looked the same both ways hid which), the
     footnote right under its table, and no mark on a sanity floor."""
-    from xltransfer.report.markdown import Significance
+    from xltransfer.reporting.markdown import Significance
 
     floor = [_record("majority", t, 0.2, seed=s) for t in ("de", "mt") for s in (1, 2)]
     direction = {("de", "mad-x"): -1, ("mt", "mad-x"): 1, ("de", "majority"): -1, ("mt", "majority"): -1}
@@ -129,7 +129,7 @@ def test_significance_marks_carry_a_direction_and_skip_floors(records):
 def test_entries_that_did_not_converge_are_marked_and_never_ranked(records):
     """A record whose pieces did not converge (``extra.convergence``) is shown with a dagger, not
     bold even when it is the best, without a significance mark, and a footnote says why."""
-    from xltransfer.report.markdown import Significance
+    from xltransfer.reporting.markdown import Significance
 
     flagged = {"mad-x:task-adapter[en]": "dev loss never left its initial plateau"}
     changed = [
@@ -152,7 +152,7 @@ def test_entries_that_did_not_converge_are_marked_and_never_ranked(records):
 
 
 def test_efficiency_in_adaptive_units_with_cpu_time_and_hardware():
-    from xltransfer.report.units import format_count
+    from xltransfer.reporting.units import format_count
 
     assert [format_count(n) for n in (812, 5_200, 38_000, 1_340_000, 178_000_000, 7_100_000_000)] == [
         "812",
@@ -177,8 +177,8 @@ def test_efficiency_in_adaptive_units_with_cpu_time_and_hardware():
 
 
 def test_latex_tables_are_booktabs_with_captions_marks_and_notes(records):
-    from xltransfer.report.latex import leaderboard_latex
-    from xltransfer.report.markdown import Significance, leaderboard_sections
+    from xltransfer.reporting.latex import leaderboard_latex
+    from xltransfer.reporting.markdown import Significance, leaderboard_sections
 
     significance = Significance("full-ft", lambda table, row, method: -1, frozenset())
     latex = leaderboard_latex("g", leaderboard_sections(records, frozenset({"de"}), None, 2, significance))
@@ -197,8 +197,8 @@ def test_efficiency_marks_seconds_measured_with_the_load_above_the_core_count():
     """A piece trained while other jobs shared the machine (`measured_under_load`, from the load
     average at its start and end) marks its method's wall-clock seconds, in Markdown and HTML."""
     from xltransfer.execute.cells import _measured_under_load
-    from xltransfer.report.html import markdown_to_html
-    from xltransfer.report.markdown import LOADED
+    from xltransfer.reporting.html import markdown_to_html
+    from xltransfer.reporting.markdown import LOADED
 
     infos = [
         {"key": "la-en", "load_average": [0.4, 2.6], "cores": 2},  # busy by the end

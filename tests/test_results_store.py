@@ -7,7 +7,7 @@ import sqlite3
 import jsonschema
 import pytest
 
-from xltransfer.results import FIELDS, ResultStore, json_schema, now
+from xltransfer.store import FIELDS, ResultStore, json_schema, now
 
 FP = "a" * 40  # a cell fingerprint (Plan.cell_fingerprint)
 
@@ -136,7 +136,7 @@ def test_results_export_for_pandas(tmp_path, fmt):
 def test_flat_rows_give_every_fact_of_extra_its_own_column():
     """The source-test score, the adapters' perplexity by role, the few-shot sample's hash: columns
     of their own in CSV and Parquet (not JSON text inside one ``extra`` column)."""
-    from xltransfer.report.tabular import flat_rows
+    from xltransfer.reporting.tabular import flat_rows
 
     record = {
         **_record("c1"),
@@ -166,7 +166,7 @@ def test_flat_rows_give_every_fact_of_extra_its_own_column():
 def test_flat_rows_leave_parameters_of_other_tasks_empty():
     """A full-ft POS row carries no `params.mt_batch_tokens` (full-ft's MT parameters), an MT row
     no `params.nli_ta_epochs`; parameters of every task (`mlm_packing`, `batch_size`) stay."""
-    from xltransfer.report.tabular import flat_rows
+    from xltransfer.reporting.tabular import flat_rows
 
     params = {"batch_size": 32, "mt_batch_tokens": 256_000, "nli_ta_epochs": 2, "mlm_packing": True}
     pos = {**_record("c1"), "method": "full-ft", "method_params": params}

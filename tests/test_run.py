@@ -14,9 +14,9 @@ from xltransfer.methods.mad_x import MadX
 
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
-from xltransfer.results import json_schema
+from xltransfer.store import json_schema
 from xltransfer.workspace import Workspace
 
 
@@ -125,7 +125,7 @@ def test_results_json_cli_validates(finished_run):
 def test_report_separates_seen_and_unseen(finished_run):
     grid_file, workspace, _, _, _ = finished_run
     from xltransfer.backbone import seen_languages
-    from xltransfer.report.markdown import leaderboard_markdown
+    from xltransfer.reporting.markdown import leaderboard_markdown
 
     grid = load_grid(grid_file, workspace.root)
     text = leaderboard_markdown(

@@ -21,8 +21,8 @@ from xltransfer import registry
 from xltransfer.data.bio import BioSentence
 from xltransfer.data.parallel import ParallelExample
 from xltransfer.data.ud import UdSentence
-from xltransfer.report import significance
-from xltransfer.report.significance import load_example_statistics, paired_bootstrap
+from xltransfer.reporting import significance
+from xltransfer.reporting.significance import load_example_statistics, paired_bootstrap
 
 # -- per-example statistics rescore to the task's own scores ------------------------------------
 
@@ -336,9 +336,9 @@ def test_grid_run_keeps_statistics_that_rescore_to_every_record(tmp_path, tiny_w
 
     from xltransfer.execute.local import run_local
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
-    from xltransfer.results import json_schema
+    from xltransfer.store import json_schema
     from xltransfer.workspace import Workspace
 
     grid_file = write_tiny_grid(tmp_path / "tiny", targets="[qab]")
@@ -396,7 +396,7 @@ def test_every_nlu_task_keeps_statistics_in_a_run(tmp_path, tiny_workdir):
 
     from xltransfer.execute.local import run_local
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
     from xltransfer.workspace import Workspace
 

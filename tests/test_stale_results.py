@@ -11,10 +11,10 @@ from pathlib import Path
 
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
-from xltransfer.report.leaderboard import render_leaderboard
-from xltransfer.report.plan import plan_summary
+from xltransfer.reporting.leaderboard import render_leaderboard
+from xltransfer.reporting.plan import plan_summary
 from xltransfer.workspace import Workspace
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from xltransfer.cli import app
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.workspace import Workspace
 

@@ -11,7 +11,7 @@ from conftest import seeded_workdir, write_tiny_grid
 
 from xltransfer.execute.local import run_local
 from xltransfer.grid import load_grid
-from xltransfer.plan import build_plan
+from xltransfer.planning import build_plan
 from xltransfer.progress import SilentProgress
 from xltransfer.workspace import Workspace
 

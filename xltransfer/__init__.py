@@ -1,16 +1,13 @@
 """xltransfer: a benchmark harness for cross-lingual transfer with parameter-efficient modules.
 
-The Python API, ``xltransfer.plan(grid)``, ``xltransfer.run(grid)`` and ``xltransfer.results()``,
-lives in :mod:`xltransfer.api` (with ``records`` and ``report``); it is imported on first use, so
-``import xltransfer`` stays light. ``plan`` and ``results`` are also the harness's modules of those
-names, made callable (``xltransfer.api.make_callable``).
+The Python API: ``xltransfer.plan(grid)``, ``xltransfer.run(grid)``, ``xltransfer.results()``,
+``xltransfer.records()`` and ``xltransfer.report(grid)``, plain functions of :mod:`xltransfer.api`
+(which imports nothing heavy until one is called, so ``import xltransfer`` stays light).
 """
 
 import logging as _logging
 
 from xltransfer import cpu as _cpu
-
-__version__ = "0.1.0"
 
 # before torch initialises: the same CPU kernels on every x86-64 machine (xltransfer.cpu)
 _cpu.pin_dispatch()
@@ -19,21 +16,7 @@ _cpu.pin_dispatch()
 # parameters on such models): silenced for the CLI and the API alike
 _logging.getLogger("adapters.model_mixin").setLevel(_logging.ERROR)
 
-_API = ("plan", "run", "results")
-_MODULES = ("plan", "results")
+from xltransfer.api import plan, records, report, results, run  # noqa: E402
+from xltransfer.version import __version__  # noqa: E402
 
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        import importlib
-
-        return importlib.import_module(f"xltransfer.{name}")
-    if name in _API:
-        from xltransfer import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'xltransfer' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+__all__ = ["__version__", "plan", "records", "report", "results", "run"]

@@ -16,8 +16,6 @@ Bad input raises :class:`xltransfer.errors.XltError` (the CLI's exit code 2) wit
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,26 +27,12 @@ if TYPE_CHECKING:
 
     from xltransfer.execute.local import RunSummary
     from xltransfer.grid import Grid
-    from xltransfer.plan import Plan
+    from xltransfer.planning import Plan
     from xltransfer.progress import Progress
-    from xltransfer.report.leaderboard import Leaderboard
+    from xltransfer.reporting.leaderboard import Leaderboard
     from xltransfer.workspace import Workspace
 
 PathLike = str | Path
-
-
-class _CallableModule(types.ModuleType):
-    """A module that is also its API twin: ``xltransfer.plan`` and ``xltransfer.results`` are the
-    harness's modules *and* callable, ``xltransfer.plan(grid)`` being ``xltransfer.api.plan(grid)``
-    (a package attribute cannot be both a submodule and a function, so the submodule calls it)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(sys.modules[__name__], self.__name__.rpartition(".")[2])(*args, **kwargs)
-
-
-def make_callable(module_name: str) -> None:
-    """Called at the end of ``xltransfer/plan.py`` and ``xltransfer/results.py``."""
-    sys.modules[module_name].__class__ = _CallableModule
 
 
 CELL_FILTERS = ("method", "variant", "task", "setting", "target", "source", "seed", "shots")
@@ -104,7 +88,7 @@ def load(
 ) -> tuple[Grid, Plan, Workspace]:
     """The grid, its plan (for the cells ``only`` selects) and the workspace."""
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
 
     where = workspace(workdir, results)
     the_grid = load_grid(Path(grid), where.root)
@@ -117,7 +101,7 @@ def plan(
 ) -> dict[str, Any]:
     """What ``xlt plan --json`` prints: cells, pieces to train (each once), parameters per method;
     no weights are loaded."""
-    from xltransfer.report.plan import plan_summary
+    from xltransfer.reporting.plan import plan_summary
 
     _, the_plan, where = load(grid, workdir, None, only)
     return plan_summary(the_plan, where)
@@ -189,7 +173,7 @@ def results(
     """The records as a DataFrame with flat columns (``xlt results --format csv``): the record's
     fields, ``params.*`` and ``extra.*`` (``extra.source_test.accuracy``,
     ``extra.adapter_perplexity.target``...). Values are raw (accuracy 0.37, BLEU 37.0)."""
-    from xltransfer.report.tabular import records_frame
+    from xltransfer.reporting.tabular import records_frame
 
     found = records(
         workdir=workdir,
@@ -215,7 +199,7 @@ def report(
 ) -> Leaderboard:
     """Render and write the leaderboard (``xlt report``): README.md and index.html, or
     leaderboard.tex with ``fmt="latex"``, and the figures, next to the grid or into ``out``."""
-    from xltransfer.report.leaderboard import FORMATS, write_leaderboard
+    from xltransfer.reporting.leaderboard import FORMATS, write_leaderboard
 
     if fmt not in FORMATS:
         raise XltError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")

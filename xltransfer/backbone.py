@@ -8,7 +8,6 @@ PyTorch's meta device without downloading weights.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from xltransfer import hub
 from xltransfer.errors import BackboneUnavailable, GridError
 from xltransfer.languages import MBERT_LANGUAGES
+from xltransfer.options import QuickstartConfig
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,6 @@ def resolve(
     if not isinstance(spec, str) or not spec.strip():
         raise GridError(field_name, "must be a preset name, a hub model id or a local folder")
     if spec == QUICKSTART:
-        from xltransfer.pretrain import QuickstartConfig
-
         return BackboneRef(spec, "quickstart", quickstart=quickstart or QuickstartConfig())
     if spec in PRESETS:
         preset = PRESETS[spec]
@@ -134,12 +132,46 @@ def resolve(
     return BackboneRef(spec, "hub", hub_id=spec, revision=revision, preset=preset)
 
 
+def max_positions(ref: BackboneRef) -> int | None:
+    """How many subword tokens one example may have in the backbone (None: not known offline).
+    RoBERTa-style models (XLM-R) keep two positions back (padding_idx + 1 is the first one)."""
+    if ref.kind == "quickstart":
+        return ref.quickstart.max_position_embeddings
+    config = ref.preset.config if ref.preset is not None else None
+    if config is None and ref.kind == "local":
+        import json
+
+        try:
+            config = json.loads((ref.path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    if not isinstance(config, dict) or not isinstance(config.get("max_position_embeddings"), int):
+        return None
+    offset = 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else 0
+    return config["max_position_embeddings"] - offset
+
+
+def quickstart_bert_config(config: QuickstartConfig):
+    """The quickstart backbone's ``BertConfig`` (``xltransfer.pretrain`` trains it)."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings,
+        type_vocab_size=2,
+    )
+
+
 def architecture_config(ref: BackboneRef):
     """A transformers config without weights, for planning (parameter counts)."""
     from transformers import AutoConfig
 
     if ref.kind == "quickstart":
-        return ref.quickstart.bert_config()
+        return quickstart_bert_config(ref.quickstart)
     if ref.preset is not None:
         return ref.preset.transformers_config()
     if ref.kind == "local":
@@ -200,50 +232,6 @@ def identity(ref: BackboneRef, quickstart_fingerprint: str | None = None) -> dic
     if ref.kind == "local":
         return {"kind": "local", "sha256": fingerprint_folder(ref.path)}
     return {"kind": "hub", "id": ref.hub_id, "revision": ref.revision or "main"}
-
-
-def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
-    """A local folder with the backbone's weights and tokenizer, building or fetching it if needed.
-
-    The quickstart backbone is a ``cached_folder`` in the artifact store's root: checked against its
-    sha256 manifest before use, moved aside under ``.damaged/`` and built again when it changed."""
-    ref: BackboneRef = grid.backbone
-    if ref.kind == "local":
-        return ref.path  # type: ignore[return-value]
-    if ref.kind == "hub":
-        return local_snapshot(ref)
-    from xltransfer.cached_folder import cached_folder
-    from xltransfer.params import stable_hash
-
-    def build(folder: Path) -> None:
-        import json
-
-        from xltransfer.data.sources import SyntheticSource
-        from xltransfer.pretrain import build_quickstart
-        from xltransfer.results import now
-
-        suite_dir = SyntheticSource(grid.synthetic, workspace.cache).materialise()
-        info: dict[str, Any] = {
-            "kind": "backbone",
-            "name": QUICKSTART,
-            "identity": identity,
-            "created_at": now(),
-        }
-        progress.log("building the quickstart backbone (once per synthetic suite)")
-        cpu_started = time.process_time()
-        info.update(build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart))
-        (folder / BACKBONE_INFO).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
-        progress.log(
-            f"quickstart backbone built in {info['train_seconds']:.1f}s, CPU "
-            f"{time.process_time() - cpu_started:.1f}s ({info['steps']:,} steps, "
-            f"dev perplexity {info['dev_perplexity']:.4g})"
-        )
-
-    key = "backbone-" + stable_hash(identity, 40)
-    return cached_folder(workspace.artifacts.root, key, build, what="quickstart backbone")
-
-
-BACKBONE_INFO = "info.json"  # how the quickstart backbone was built (steps, perplexity, seconds)
 
 
 def seen_languages(grid, workspace) -> frozenset[str] | None:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from xltransfer.errors import XltError
+from xltransfer.util import yaml_value
 
 TASK_ORDER = ("pos", "ner", "dp", "nli", "mt")  # the first one the method supports is checked
 SOURCE, TARGET = "qaa", "qab"
@@ -98,7 +99,7 @@ def _overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise XltError(f"--param {item!r}: expected KEY=VALUE")
-        found[key] = yaml.safe_load(value)
+        found[key] = yaml_value(value, f"--param {item!r}")
     return found
 
 
@@ -257,7 +258,7 @@ def _planned_steps(state: dict[str, Any]) -> str:
 def _records(state: dict[str, Any]) -> str:
     import jsonschema
 
-    from xltransfer.results import json_schema
+    from xltransfer.store import json_schema
 
     workspace = state["workspace"]
     records = workspace.results.records(grid=state["grid"])

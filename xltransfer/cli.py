@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xltransfer import __version__
 from xltransfer.errors import XltError
+from xltransfer.version import __version__
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 out = Console()
@@ -187,12 +187,12 @@ def schema(
 ) -> None:
     """The JSON Schema of grid.yaml, for editors to complete and check grid files.
 
-    Generated from the declaration grids are validated with (xltransfer/grid_schema.py) and the
+    Generated from the declaration grids are validated with (xltransfer/grid_spec.py) and the
     methods and tasks installed, plugins included; xltransfer/schema/grid.schema.json is the same
     for the built-in ones. `xlt run` still checks what a schema cannot (files exist, languages,
     partitions), with the same field names in its errors."""
     from xltransfer import registry
-    from xltransfer.grid_schema import grid_json_schema
+    from xltransfer.grid_spec import grid_json_schema
     from xltransfer.util import atomic_write_text
 
     text = json.dumps(grid_json_schema(registry), indent=2) + "\n"
@@ -228,7 +228,7 @@ def plan(
     ] = False,
 ) -> None:
     """Cells, pieces to train, parameters and estimated GPU-hours per method, without loading weights."""
-    from xltransfer.report.plan import plan_summary
+    from xltransfer.reporting.plan import plan_summary
 
     the_grid, the_plan, workspace = _load(grid, workdir, None, only)
     if only and not the_plan.cells:
@@ -293,7 +293,7 @@ def _print_calibration(calibration: dict) -> None:
 
 def _count(n: float) -> str:
     """5.2K, 7.39M, 178M: parameter and step counts at a glance, as the reports show them."""
-    from xltransfer.report.units import format_count
+    from xltransfer.reporting.units import format_count
 
     return format_count(n)
 
@@ -308,7 +308,7 @@ def _print_plan(summary: dict, verbose: bool) -> None:
     """The grouped summary (method x kind, then per method), with every piece under ``--verbose``."""
     from rich import box
 
-    from xltransfer.report.plan import grouped_pieces, uncosted_line
+    from xltransfer.reporting.plan import grouped_pieces, uncosted_line
 
     pieces = summary["pieces"]
     stored = sum(p["stored"] for p in pieces)
@@ -415,7 +415,7 @@ def run(
     Off a terminal it logs timestamped lines (pieces, cells, ETA); it ends with the score table (as
     `xlt report` computes it) and where the results are."""
     from xltransfer import api
-    from xltransfer.report.leaderboard import score_summary
+    from xltransfer.reporting.leaderboard import score_summary
 
     summary = _with_progress(
         lambda progress: api.run(
@@ -523,7 +523,7 @@ def report(
     README.md and index.html (or leaderboard.tex: booktabs tables) and figures/ (PNG, PDF, SVG);
     the Markdown (or LaTeX) also on stdout."""
     from xltransfer import api
-    from xltransfer.report.leaderboard import LATEX_FILE
+    from xltransfer.reporting.leaderboard import LATEX_FILE
 
     board = api.report(grid, workdir=workdir, results=results, baseline=baseline, out=out_dir, fmt=fmt)
     sys.stdout.write(board.latex if fmt == "latex" else board.markdown)  # as written: no reflow
@@ -591,7 +591,7 @@ def results(
         given = " ".join(f"--{k} {v}" for k, v in filters.items() if v is not None)
         err.print(f"[yellow]warning:[/yellow] no records match {given}{_store_hint(workdir, results_path)}")
     if fmt is not None:
-        from xltransfer.report.tabular import FORMATS, records_text, write_records
+        from xltransfer.reporting.tabular import FORMATS, records_text, write_records
 
         if fmt not in FORMATS:
             raise XltError(f"--format: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
@@ -608,7 +608,7 @@ def results(
         return
     if not records:
         return  # the warning above, or an empty store: no empty table
-    from xltransfer.report.units import format_score
+    from xltransfer.reporting.units import format_score
 
     table = Table()
     for column in RESULT_COLUMNS:
@@ -654,7 +654,7 @@ def evaluate(
     the reports' scale (percentages for accuracy, F1, UAS, LAS); --json gives raw values."""
     from xltransfer import registry
     from xltransfer.errors import UnknownNameError
-    from xltransfer.report.units import format_score, metric_label
+    from xltransfer.reporting.units import format_score, metric_label
 
     for path in (gold, pred):
         if not path.is_file():

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xltransfer import cpu, registry
 from xltransfer.artifacts import ArtifactStore
@@ -20,10 +20,12 @@ from xltransfer.cell import Piece
 from xltransfer.data.corpus import PrepLedger
 from xltransfer.data.sources import DeclaredSplitMissing
 from xltransfer.errors import GridError
-from xltransfer.plan import Plan
 from xltransfer.progress import Progress, SilentProgress
 from xltransfer.task import Task
 from xltransfer.workspace import Workspace
+
+if TYPE_CHECKING:
+    from xltransfer.planning import Plan
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +289,7 @@ class RunContext:
     # -- backbone -----------------------------------------------------------------------------
     @cached_property
     def backbone_dir(self) -> Path:
-        from xltransfer.backbone import materialise
+        from xltransfer.pretrain import materialise
         from xltransfer.seeding import rng_untouched
 
         with rng_untouched():  # building the quickstart backbone seeds and draws for itself

@@ -7,66 +7,17 @@ in the artifact store like any trained piece.
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from xltransfer.backbone import QUICKSTART, BackboneRef, local_snapshot, quickstart_bert_config
 from xltransfer.errors import XltError
-from xltransfer.params import stable_hash
+from xltransfer.options import QUICKSTART_VERSION, QuickstartConfig  # noqa: F401 - declared below model code
 from xltransfer.progress import Progress
 
-# 3: the vocabulary is learned by SentencePiece (the same in every process; see train_wordpiece)
-QUICKSTART_VERSION = 3
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-@dataclass(frozen=True)
-class QuickstartConfig:
-    vocab_size: int = 4000
-    hidden_size: int = 128
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    intermediate_size: int = 512
-    max_position_embeddings: int = 128
-    steps: int = 1200
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_steps: int = 200
-    eval_every: int = 500
-    seen_fraction: float = 0.5  # of each family, the first ceil(fraction * size) members are seen
-    seed: int = 0
-
-    def fingerprint(self, synthetic) -> str:
-        return stable_hash(
-            {
-                "version": QUICKSTART_VERSION,
-                "config": dataclasses.asdict(self),
-                "synthetic": synthetic.fingerprint(),
-            }
-        )
-
-    def bert_config(self):
-        from transformers import BertConfig
-
-        return BertConfig(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            num_hidden_layers=self.num_hidden_layers,
-            num_attention_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size,
-            max_position_embeddings=self.max_position_embeddings,
-            type_vocab_size=2,
-        )
-
-    def seen_languages(self, synthetic) -> list[str]:
-        from xltransfer.data.synthetic import family_members
-
-        seen = []
-        for members in family_members(synthetic):
-            seen.extend(members[: math.ceil(self.seen_fraction * len(members))])
-        return seen
 
 
 def train_wordpiece(corpus: Iterable[str], vocab_size: int, model_max_length: int = 512):
@@ -175,7 +126,7 @@ def build_quickstart(
     )
 
     torch.manual_seed(config.seed)
-    model = BertAdapterModel(config.bert_config())
+    model = BertAdapterModel(quickstart_bert_config(config))
     model.add_masked_lm_head("default")
     mlm = registry.tasks.get("mlm")()
     max_length = config.max_position_embeddings
@@ -215,3 +166,46 @@ def build_quickstart(
         "steps": result.steps,
         "history": result.history,
     }
+
+
+def materialise(grid, identity: dict[str, Any], workspace, progress) -> Path:
+    """A local folder with the backbone's weights and tokenizer, building or fetching it if needed.
+
+    The quickstart backbone is a ``cached_folder`` in the artifact store's root: checked against its
+    sha256 manifest before use, moved aside under ``.damaged/`` and built again when it changed."""
+    ref: BackboneRef = grid.backbone
+    if ref.kind == "local":
+        return ref.path  # type: ignore[return-value]
+    if ref.kind == "hub":
+        return local_snapshot(ref)
+    from xltransfer.cached_folder import cached_folder
+    from xltransfer.params import stable_hash
+
+    def build(folder: Path) -> None:
+        import json
+
+        from xltransfer.data.sources import SyntheticSource
+        from xltransfer.store import now
+
+        suite_dir = SyntheticSource(grid.synthetic, workspace.cache).materialise()
+        info: dict[str, Any] = {
+            "kind": "backbone",
+            "name": QUICKSTART,
+            "identity": identity,
+            "created_at": now(),
+        }
+        progress.log("building the quickstart backbone (once per synthetic suite)")
+        cpu_started = time.process_time()
+        info.update(build_quickstart(grid.synthetic, suite_dir, folder, progress, ref.quickstart))
+        (folder / BACKBONE_INFO).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
+        progress.log(
+            f"quickstart backbone built in {info['train_seconds']:.1f}s, CPU "
+            f"{time.process_time() - cpu_started:.1f}s ({info['steps']:,} steps, "
+            f"dev perplexity {info['dev_perplexity']:.4g})"
+        )
+
+    key = "backbone-" + stable_hash(identity, 40)
+    return cached_folder(workspace.artifacts.root, key, build, what="quickstart backbone")
+
+
+BACKBONE_INFO = "info.json"  # how the quickstart backbone was built (steps, perplexity, seconds)

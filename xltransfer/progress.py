@@ -105,7 +105,7 @@ class Progress:
         if records and records[0]["status"] == "failed":
             log.warning("%s failed: %s: %s", where, cell_id, records[0]["error"])
             return
-        from xltransfer.report.units import format_score
+        from xltransfer.reporting.units import format_score
 
         scores = ", ".join(f"{r['metric']} {format_score(r['metric'], r['value'])}" for r in records)
         self.log(f"{where} scored: {cell_id}: {scores} · pieces {self.pieces_done}/{self.pieces_total}")

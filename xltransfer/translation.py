@@ -130,7 +130,7 @@ def new_model(ctx: RunContext, seed: int, params=None):
     options = ctx.grid.task_config(TASK, params)
     tok = ctx.tokenizer_for(TASK)
     if options.trains_vocabulary:
-        config = options.architecture(None, vocab_size=len(tok))
+        config = seq2seq.mt_architecture(options, None, vocab_size=len(tok))
         return seq2seq.new_transformer(config, seed)
     model, _ = seq2seq.bert2bert(ctx.backbone_dir, tok, languages_of(grid_directions(ctx)), seed)
     return model

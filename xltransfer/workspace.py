@@ -9,7 +9,7 @@ from pathlib import Path
 
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.errors import StoreError
-from xltransfer.results import ResultStore
+from xltransfer.store import ResultStore
 
 DEFAULT_WORKDIR = ".xlt"
 

@@ -12,17 +12,17 @@ import time
 import traceback
 from typing import Any
 
-from xltransfer import __version__
 from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.convergence import convergence
 from xltransfer.hardware import describe_hardware, load_average, under_load, usable_cores
 from xltransfer.precision import using
-from xltransfer.report.significance import example_statistics_path, predictions_path
-from xltransfer.results import FINGERPRINT, SCHEMA_VERSION, now
+from xltransfer.reporting.significance import example_statistics_path, predictions_path
 from xltransfer.seeding import seed_everything
 from xltransfer.software import software_record
+from xltransfer.store import FINGERPRINT, SCHEMA_VERSION, now
 from xltransfer.util import atomic_path, atomic_write_text
+from xltransfer.version import __version__
 
 log = logging.getLogger(__name__)
 

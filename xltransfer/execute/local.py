@@ -7,12 +7,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from xltransfer.cell import Cell
 from xltransfer.context import RunContext
 from xltransfer.execute.cells import evaluate_cell, failure_record
-from xltransfer.plan import Plan
+from xltransfer.planning import Plan, unfinished_cells
 from xltransfer.progress import Progress
-from xltransfer.results import ResultStore
+from xltransfer.store import ResultStore
 from xltransfer.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -29,16 +28,6 @@ class RunSummary:
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
-def unfinished_cells(plan: Plan, results: ResultStore, cells: list[Cell] | None = None) -> list[Cell]:
-    """The plan's cells (or these of them) without current records: never evaluated, failed, or
-    stale (evaluated from other pieces, test data or backbone than the plan's). `xlt plan` and both
-    executors ask this one function, so what a plan says is done is what a run skips."""
-    cells = plan.cells if cells is None else cells
-    fingerprints = {cell.cell_id: plan.cell_fingerprint(cell) for cell in cells}
-    finished = results.finished_cells(plan.grid.name, fingerprints)
-    return [cell for cell in cells if cell.cell_id not in finished]
 
 
 def open_for_run(workspace: Workspace) -> ResultStore:

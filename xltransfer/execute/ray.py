@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from xltransfer.errors import XltError
-from xltransfer.execute.local import RunSummary, new_run_id, open_for_run, unfinished_cells
-from xltransfer.plan import Plan
+from xltransfer.execute.local import RunSummary, new_run_id, open_for_run
+from xltransfer.planning import Plan, unfinished_cells
 from xltransfer.progress import Progress
 from xltransfer.workspace import Workspace
 
@@ -23,7 +23,7 @@ RETRIES = 2  # attempts after the first when a worker process dies (a Python exc
 def _worker_context(grid_path: str, workdir: str, results: str, cell_ids: list[str] | None):
     from xltransfer.context import RunContext
     from xltransfer.grid import load_grid
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
     from xltransfer.progress import SilentProgress
 
     workspace = Workspace(Path(workdir), Path(results))

@@ -31,14 +31,20 @@ import torch.nn.functional as F
 from xltransfer.data.parallel import VOCABULARY_TEMPERATURE, temperature_sample
 from xltransfer.data.subwords import IGNORE
 from xltransfer.errors import UnknownNameError, XltError
+from xltransfer.options import (  # noqa: F401 - the grid's mt: options
+    BERT2BERT,
+    DEFAULT_NORM,
+    MAX_POSITIONS,
+    NORMS,
+    VOCAB_SIZE,
+    MtModelOptions,
+)
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0..3 in every trained vocabulary; language tags follow
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 _TAG = re.compile(r"^<2(.+)>$")
 
-# Baziotis et al. 2022, §4 "Data": a joint SentencePiece vocabulary of 90k symbols (for ML50's 51 languages).
-VOCAB_SIZE = 90_000
 # Baziotis et al. 2022, §4 "Evaluation": beam search of size 5. The length penalty is not stated:
 # fairseq's default (lenpen 1, score divided by length), the toolkit the paper used; likewise its
 # maximum output length (max_len_b 200) and stopping once a sentence has `beam` finished hypotheses.
@@ -52,14 +58,6 @@ LABEL_SMOOTHING = 0.1
 CHARACTER_COVERAGE = 0.99995
 # SentencePiece's default thread count, fixed: its sums, hence the pieces, depend on the number of threads.
 SENTENCEPIECE_THREADS = 16
-MAX_POSITIONS = 1024  # fairseq's max_source_positions; training pairs are filtered to 250 tokens
-# Where the LayerNorms sit (Baziotis et al. 2022 do not say): "pre" by default, because fairseq's ML50
-# recipe (examples/multilingual, the paper's data) trains with --encoder-normalize-before
-# --decoder-normalize-before, and the paper's case for rescaling (§3.1, Figure 4: activations grow "to
-# extreme values" without it) is about a residual stream that no LayerNorm bounds, which is pre-norm.
-# That recipe's --layernorm-embedding is not taken: §4 names Transformer-Base, which has none.
-NORMS = ("pre", "post")
-DEFAULT_NORM = "pre"
 
 
 def language_tag(language: str) -> str:
@@ -393,83 +391,21 @@ def set_special_ids(model, start: int, end: int, pad: int) -> None:
 
 # -- the grid's choice of model --------------------------------------------------------------------------
 
-BERT2BERT = "bert2bert"
 
-
-@dataclass(frozen=True)
-class MtModelOptions:
-    """The grid's ``mt:`` block: which encoder–decoder every MT method of the grid trains, and its
-    evaluation directions. Part of every MT piece's key (it decides the weights, as a backbone does).
-
-    ``model`` is a Transformer preset (trained from scratch on a vocabulary learned from the
-    grid's training data) or "bert2bert" (initialised from the grid's backbone, on its vocabulary).
-    ``d_model``/``layers``/``ffn_dim``/``heads`` of 0 and ``dropout`` below 0 keep the preset's.
-    ``norm`` places a preset's LayerNorms ("pre" or "post", see ``DEFAULT_NORM``); BERT2BERT keeps
-    BERT's post-norm layers whatever it says. ``max_tokens`` is both the training filter and the
-    length MT encodes at: a training pair is never cut (see ``MachineTranslation.encode``).
-    The grid's directions are source -> target for every source and target language, and also
-    target -> source with ``both_ways``: English-centric with ``source: [en]``, many-to-many when
-    sources and targets list the same languages. One model is trained on all of them.
-    """
-
-    model: str = "transformer-base"
-    vocab_size: int = VOCAB_SIZE
-    d_model: int = 0
-    layers: int = 0
-    ffn_dim: int = 0
-    heads: int = 0
-    dropout: float = -1.0
-    norm: str = DEFAULT_NORM  # see DEFAULT_NORM: fairseq's ML50 recipe, Baziotis et al. 2022 §3.1
-    both_ways: bool = True
-    # Baziotis et al. 2022, §4 "Data": pairs over 250 tokens or with a length ratio over 2.5 are
-    # dropped; MT also encodes at this length, so a training pair is never cut
-    max_tokens: int = 250
-    max_length_ratio: float = 2.5
-
-    def __post_init__(self) -> None:
-        if self.model != BERT2BERT and self.model not in TRANSFORMER_PRESETS:
-            known = ", ".join([*TRANSFORMER_PRESETS, BERT2BERT])
-            raise ValueError(f"unknown MT model '{self.model}' (known: {known})")
-        if self.vocab_size < len(SPECIAL_TOKENS) + 1:
-            raise ValueError(f"vocab_size {self.vocab_size} is too small")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm: unknown LayerNorm placement '{self.norm}' (known: {', '.join(NORMS)})")
-
-    def for_method(self, params) -> MtModelOptions:
-        """These options as a method's pieces use them: its ``mt_norm`` parameter, when set, places
-        the LayerNorms instead of ``norm`` (so one grid compares both placements)."""
-        norm = (params or {}).get("mt_norm") or self.norm
-        return self if norm == self.norm else replace(self, norm=norm)
-
-    @property
-    def trains_vocabulary(self) -> bool:
-        return self.model != BERT2BERT
-
-    def preset_overrides(self) -> dict:
-        sizes = {"d_model": self.d_model, "layers": self.layers, "ffn_dim": self.ffn_dim, "heads": self.heads}
-        overrides = {name: value for name, value in sizes.items() if value > 0}
-        if self.dropout >= 0:
-            overrides["dropout"] = self.dropout
-        return overrides
-
-    def architecture(self, backbone_config, vocab_size: int | None = None, tag_count: int = 0):
-        """The model config: a preset at ``vocab_size`` (the trained vocabulary's real size, or the
-        requested one when planning), or BERT2BERT from the backbone with room for the tags."""
-        if self.model == BERT2BERT:
-            bert = backbone_config.__class__(
-                **{**backbone_config.to_dict(), "vocab_size": backbone_config.vocab_size + tag_count}
-            )
-            return bert2bert_config(bert)
-        return transformer_config(
-            self.model, vocab_size or self.vocab_size, self.norm, **self.preset_overrides()
+def mt_architecture(
+    options: MtModelOptions, backbone_config, vocab_size: int | None = None, tag_count: int = 0
+):
+    """The model config of the grid's ``mt:`` options: a preset at ``vocab_size`` (the trained
+    vocabulary's real size, or the requested one when planning), or BERT2BERT from the backbone
+    with room for the tags."""
+    if options.model == BERT2BERT:
+        bert = backbone_config.__class__(
+            **{**backbone_config.to_dict(), "vocab_size": backbone_config.vocab_size + tag_count}
         )
-
-    def max_positions(self, tokenizer) -> int:
-        """The longest sequence the model takes: fairseq's ``max_source_positions`` for a preset,
-        the backbone's maximum for BERT2BERT (its tokenizer's ``model_max_length``)."""
-        if self.trains_vocabulary:
-            return MAX_POSITIONS
-        return min(MAX_POSITIONS, tokenizer.model_max_length)
+        return bert2bert_config(bert)
+    return transformer_config(
+        options.model, vocab_size or options.vocab_size, options.norm, **options.preset_overrides()
+    )
 
 
 # Where each default of the ``mt:`` block comes from (``xlt describe`` of every MT method prints them).

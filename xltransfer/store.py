@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from xltransfer.api import make_callable
 from xltransfer.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -205,7 +204,9 @@ class ResultStore:
         return {
             cell_id
             for cell_id, extra in rows
-            if cell_id in fingerprints and json.loads(extra).get(FINGERPRINT) == fingerprints[cell_id]
+            if cell_id in fingerprints
+            and self._json(extra, f"the record of cell {cell_id}", "extra").get(FINGERPRINT)
+            == fingerprints[cell_id]
         }
 
     def records(self, **filters: Any) -> list[dict[str, Any]]:
@@ -223,12 +224,26 @@ class ResultStore:
             rows = conn.execute(sql, values).fetchall()
         return [self._record(r) for r in rows]
 
-    @staticmethod
-    def _record(row: Iterable[Any]) -> dict[str, Any]:
+    def _record(self, row: Iterable[Any]) -> dict[str, Any]:
+        """A stored row as a record; a row no harness wrote (a value that is not a number, a JSON
+        field that is not JSON) is a StoreError naming the record, not a traceback in a reader."""
         record = dict(zip(FIELDS, row, strict=True))
+        name = f"the record {record['grid']}/{record['cell_id']}/{record['split']}/{record['metric']}"
+        value = record["value"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise StoreError(self.path, f"{name}: value {value!r} is not a number")
         for f in JSON_FIELDS:
-            record[f] = json.loads(record[f])
+            record[f] = self._json(record[f], name, f)
         return record
+
+    def _json(self, text: Any, name: str, field: str) -> Any:
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            raise StoreError(self.path, f"{name}: its {field} is not JSON ({str(text)[:40]!r})") from None
+        if field == "extra" and not isinstance(value, dict):
+            raise StoreError(self.path, f"{name}: its extra is not a JSON object ({str(text)[:40]!r})")
+        return value
 
 
 def store_problem(error: sqlite3.DatabaseError) -> str:
@@ -246,6 +261,3 @@ def store_problem(error: sqlite3.DatabaseError) -> str:
     if "unable to open" in message:
         return f"cannot open the results store ({message}): check the path and its permissions"
     return f"results store error: {message}"
-
-
-make_callable(__name__)  # `xltransfer.results(...)` is `xltransfer.api.results(...)`

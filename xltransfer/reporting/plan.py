@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from xltransfer import cost
-from xltransfer.plan import Plan
+from xltransfer.planning import Plan
 
 
 def plan_summary(plan: Plan, workspace) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def uncosted_line(summary: dict[str, Any]) -> str | None:
 def finished_cell_ids(plan: Plan, workspace) -> set[str]:
     """Cells with current records, as `xlt run` decides it (a stale record does not count); the
     store is only read, and a workdir without one has none."""
-    from xltransfer.execute.local import unfinished_cells
+    from xltransfer.planning import unfinished_cells
 
     if not workspace.results_path.exists():
         return set()

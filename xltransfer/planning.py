@@ -8,15 +8,17 @@ the pieces it builds on. Cells that need equal pieces share them; a stored key i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xltransfer import backbone as backbones
 from xltransfer import registry
-from xltransfer.api import make_callable
 from xltransfer.cell import Cell, Piece
 from xltransfer.grid import Grid
 from xltransfer.method import Method
 from xltransfer.params import stable_hash
+
+if TYPE_CHECKING:
+    from xltransfer.store import ResultStore
 
 TRAIN_SPLITS = ("train", "dev")
 
@@ -59,8 +61,10 @@ class Plan:
         config = self.grid.task_config(task, params)
         if task != "mt" or config is None:
             return self.architecture
+        from xltransfer.modules.seq2seq import mt_architecture
+
         languages = {lang for s, t in self.grid.mt_directions() for lang in (s, t)}
-        return config.architecture(self.architecture, tag_count=len(languages))
+        return mt_architecture(config, self.architecture, tag_count=len(languages))
 
     def parameter_counts(self, cell: Cell) -> dict[str, int]:
         """Base, extra and total parameters of the cell's deployed model (cached per method and task)."""
@@ -228,4 +232,11 @@ def build_plan(grid: Grid, cells: list[Cell] | None = None) -> Plan:
     return plan
 
 
-make_callable(__name__)  # `xltransfer.plan(...)` is `xltransfer.api.plan(...)`
+def unfinished_cells(plan: Plan, results: ResultStore, cells: list[Cell] | None = None) -> list[Cell]:
+    """The plan's cells (or these of them) without current records: never evaluated, failed, or
+    stale (evaluated from other pieces, test data or backbone than the plan's). `xlt plan` and both
+    executors ask this one function, so what a plan says is done is what a run skips."""
+    cells = plan.cells if cells is None else cells
+    fingerprints = {cell.cell_id: plan.cell_fingerprint(cell) for cell in cells}
+    finished = results.finished_cells(plan.grid.name, fingerprints)
+    return [cell for cell in cells if cell.cell_id not in finished]

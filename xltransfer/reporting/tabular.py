@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from xltransfer.method import parameter_task
-from xltransfer.results import FIELDS
+from xltransfer.store import FIELDS
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARAMS_PREFIX = "params."

@@ -46,7 +46,7 @@ from xltransfer import languages
 from xltransfer.cell import SETTINGS
 from xltransfer.data.parallel import direction_unit, parse_direction
 from xltransfer.errors import DataFormatError
-from xltransfer.report.markdown import label, metric_scale
+from xltransfer.reporting.markdown import label, metric_scale
 
 PAPER_FILE = "paper.yaml"
 GRID_FILE = "grid.yaml"

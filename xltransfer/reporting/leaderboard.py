@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from xltransfer import registry
-from xltransfer.report.markdown import ScoreTable, Significance, Tabular
+from xltransfer.errors import StoreError
+from xltransfer.reporting.markdown import ScoreTable, Significance, Tabular
 
 FORMATS = ("markdown", "latex")
 LATEX_FILE = "leaderboard.tex"
@@ -78,12 +79,12 @@ def render_leaderboard(
 ) -> Leaderboard:
     """Render the leaderboard of the grid at ``grid_path`` from ``workspace``'s store; the figures
     are written under ``out`` (default: the grid's folder) ``/figures``."""
-    from xltransfer.report.figures import language_map, render_figures
-    from xltransfer.report.html import render_html
-    from xltransfer.report.latex import leaderboard_latex
-    from xltransfer.report.markdown import leaderboard_markdown, leaderboard_sections
-    from xltransfer.report.provenance import provenance_markdown
-    from xltransfer.report.reference import load_reference, reference_markdown
+    from xltransfer.reporting.figures import language_map, render_figures
+    from xltransfer.reporting.html import render_html
+    from xltransfer.reporting.latex import leaderboard_latex
+    from xltransfer.reporting.markdown import leaderboard_markdown, leaderboard_sections
+    from xltransfer.reporting.provenance import provenance_markdown
+    from xltransfer.reporting.reference import load_reference, reference_markdown
 
     inputs = _inputs(grid_path, workspace, baseline)
     grid, records = inputs.grid, inputs.records
@@ -124,7 +125,7 @@ def render_leaderboard(
 
 def _figures_markdown(figures: list[Path], folder: Path) -> str:
     """One image per paragraph, its alt text the figure's title; the PDF and SVG beside each PNG."""
-    from xltransfer.report.html import figure_title
+    from xltransfer.reporting.html import figure_title
 
     lines = ["## Figures", "", "Each figure is also there as PDF and SVG (same name) for a paper.", ""]
     for path in figures:
@@ -138,7 +139,17 @@ def write_leaderboard(
 ) -> Leaderboard:
     """Render, then write README.md and index.html (``fmt="markdown"``) or leaderboard.tex
     (``"latex"``) next to the grid or into ``out``; the figures are written already."""
-    from xltransfer.report.markdown import NO_RESULTS
+    try:
+        return _write_leaderboard(grid_path, workspace, baseline, out, fmt)
+    except OSError as error:  # a read-only or full file system, a file where the folder belongs
+        where = error.filename or out or Path(grid_path).parent
+        raise StoreError(Path(where), f"cannot write the leaderboard ({error.strerror or error})") from None
+
+
+def _write_leaderboard(
+    grid_path: Path, workspace, baseline: str | None, out: Path | None, fmt: str
+) -> Leaderboard:
+    from xltransfer.reporting.markdown import NO_RESULTS
     from xltransfer.util import atomic_write_text
 
     board = render_leaderboard(grid_path, workspace, baseline, out)
@@ -163,8 +174,7 @@ def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
     """The store's records of the grid as it is now: of its cells (records of cells the grid no
     longer has stay out), and no stale score (computed from other data, pieces or backbone than the
     grid's now: `xlt run` evaluates those cells again). The store is only read; none is no results."""
-    from xltransfer.execute.local import unfinished_cells
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan, unfinished_cells
 
     if not workspace.results_path.exists():
         return []
@@ -186,7 +196,7 @@ def _current_records(grid, cells, workspace) -> list[dict[str, Any]]:
 def score_summary(grid_path: Path, workspace, baseline: str | None = None) -> str:
     """The leaderboard's score tables alone (as `xlt report` computes them for the grid), for the
     end of `xlt run`: no figures, nothing written."""
-    from xltransfer.report.markdown import leaderboard_sections, tabular_markdown
+    from xltransfer.reporting.markdown import leaderboard_sections, tabular_markdown
 
     inputs = _inputs(grid_path, workspace, baseline)
     parts = []
@@ -204,8 +214,8 @@ def _significance_test(records: list[dict[str, Any]], root: Path, baseline: str)
     """+1 / -1 for a (row, method) whose score is significantly better / worse than the
     baseline's in every seed both have (seeds are paired; a seed without per-example statistics,
     or seeds that disagree in direction, give 0)."""
-    from xltransfer.report.markdown import direction, label
-    from xltransfer.report.significance import load_example_statistics, paired_bootstrap
+    from xltransfer.reporting.markdown import direction, label
+    from xltransfer.reporting.significance import load_example_statistics, paired_bootstrap
 
     def test(table: ScoreTable, row: str, method: str) -> int:
         row_of = direction if table.by_direction else (lambda r: r["target_language"])
@@ -231,7 +241,7 @@ def _significance_test(records: list[dict[str, Any]], root: Path, baseline: str)
 
 def _language_embeddings(grid, cells, workspace) -> dict[str, dict[str, list[float]]]:
     """Learned language embeddings of the grid's trained pieces, by method label (first seed)."""
-    from xltransfer.plan import build_plan
+    from xltransfer.planning import build_plan
 
     plan = build_plan(grid, cells)
     found: dict[str, dict[str, list[float]]] = {}

@@ -36,8 +36,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from xltransfer.cell import SETTINGS
-from xltransfer.report.markdown import label
-from xltransfer.report.units import format_count, metric_label, metric_scale
+from xltransfer.reporting.markdown import label
+from xltransfer.reporting.units import format_count, metric_label, metric_scale
 
 DPI = 100
 # what leaderboard_markdown shows ×100 (fractions there, percentages in the tables)

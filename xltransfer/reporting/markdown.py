@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xltransfer import registry
-from xltransfer.report.units import PERCENT_METRICS, format_count, metric_label, metric_scale
+from xltransfer.reporting.units import PERCENT_METRICS, format_count, metric_label, metric_scale
 
 __all__ = ["PERCENT_METRICS", "metric_scale", "label", "direction", "leaderboard_markdown"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from xltransfer.report.markdown import BETTER, LOADED, NOT_CONVERGED, WORSE, Entry, Tabular
+from xltransfer.reporting.markdown import BETTER, LOADED, NOT_CONVERGED, WORSE, Entry, Tabular
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
