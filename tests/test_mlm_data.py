@@ -101,7 +101,7 @@ def test_max_sentences_in_the_grid(tmp_path):
     assert capped != FilesSource({"mt": {"train": text}}).fingerprint("text", "mt", "train")
 
     grid.write_text(textwrap.dedent(body.format(mt_cap=0)))
-    with pytest.raises(GridError, match=r"data\.mlm\.languages\.mt\.max_sentences.*positive integer"):
+    with pytest.raises(GridError, match=r"data\.mlm\.languages\.mt\.max_sentences.*must be positive"):
         load_grid(grid, tmp_path / "w")
 
 
