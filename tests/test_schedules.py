@@ -28,7 +28,7 @@ class _Data:
         self.sizes = sizes
         self.model = model
 
-    def training_examples(self, task: str, language: str) -> list:
+    def training_examples(self, task: str, language: str, encoding=None) -> list:
         return [None] * self.sizes[language]
 
     examples = lambda self, task, language, split: self.training_examples(task, language)  # noqa: E731
