@@ -21,6 +21,7 @@ from xltransfer.method import Method, TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules.mlm import mlm_eval_batches, mlm_features, mlm_stream, perplexity
 from xltransfer.params import Params
+from xltransfer.task import GRID_ENCODING, Encoding
 from xltransfer.train import (
     Schedule,
     Stream,
@@ -38,12 +39,17 @@ from xltransfer.train import (
 #             MAD-G's generated LA), plus a class's ``language_side_params``;
 #   ta_*      the task adapter of every task but NLI, plus a class's ``task_side_params``;
 #   nli_ta_*  the NLI task adapter, whose schedule replaces TA_SCHEDULE_KEYS;
+#   dp_ta_*   the DP task adapter (the task's own prefix keys that task's adapters only);
 #   fs_*      the few-shot continuation of a task adapter;
 # and a class's ``inference_params`` shape no piece, only how a cell is evaluated. A parameter in
 # none of them is refused when the grid is read: it would be in no piece's key, so changing it
 # would silently reuse pieces trained without it.
 LANGUAGE_SIDE_PREFIX = "la_"
-TASK_SIDE_PREFIXES = ("ta_", "nli_ta_")
+TASK_OWN_PREFIXES = {"nli": "nli_ta_", "dp": "dp_ta_"}  # a task's own task-adapter parameters
+TASK_SIDE_PREFIXES = ("ta_", *TASK_OWN_PREFIXES.values())
+# added after task adapters were stored: in a piece's key only when set to another value than the
+# default, so the pieces trained before them keep their keys
+KEYED_WHEN_SET = ("nli_ta_max_length", "dp_ta_drop_subwords")
 FEW_SHOT_PREFIX = "fs_"
 TA_SCHEDULE_KEYS = (
     "ta_steps",
@@ -98,9 +104,16 @@ STACKED_DEFAULTS = {
     # the NLI head: a fresh two-layer head on [CLS] (the adapters library's default), or the frozen
     # pretrained pooler and one linear layer as the authors classify (parovicm/badx run_anli.py)
     "nli_ta_pooler": False,
+    # NLI subwords per pair: 0 is the grid's max_length; run_anli.py (parovicm/badx) trains and
+    # evaluates at max_seq_length 128 (set in the bad-x grid)
+    "nli_ta_max_length": 0,
     # dependency trees: MST decoding, always a tree (ours, stated); "greedy" takes each word's argmax
     # head as the authors decode (parovicm/badx dependency-parsing utils_udp.py, after hgiyt)
     "dp_decoding": "mst",
+    # DP training sentences of this many subwords or more (special tokens not counted) are left out;
+    # 0 keeps them, cut at max_length. hgiyt ud_dataset.py / adapters' dependency-parsing
+    # preprocessing.py (parovicm/badx run_udp.py) drop len >= max_seq_length - 2: 254 at 256 (bad-x grid)
+    "dp_ta_drop_subwords": 0,
     # multi-source TA training: each step one source; 0 = uniformly, T > 0 = by (n_l/N)^(1/T)
     "source_temperature": 0.0,
     # few-shot: continue the zero-shot TA on k target examples for 50 epochs with the same
@@ -140,6 +153,11 @@ STACKED_SOURCES = {
     "nli_ta_eval_every": "BAD-X §3.1 after Ebrahimi et al. 2022 (every 625 steps)",
     "nli_ta_pooler": "ours: a two-layer head on [CLS] (adapters' default); parovicm/badx run_anli.py "
     "classifies with the frozen pretrained pooler + one linear layer (true; set in the bad-x grid)",
+    "nli_ta_max_length": "ours: 0 is the grid's max_length; parovicm/badx run_anli.py trains and "
+    "evaluates NLI at max_seq_length 128 (set in the bad-x grid)",
+    "dp_ta_drop_subwords": "ours: 0 keeps every DP training sentence (cut at max_length); hgiyt "
+    "ud_dataset.py / adapters' dependency-parsing preprocessing.py (parovicm/badx run_udp.py) drop "
+    "sentences of >= max_seq_length - 2 subwords, special tokens not counted (254; set in the bad-x grid)",
     "dp_decoding": "ours: MST decoding, always a tree (Dozat & Manning 2017); parovicm/badx utils_udp.py "
     "(after hgiyt) decodes greedily (greedy; set in the bad-x grid)",
     "source_temperature": "ours: multi-source TA training draws one source per step, uniformly (0) or "
@@ -181,6 +199,10 @@ class StackedAdapterMethod(Method):
 
         if params["dp_decoding"] not in DECODINGS:
             raise ValueError(f"dp_decoding '{params['dp_decoding']}': choose one of {', '.join(DECODINGS)}")
+        for name in KEYED_WHEN_SET:
+            value = params[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} {value!r}: a whole number of subwords, 0 for the grid's way")
 
     @classmethod
     def parameter_side(cls, name: str) -> str | None:
@@ -229,8 +251,12 @@ class StackedAdapterMethod(Method):
         own = self.side_params("task")
         if task == "nli":
             own = {k: v for k, v in own.items() if k not in TA_SCHEDULE_KEYS}
-        else:
-            own = {k: v for k, v in own.items() if not k.startswith("nli_ta_")}
+        others = tuple(prefix for name, prefix in TASK_OWN_PREFIXES.items() if name != task)
+        own = {
+            k: v
+            for k, v in own.items()
+            if not k.startswith(others) and not (k in KEYED_WHEN_SET and v == self.defaults[k])
+        }
         for side in sides:
             own.update(self.side_params(side))
         return Params(own)
@@ -347,6 +373,15 @@ class StackedAdapterMethod(Method):
                 tasks(task_name).add_head(model, name)
         return name
 
+    def encoding(self, task: str) -> Encoding:
+        """NLI at ``nli_ta_max_length`` (training, selection and test), DP trained without the
+        sentences of ``dp_ta_drop_subwords`` subwords or more; the grid's way at the defaults."""
+        if task == "nli":
+            return Encoding(max_length=self.params["nli_ta_max_length"])
+        if task == "dp":
+            return Encoding(drop_subwords=self.params["dp_ta_drop_subwords"])
+        return GRID_ENCODING
+
     def predictor(self, cell: Cell, task):
         if cell.task == "dp" and self.params["dp_decoding"] != "mst":
             return functools.partial(task.predict, decoding=self.params["dp_decoding"])
@@ -413,6 +448,7 @@ class StackedAdapterMethod(Method):
                 self._ta_learning_rate(piece.task),
                 self.params["fs_epochs"],
                 lambda m, _lang: setattr(m, "active_adapters", Stack(under, ta)),
+                encoding=self.encoding(piece.task),
             )
             info = {**_fit_info(result, "final"), "few_shot_sample": sample}
             return TrainedPiece(ad.state_of(model, [ta], [ta]), info)
@@ -434,6 +470,7 @@ class StackedAdapterMethod(Method):
             activate,
             description=f"{self.name} TA {piece.task} [{'+'.join(piece.languages)}]",
             temperature=temperature,
+            encoding=self.encoding(piece.task),
         )
         info = _fit_info(result, "dev_" + ctx.task(piece.task).metadata.main_metric)
         return TrainedPiece(ad.state_of(model, [ta], [ta]), info)
@@ -449,7 +486,7 @@ class StackedAdapterMethod(Method):
         if piece.task != "nli":
             steps = p["ta_steps"]
             if p["ta_epochs"]:
-                steps = _epoch_steps(ctx, piece, p["ta_epochs"], p["ta_batch_size"])
+                steps = self._epoch_steps(ctx, piece, p["ta_epochs"], p["ta_batch_size"])
             return Schedule(
                 steps,
                 p["ta_batch_size"],
@@ -457,10 +494,16 @@ class StackedAdapterMethod(Method):
                 min(steps, p["ta_eval_every"]),
                 p["ta_warmup_steps"],
             )
-        steps = _epoch_steps(ctx, piece, p["nli_ta_epochs"], p["nli_ta_batch_size"])
+        steps = self._epoch_steps(ctx, piece, p["nli_ta_epochs"], p["nli_ta_batch_size"])
         return Schedule(
             steps, p["nli_ta_batch_size"], p["nli_ta_learning_rate"], min(steps, p["nli_ta_eval_every"])
         )
+
+    def _epoch_steps(self, ctx, piece: Piece, epochs: float, batch_size: int) -> int:
+        """Optimiser steps for ``epochs`` passes over the piece's sources' training examples."""
+        encoding = self.encoding(piece.task)
+        examples = sum(len(ctx.training_examples(piece.task, lang, encoding)) for lang in piece.languages)
+        return epoch_steps(examples, batch_size, epochs)
 
     def mlm_streams(self, ctx, languages: tuple[str, ...], seed: int) -> list[Stream]:
         """One MLM stream per language of the language-side adapter's examples (packed or not, by
@@ -518,12 +561,6 @@ class StackedAdapterMethod(Method):
             "first_batches": result.first_streams,
         }
         return TrainedPiece(self._mlm_state(model, self.adapter_name(piece)), info)
-
-
-def _epoch_steps(ctx, piece: Piece, epochs: float, batch_size: int) -> int:
-    """Optimiser steps for ``epochs`` passes over the piece's sources' training examples."""
-    examples = sum(len(ctx.training_examples(piece.task, lang)) for lang in piece.languages)
-    return epoch_steps(examples, batch_size, epochs)
 
 
 def _fit_info(result, score_name: str) -> dict:

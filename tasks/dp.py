@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from xltransfer.data.subwords import META_PREFIX, encode_words, model_inputs, pad_batch
+from xltransfer.data.subwords import META_PREFIX, encode_words, model_inputs, pad_batch, subword_counts
 from xltransfer.data.ud import UdSentence, read_conllu, write_conllu
 from xltransfer.errors import DataFormatError
 from xltransfer.parsing import decode_tree
@@ -293,6 +293,12 @@ class DependencyParsing(Task):
                 }
             )
         return features
+
+    def subword_lengths(self, examples: list[UdSentence], tokenizer) -> list[int]:
+        """Subwords per sentence, special tokens not counted: with ``Encoding.drop_subwords`` 254 the
+        authors' filter at max_seq_length 256 (hgiyt ud_dataset.py, adapters' dependency-parsing
+        preprocessing.py that parovicm/badx run_udp.py uses: ``len(subwords) >= max_seq_length - 2``)."""
+        return subword_counts([s.words for s in examples], tokenizer)
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         batch = pad_batch([{"input_ids": f["input_ids"]} for f in features], tokenizer.pad_token_id)

@@ -492,9 +492,106 @@ def test_the_bad_x_grid_sets_the_authors_dp_and_nli_choices_and_mst_stays_the_de
     from xltransfer.methods.mad_x import MadX
 
     assert MadX().params["dp_decoding"] == "mst" and not MadX().params["nli_ta_pooler"]
+    assert MadX().params["dp_ta_drop_subwords"] == 0 and MadX().params["nli_ta_max_length"] == 0
     grid = yaml.safe_load((Path(__file__).parents[1] / "leaderboards" / "bad-x" / "grid.yaml").read_text())
     for method in grid["methods"]:
         assert method["params"]["dp_decoding"] == "greedy" and method["params"]["nli_ta_pooler"] is True
         assert method["params"]["la_max_length"] == 512
+        assert method["params"]["dp_ta_drop_subwords"] == 254 and method["params"]["nli_ta_max_length"] == 128
     with pytest.raises(ValueError, match="dp_decoding"):
         MadX.resolve_params("default", {"dp_decoding": "eisner"})
+
+
+# --- the authors' filter: training sentences of 254 subwords or more left out (dp_ta_drop_subwords) --
+
+
+def _one_letter_conllu(*lengths: int) -> str:
+    """Sentences of one-character words ("a": one subword each), the first word the root."""
+    blocks = []
+    for i, n in enumerate(lengths):
+        rows = [f"# sent_id = s{i}"]
+        for w in range(1, n + 1):
+            head, rel = (0, "root") if w == 1 else (1, "dep")
+            rows.append(f"{w}\ta\ta\tX\t_\t_\t{head}\t{rel}\t_\t_")
+        blocks.append("\n".join(rows) + "\n")
+    return "\n".join(blocks) + "\n"
+
+
+def _dp_context(tmp_path):
+    """A run context over a DP grid from files (max_length 256) and a character tokenizer."""
+    import textwrap
+
+    from conftest import character_tokenizer
+
+    from xltransfer.context import RunContext
+    from xltransfer.grid import load_grid
+    from xltransfer.planning import build_plan
+    from xltransfer.workspace import Workspace
+
+    (tmp_path / "train.conllu").write_text(_one_letter_conllu(5, 253, 254, 300))
+    (tmp_path / "dev.conllu").write_text(_one_letter_conllu(4, 260))
+    (tmp_path / "test.conllu").write_text(_one_letter_conllu(3))
+    for lang in ("qaa", "qab"):
+        (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} a sentence {i}\n" for i in range(40)))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        textwrap.dedent("""
+        backbone: quickstart
+        quickstart: {max_position_embeddings: 512}
+        max_length: 256
+        data:
+          dp: {type: files, files: {qaa: {train: train.conllu, dev: dev.conllu}, qab: {test: test.conllu}}}
+          mlm: {type: files, files: {qaa: {train: qaa.txt}, qab: {train: qab.txt}}}
+        methods: [mad-x]
+        tasks: [dp]
+        languages: {source: qaa, target: [qab]}
+        """)
+    )
+    workspace = Workspace.at(tmp_path / "w")
+    ctx = RunContext(build_plan(load_grid(grid, workspace.root)), workspace)
+    (tmp_path / "tok").mkdir()
+    ctx.tokenizer = character_tokenizer(["a"], tmp_path / "tok")
+    return ctx
+
+
+def test_a_dp_sentence_of_254_subwords_or_more_is_left_out_of_training_under_the_authors_filter(tmp_path):
+    """hgiyt ud_dataset.py and adapters' dependency-parsing preprocessing.py (which parovicm/badx
+    run_udp.py uses) skip a sentence when its subwords, special tokens not counted, reach
+    max_seq_length - 2: 254 at 256. By default every training sentence is kept (cut at 256)."""
+    from xltransfer.methods.mad_x import MadX
+
+    ctx = _dp_context(tmp_path)
+    default = MadX()
+    authors = MadX("default", MadX.resolve_params("default", {"dp_ta_drop_subwords": 254}))
+    kept = ctx.training_examples("dp", "qaa", default.encoding("dp"))
+    assert [len(s.words) for s in kept] == [5, 253, 254, 300]
+    trained = ctx.training_examples("dp", "qaa", authors.encoding("dp"))
+    assert [len(s.words) for s in trained] == [5, 253]
+    # the features each setting trains on are cached apart, encoded at the grid's 256
+    assert len(ctx.features("dp", "qaa", "train", default.encoding("dp"))) == 4
+    features = ctx.features("dp", "qaa", "train", authors.encoding("dp"))
+    assert [len(f["input_ids"]) for f in features] == [5 + 2, 253 + 2]
+    assert len(ctx.features("dp", "qaa", "train")) == 4  # the grid's way, unchanged
+    # selection and test read every sentence under both (a long one cut at max_length)
+    for method in (default, authors):
+        dev = ctx.features("dp", "qaa", "dev", method.encoding("dp"))
+        assert [len(f["input_ids"]) for f in dev] == [4 + 2, 256]
+
+
+def test_the_dp_filter_counts_subwords_without_special_tokens(tiny_parser):
+    task, _, tokenizer, sentences = tiny_parser
+    lengths = task.subword_lengths(sentences[:3], tokenizer)
+    encoded = task.encode(sentences[:3], tokenizer, max_length=512)
+    assert lengths == [len(f["input_ids"]) - 2 for f in encoded]
+    assert task.without_long(sentences[:3], tokenizer, 0) == sentences[:3]
+    shortest = min(lengths)
+    kept = task.without_long(sentences[:3], tokenizer, shortest + 1)
+    assert kept == [s for s, n in zip(sentences[:3], lengths, strict=True) if n == shortest]
+
+
+def test_the_dp_filter_is_a_whole_number_of_subwords():
+    from xltransfer.methods.mad_x import MadX
+
+    for bad in (-1, 2.5, True, "254"):
+        with pytest.raises(ValueError, match="dp_ta_drop_subwords"):
+            MadX.resolve_params("default", {"dp_ta_drop_subwords": bad})

@@ -52,8 +52,15 @@ CHANGED_DEFAULTS = {
         "la_max_length": "--max_seq_len 512",
         "dp_decoding": "utils_udp.py",
         "nli_ta_pooler": "run_anli.py",
+        "nli_ta_max_length": "run_anli.py",
+        "dp_ta_drop_subwords": "preprocessing.py",
     },
-    "bad-x": {"la_train_mlm_head": "run_bi_mlm.py", "dp_decoding": "utils_udp.py"},
+    "bad-x": {
+        "la_train_mlm_head": "run_bi_mlm.py",
+        "dp_decoding": "utils_udp.py",
+        "nli_ta_max_length": "max_seq_length 128",
+        "dp_ta_drop_subwords": "max_seq_length - 2",
+    },
     "multilingual-adapter": {"ma_selection": "run_bi_mlm.py", "la_train_mlm_head": "run_bi_mlm.py"},
     "mad-g": {
         "generator_steps": "not published",

@@ -540,7 +540,7 @@ class _DirectionsContext:
     def examples(self, task, unit, split):
         return self.data[unit][:60] if split == "train" else self.data[unit][60:]
 
-    def features(self, task, unit, split):
+    def features(self, task, unit, split, encoding=None):
         return self.mt.encode(self.examples(task, unit, split), self.tokenizer, 48)
 
 

@@ -3,6 +3,7 @@ parameter outside the rule is refused up front; the reuse the harness promises s
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import pytest
@@ -112,3 +113,29 @@ def test_the_multilingual_adapter_is_selected_on_its_targets_not_on_english():
     assert every.mlm_plan(adapter_all)[2] == ("en", "tr", "mt") and adapter_all != adapter
     with pytest.raises(ValueError, match="ma_selection"):
         _with(MultilingualAdapter, ma_selection="english")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "task"), [("dp_ta_drop_subwords", 254, "dp"), ("nli_ta_max_length", 128, "nli")]
+)
+def test_a_tasks_own_encoding_keys_that_tasks_adapters_only_and_only_when_set(name, value, task):
+    """The authors' DP filter and NLI length (hgiyt; parovicm/badx run_anli.py): at their defaults
+    the task adapters keep the keys they had before the parameters existed; set, only that task's
+    task adapter is another piece (the language adapters and the other tasks' TAs are shared)."""
+    from xltransfer.params import Params
+
+    default, authors = MadX(), _with(MadX, **{name: value})
+    before = MadX("default", Params({k: v for k, v in MadX.defaults.items() if k != name}))
+    for t in ("pos", "dp", "nli"):  # the same pieces as MAD-X without the parameter
+        assert before.pieces(_cell(before, t)) == default.pieces(_cell(default, t))
+    for cls in (MadX, BadX, MultilingualAdapter):
+        for t in ("pos", "dp", "nli"):
+            assert name not in _with(cls).task_adapter(_cell(_with(cls), t)).params
+    for t in ("pos", "dp", "ner", "nli"):
+        adapter_default, ta_default = default.pieces(_cell(default, t))
+        adapter_authors, ta_authors = authors.pieces(_cell(authors, t))
+        assert adapter_default == adapter_authors
+        assert (ta_default != ta_authors) is (t == task), t
+        assert ta_authors.params.get(name) == (value if t == task else None)
+    few_shot = dataclasses.replace(_cell(authors, task), setting="few-shot", shots=10)
+    assert authors.few_shot_task_adapter(few_shot).params[name] == value

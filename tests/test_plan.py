@@ -146,6 +146,10 @@ def test_bad_x_leaderboard_plans_offline_with_the_papers_sharing(tmp_path, monke
         assert piece["trainable_params"] - MBERT_MLM_HEAD == pytest.approx(7.39e6, rel=0.01)
     pos_ta = next(p for p in of("mad-x", "task-adapter") if p["task"] == "pos")
     assert pos_ta["trainable_params"] - 13_073 == pytest.approx(0.89e6, rel=0.01)  # TA + UPOS head
+    # the authors' DP filter and NLI length (hgiyt, parovicm/badx run_anli.py) key their tasks' TAs only
+    for ta in of("mad-x", "task-adapter") + of("bad-x", "task-adapter"):
+        assert ta["params"].get("dp_ta_drop_subwords") == (254 if ta["task"] == "dp" else None)
+        assert ta["params"].get("nli_ta_max_length") == (128 if ta["task"] == "nli" else None)
 
 
 def test_hyper_x_leaderboard_plans_offline_at_the_papers_sizes(tmp_path, monkeypatch):

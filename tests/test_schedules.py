@@ -28,7 +28,7 @@ class _Data:
         self.sizes = sizes
         self.model = model
 
-    def training_examples(self, task: str, language: str) -> list:
+    def training_examples(self, task: str, language: str, encoding=None) -> list:
         return [None] * self.sizes[language]
 
     examples = lambda self, task, language, split: self.training_examples(task, language)  # noqa: E731
@@ -224,3 +224,65 @@ def test_the_nli_head_can_be_the_frozen_pretrained_pooler_and_one_linear_layer(t
         assert sum(isinstance(m, torch.nn.Linear) for m in head.modules()) == linear_layers
         assert all(p.requires_grad for p in head.parameters())
         assert not any(p.requires_grad for p in model.base_model.pooler.parameters())
+
+
+def test_a_task_adapter_trains_on_its_methods_encoding(monkeypatch, tmp_path):
+    """The authors' NLI length and DP filter (``nli_ta_max_length``, ``dp_ta_drop_subwords``) reach
+    the training loop: a stacked method hands its task's encoding to train_on_task (which encodes
+    the training and selection data with it); POS keeps the grid's."""
+    from xltransfer.task import GRID_ENCODING, Encoding
+
+    captured = {}
+
+    def train_on_task(model, ctx, task, languages, schedule, seed, *args, **kwargs):
+        captured[task] = kwargs.get("encoding")
+        raise RuntimeError("captured")
+
+    class _Loaded(_Data):
+        def load_state(self, piece):
+            return {}
+
+    monkeypatch.setattr("xltransfer.methods.stacked.train_on_task", train_on_task)
+    authors = MadX(
+        "default", MadX.resolve_params("default", {"nli_ta_max_length": 128, "dp_ta_drop_subwords": 254})
+    )
+    for task in ("nli", "dp", "pos"):
+        with pytest.raises(RuntimeError, match="captured"):
+            authors.train(
+                authors.task_adapter(_cell(authors, task)), _Loaded({"en": 64}, _tiny_model(tmp_path, 1))
+            )
+    assert captured == {
+        "nli": Encoding(max_length=128),
+        "dp": Encoding(drop_subwords=254),
+        "pos": GRID_ENCODING,
+    }
+
+
+def test_a_cell_is_tested_at_its_methods_nli_length(monkeypatch, tmp_path):
+    """run_anli.py evaluates at max_seq_length 128 too: under ``nli_ta_max_length`` the test set is
+    encoded at 128, by default at the grid's max_length."""
+    lengths = []
+
+    class _Predicting(_Data):
+        grid = load_grid(LEADERBOARDS / "bad-x" / "grid.yaml", tmp_path / "w")  # max_length 256
+
+        def new_model(self, task=None, seed=0, params=None):
+            return self.model
+
+        def load_state(self, piece):
+            return {}
+
+        def tokenizer_for(self, task):
+            return None
+
+        device = torch.device("cpu")
+
+    monkeypatch.setattr(
+        registry.tasks.get("nli"),
+        "encode",
+        lambda self, examples, tokenizer, max_length: lengths.append(max_length) or [],
+    )
+    for params, length in (({}, 256), ({"nli_ta_max_length": 128}, 128)):
+        method = MadX("default", MadX.resolve_params("default", params))
+        assert method.predict(_cell(method, "nli"), [], _Predicting({}, _tiny_model(tmp_path, 1))) == []
+        assert lengths[-1] == length

@@ -21,7 +21,7 @@ from xltransfer.data.corpus import PrepLedger
 from xltransfer.data.sources import DeclaredSplitMissing
 from xltransfer.errors import GridError
 from xltransfer.progress import Progress, SilentProgress
-from xltransfer.task import Task
+from xltransfer.task import GRID_ENCODING, Encoding, Task
 from xltransfer.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -155,29 +155,37 @@ class RunContext:
         self.data_prep.used(found.fingerprint)
         return found
 
-    def training_examples(self, task: str, language: str) -> list[Any]:
-        """The train split as trained on: what the task keeps of it (MT filters pairs by length)."""
+    def training_examples(self, task: str, language: str, encoding: Encoding = GRID_ENCODING) -> list[Any]:
+        """The train split as trained on: what the task keeps of it (MT filters pairs by length), less
+        the examples of ``encoding.drop_subwords`` subwords or more."""
         tokenizer = self.tokenizer_for(task)
-        key = (task, language, self.resolve_split(task, language, "train"), self._tokenizer_keys.get(task))
+        split = self.resolve_split(task, language, "train")
+        key = (task, language, split, self._tokenizer_keys.get(task), encoding.drop_subwords)
         if key not in self._training:
-            self._training[key] = self.task(task).training_examples(
-                self.examples(task, language, "train"), tokenizer
-            )
+            kept = self.task(task).training_examples(self.examples(task, language, "train"), tokenizer)
+            self._training[key] = self.task(task).without_long(kept, tokenizer, encoding.drop_subwords)
         return self._training[key]
 
     def test_examples(self, cell) -> list[Any]:
         return self.examples(cell.task, self.task(cell.task).test_unit(cell), "test")
 
-    def features(self, task: str, language: str, split: str) -> list[dict[str, Any]]:
+    def features(
+        self, task: str, language: str, split: str, encoding: Encoding = GRID_ENCODING
+    ) -> list[dict[str, Any]]:
+        """A split's examples encoded as ``encoding`` says (the grid's length by default); the train
+        split's as ``training_examples`` keeps them."""
         tokenizer = self.tokenizer_for(task)
-        key = (task, language, self.resolve_split(task, language, split), self._tokenizer_keys.get(task))
+        length = encoding.length(self.grid, task)
+        dropped = encoding.drop_subwords if split == "train" else 0
+        resolved = self.resolve_split(task, language, split)
+        key = (task, language, resolved, self._tokenizer_keys.get(task), length, dropped)
         if key not in self._features:
             examples = (
-                self.training_examples(task, language)
+                self.training_examples(task, language, encoding)
                 if split == "train"
                 else self.examples(task, language, split)
             )
-            self._features[key] = self.task(task).encode(examples, tokenizer, self.grid.length_for(task))
+            self._features[key] = self.task(task).encode(examples, tokenizer, length)
         return self._features[key]
 
     # -- tokenizers: the backbone's, unless a task's model has its own (MT's trained vocabulary) --

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.params import Params
+from xltransfer.task import GRID_ENCODING, Encoding
 
 TaskLookup = Callable[[str], Any]  # task name -> Task instance
 
@@ -103,9 +104,14 @@ class Method(ABC):
         self.ready_for(model, cell, ctx)
         task = ctx.task(cell.task)
         tokenizer = ctx.tokenizer_for(cell.task)
-        features = task.encode(examples, tokenizer, ctx.grid.length_for(cell.task))
+        features = task.encode(examples, tokenizer, self.encoding(cell.task).length(ctx.grid, cell.task))
         batches = fixed_batches(features, lambda f: task.collate(f, tokenizer), EVAL_BATCH_SIZE)
         return predict_all(model, self.predictor(cell, task), batches)
+
+    def encoding(self, task: str) -> Encoding:
+        """How the method has a task's examples encoded where it departs from the grid (its length,
+        long training examples left out: ``xltransfer.task.Encoding``). Default: the grid's way."""
+        return GRID_ENCODING
 
     def predictor(self, cell: Cell, task) -> Callable[[Any, Any], list]:
         """What turns a batch into the cell's predictions: the task's ``predict`` by default (a

@@ -32,6 +32,24 @@ class TaskMetadata:
             raise ValueError(f"task {self.name}: main metric {self.main_metric} not in {self.metrics}")
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a method has a task's examples encoded where it departs from the grid (the defaults keep
+    the grid's way): ``max_length`` subwords per example, special tokens included (0: the grid's,
+    ``Grid.length_for``); training examples of ``drop_subwords`` subwords or more, special tokens not
+    counted, left out of training (0: none left out, a long one is cut at ``max_length``)."""
+
+    max_length: int = 0
+    drop_subwords: int = 0
+
+    def length(self, grid, task: str) -> int:
+        """The subwords per example a task's data is encoded at under this encoding."""
+        return self.max_length or grid.length_for(task)
+
+
+GRID_ENCODING = Encoding()  # a task's data as the grid encodes it
+
+
 class Task(ABC):
     metadata: ClassVar[TaskMetadata]
     # when the data has no dev split, hold out this fraction of train (every k-th example) for selection
@@ -80,6 +98,17 @@ class Task(ABC):
     def training_examples(self, examples: list[Any], tokenizer) -> list[Any]:
         """The training examples actually trained on (MT drops over-long and ill-proportioned pairs)."""
         return examples
+
+    def subword_lengths(self, examples: list[Any], tokenizer) -> list[int]:
+        """Per example, its subwords without special tokens (what ``Encoding.drop_subwords`` compares)."""
+        raise NotImplementedError(f"task {self.name} does not count its examples' subwords")
+
+    def without_long(self, examples: list[Any], tokenizer, drop_subwords: int) -> list[Any]:
+        """The examples of fewer than ``drop_subwords`` subwords (all of them for 0)."""
+        if not drop_subwords:
+            return examples
+        lengths = self.subword_lengths(examples, tokenizer)
+        return [x for x, n in zip(examples, lengths, strict=True) if n < drop_subwords]
 
     def train_piece(self, piece, ctx):
         """Train a piece the task owns (``piece.task_owned``), e.g. MT's subword vocabulary."""

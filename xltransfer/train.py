@@ -19,6 +19,7 @@ import torch
 from xltransfer import precision
 from xltransfer.data.subwords import IGNORE
 from xltransfer.progress import Progress, SilentProgress
+from xltransfer.task import GRID_ENCODING, Encoding
 
 Batch = dict[str, torch.Tensor]
 EVAL_BATCH_SIZE = 32
@@ -441,17 +442,19 @@ def finetune_few_shot(
     epochs: int,
     activate: Callable[[Any, str], None] | None = None,
     loss: Callable[[Any, Batch], torch.Tensor] | None = None,
+    encoding: Encoding = GRID_ENCODING,
 ) -> tuple[FitResult, dict[str, Any]]:
     """Continue training on k target examples (Hyper-X Appendix D: same hyper-parameters, a fixed
     number of epochs, no learning-rate decay, no model selection: there is no target dev set).
-    ``loss`` replaces the task's own (e.g. to run the model with generated adapter weights)."""
+    ``loss`` replaces the task's own (e.g. to run the model with generated adapter weights);
+    ``encoding``: the method's, where it departs from the grid's (``xltransfer.task.Encoding``)."""
     from xltransfer.data.fewshot import describe_sample, sample_indices
 
     task_name, language, shots, seed = piece.task, piece.languages[0], piece.params["shots"], piece.seed
     task = ctx.task(task_name)
-    examples = ctx.training_examples(task_name, language)
+    examples = ctx.training_examples(task_name, language, encoding)
     indices = sample_indices(len(examples), shots, seed)
-    pool = ctx.features(task_name, language, "train")
+    pool = ctx.features(task_name, language, "train", encoding)
     features = [pool[i] for i in indices]
     steps = few_shot_steps(len(features), batch_size, epochs)
     schedule = Schedule(steps, batch_size, learning_rate, eval_every=steps, decay="constant")
@@ -503,6 +506,7 @@ def train_on_task(
     temperature: float | None = None,
     loss: Callable[[Any, Batch, str], torch.Tensor] | None = None,
     batches_per_step: int = 1,
+    encoding: Encoding = GRID_ENCODING,
 ) -> FitResult:
     """Supervised training on one task from one or more source languages (or MT directions).
 
@@ -516,6 +520,8 @@ def train_on_task(
     the sources' dev sets, or their average loss for a task that selects by loss (train sets when a
     source has no dev split, ``selection_splits``; with nothing to select on, the last
     checkpoint is kept); a task with ``mismatched_inputs`` has that dev loss recorded beside it.
+    ``encoding``: how the method has the task's data encoded, where it departs from the grid's
+    (``xltransfer.task.Encoding``: its length, long training examples left out).
     """
     task = ctx.task(task_name)
 
@@ -538,7 +544,7 @@ def train_on_task(
             Stream(
                 lang,
                 batches_forever(
-                    ctx.features(task_name, lang, "train"),
+                    ctx.features(task_name, lang, "train", encoding),
                     collate,
                     share,
                     seed + i,
@@ -549,7 +555,7 @@ def train_on_task(
         )
     dev_sets = []
     for _, lang, split in selection_splits(ctx, ((task_name, languages),)):
-        features = ctx.features(task_name, lang, split)
+        features = ctx.features(task_name, lang, split, encoding)
         mismatched = task.mismatched_inputs(features) if task.select_by_loss else None
         dev_sets.append(
             (
@@ -583,7 +589,7 @@ def train_on_task(
     if temperature is not None:
         from xltransfer.data.parallel import temperature_weights
 
-        sizes = {lang: len(ctx.features(task_name, lang, "train")) for lang in languages}
+        sizes = {lang: len(ctx.features(task_name, lang, "train", encoding)) for lang in languages}
         shares = temperature_weights(sizes, temperature)
         weights = [shares.get(lang, 0.0) for lang in languages]
     else:

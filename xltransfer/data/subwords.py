@@ -32,6 +32,16 @@ def encode_words(
     return list(enc["input_ids"]), starts
 
 
+def subword_counts(sentences: list[list[str] | tuple[str, ...]], tokenizer) -> list[int]:
+    """Per sentence of words, its subwords without special tokens, each word tokenized on its own
+    (a word the tokenizer maps to nothing counts none)."""
+    if not sentences:
+        return []
+    words = [list(sentence) for sentence in sentences]
+    encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
 def pad_batch(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad every list-valued feature to the batch's longest (ids with pad_id, labels with -100, meta
     features with -1); per-example scalars become a vector."""
