@@ -85,6 +85,15 @@ def test_features_on_disk_are_the_list_paths_and_so_are_the_batches(tmp_path, en
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_features_encoded_by_several_processes_keep_the_pairs_order(tmp_path, en_de, vocab, monkeypatch):
+    """A large direction is encoded by worker processes (``corpus.processes``): same features."""
+    monkeypatch.setattr(corpus, "PROC_ROWS", 40)
+    monkeypatch.setattr(corpus, "processes", lambda rows: 2)
+    task = _task(30)
+    on_disk = task.training_features(_pairs(tmp_path, en_de), vocab.tokenizer, 30)
+    assert list(on_disk) == _in_memory(task, en_de, vocab.tokenizer, 30)
+
+
 class _Directions:
     """What ``train_on_task`` asks of a run context, for en>de and de>en: features as lists (the
     old path) or on disk (``training_features``)."""

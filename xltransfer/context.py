@@ -201,8 +201,10 @@ class RunContext:
         if key not in self._features:
             task_obj = self.task(task)
             if split == "train" and hasattr(task_obj, "training_features"):
+                from xltransfer.data.parallel import PairCorpus
+
                 pairs = self.examples(task, language, "train")
-                if hasattr(pairs, "dataset"):  # on disk: filtered and encoded there, read by index
+                if isinstance(pairs, PairCorpus):  # on disk: filtered and encoded there, read by index
                     self._features[key] = task_obj.training_features(
                         pairs, tokenizer, self.grid.length_for(task)
                     )
