@@ -20,7 +20,9 @@ from typing import Any
 
 import torch
 
+from xltransfer.data.corpus import TokenBlocks
 from xltransfer.data.parallel import (
+    PairCorpus,
     ParallelExample,
     direction_unit,
     filter_pairs,
@@ -208,6 +210,42 @@ class MachineTranslation(Task):
         lengths = {text: len(pieces) for text, pieces in zip(texts, ids, strict=True)}
         return filter_pairs(examples, lengths.__getitem__, options.max_tokens, options.max_length_ratio).kept
 
+    reads_pairs = True  # a train split is read into a direction's pairs on disk (``read_pairs``)
+
+    def training_features(self, pairs: PairCorpus, tokenizer, max_length: int) -> TokenBlocks:
+        """The direction's training features on disk, read by index: its pairs filtered as
+        ``training_examples`` filters them and encoded as ``encode`` encodes them, a batch at a time
+        by ``Dataset.map``, in the pairs' order (the same features as encoding the filtered list);
+        prepared once per (pairs, vocabulary, ``max_length``, filter limits) in the data cache.
+        Each item's ``length`` is the longer of its source and labels, as token batches count it."""
+        from datasets.features import Features, Value
+        from datasets.features import Sequence as ListOf
+
+        from xltransfer.cached_folder import cached_folder
+        from xltransfer.data.corpus import map_rows, prep_key, tokenizer_fingerprint
+
+        options = self.options or MtModelOptions()
+        limits = (max_length, options.max_tokens, options.max_length_ratio, options.max_positions(tokenizer))
+        key = prep_key(
+            "mt-features", pairs.fingerprint, pairs.source_lang, pairs.target_lang,
+            tokenizer_fingerprint(tokenizer), *limits,
+        )  # fmt: skip
+        ids = ListOf(Value("int32"))
+        features = Features({**{name: ids for name in FEATURE_COLUMNS}, "length": Value("int32")})
+
+        def build(staging: Path) -> None:
+            import time
+
+            started = time.perf_counter()
+            encode = _EncodeTraining(self, tokenizer, max_length, pairs.source_lang, pairs.target_lang)
+            map_rows(pairs.dataset(), encode, features, staging / "features.arrow")
+            pairs.ledger.built(key, time.perf_counter() - started)
+
+        what = f"MT training features of {pairs.what}, max_tokens {max_length}"
+        return TokenBlocks(
+            cached_folder(pairs.cache_root / "mt-features", key, build, what=what), FEATURE_COLUMNS
+        )
+
     def train_piece(self, piece, ctx):
         from xltransfer import translation
 
@@ -347,6 +385,30 @@ class MachineTranslation(Task):
 
     def write_predictions(self, examples: list[ParallelExample], predictions: list[str], path: Path) -> None:
         write_lines(path, predictions)
+
+
+FEATURE_COLUMNS = ("input_ids", "decoder_input_ids", "labels")
+
+
+class _EncodeTraining:
+    """The map function of ``training_features`` (a class: picklable for the worker processes)."""
+
+    def __init__(
+        self, task: MachineTranslation, tokenizer, max_length: int, source_lang: str, target_lang: str
+    ):
+        self.task, self.tokenizer, self.max_length = task, tokenizer, max_length
+        self.languages = (source_lang, target_lang)
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        examples = [
+            ParallelExample(*self.languages, source, target, sentence_id)
+            for source, target, sentence_id in zip(batch["source"], batch["target"], batch["id"], strict=True)
+        ]
+        kept = self.task.training_examples(examples, self.tokenizer)
+        encoded = self.task.encode(kept, self.tokenizer, self.max_length) if kept else []
+        columns = {name: [f[name] for f in encoded] for name in FEATURE_COLUMNS}
+        columns["length"] = [max(len(f["input_ids"]), len(f["labels"])) for f in encoded]
+        return columns
 
 
 def _target_language(gold: list[ParallelExample]) -> str | None:

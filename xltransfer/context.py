@@ -102,6 +102,12 @@ class RunContext:
         key = (task, language, split)
         if getattr(self.task(task), "reads_corpus", False):
             return self._corpus(task, language, split)
+        if (
+            split == "train"
+            and getattr(self.task(task), "reads_pairs", False)
+            and not self._holds_out(task, language)
+        ):
+            return self._pairs(task, language)
         if key not in self._examples:
             source, task_obj = self.grid.source_for(task), self.task(task)
             if split in ("train", "dev") and self._holds_out(task, language):
@@ -155,6 +161,27 @@ class RunContext:
         self.data_prep.used(found.fingerprint)
         return found
 
+    def _pairs(self, task: str, language: str):
+        """A direction's train split (MT) as pairs on disk, read once (``parallel.read_pairs``)."""
+        from xltransfer.data import corpus
+        from xltransfer.data.parallel import parse_direction, read_pairs
+
+        key = (task, language, "train")
+        if key not in self._examples:
+            source, task_obj = self.grid.source_for(task), self.task(task)
+            fingerprint = task_obj.data_fingerprint(source, language, "train")
+            self._examples[key] = read_pairs(
+                lambda: task_obj.read_data(source, language, "train"),
+                f"{language}|{fingerprint}",
+                *parse_direction(language),
+                corpus.data_cache_root(self.workspace.cache),
+                self.data_prep,
+                f"{task} {language} train",
+            )
+        found = self._examples[key]
+        self.data_prep.used(found.fingerprint)
+        return found
+
     def training_examples(self, task: str, language: str, encoding: Encoding = GRID_ENCODING) -> list[Any]:
         """The train split as trained on: what the task keeps of it (MT filters pairs by length), less
         the examples of ``encoding.drop_subwords`` subwords or more."""
@@ -180,6 +207,16 @@ class RunContext:
         resolved = self.resolve_split(task, language, split)
         key = (task, language, resolved, self._tokenizer_keys.get(task), length, dropped)
         if key not in self._features:
+            task_obj = self.task(task)
+            if split == "train" and hasattr(task_obj, "training_features"):
+                from xltransfer.data.parallel import PairCorpus
+
+                pairs = self.examples(task, language, "train")
+                if isinstance(pairs, PairCorpus):  # on disk: filtered and encoded there, read by index
+                    self._features[key] = task_obj.training_features(
+                        pairs, tokenizer, length
+                    )
+                    return self._features[key]
             examples = (
                 self.training_examples(task, language, encoding)
                 if split == "train"

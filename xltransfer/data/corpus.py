@@ -51,6 +51,11 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:32]
 
 
+def prep_key(kind: str, *parts: Any) -> str:
+    """The cache key of a prepared folder of ``kind`` made from ``parts`` (what decides its bytes)."""
+    return _digest(kind, PREP_VERSION, *parts)
+
+
 # -- what preparing cost, per piece -------------------------------------------------------------------
 @dataclass
 class PrepLedger:
@@ -170,29 +175,44 @@ def read_text(
     lines: Callable[[], Iterable[str]], fingerprint: str, cache_root: Path, ledger: PrepLedger, what: str
 ) -> TextCorpus:
     """The corpus ``lines()`` yields, read once into ``cache_root/text/<fingerprint's hash>``."""
+    key = _digest("text", PREP_VERSION, fingerprint)
+
+    def build(staging: Path) -> None:
+        started = time.perf_counter()
+        write_strings(staging / "text.arrow", ("text",), ((line,) for line in lines()))
+        ledger.built(fingerprint, time.perf_counter() - started)
+
+    folder = cached_folder(Path(cache_root) / "text", key, build, what=f"text of {what}")
+    return TextCorpus(folder, fingerprint, ledger, what=what)
+
+
+def write_strings(path: Path, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    """``rows`` (a tuple of strings per row, one per column) streamed into the Arrow file ``path``,
+    WRITE_ROWS at a time; the number of rows written."""
     import pyarrow as pa
     from datasets.arrow_writer import ArrowWriter
     from datasets.features import Features, Value
 
-    key = _digest("text", PREP_VERSION, fingerprint)
-    started = [0.0]
+    features = Features({name: Value("string") for name in columns})
+    written = 0
+    with ArrowWriter(path=str(path), features=features) as writer:
+        batch: list[Sequence[str]] = []
 
-    def build(staging: Path) -> None:
-        started[0] = time.perf_counter()
-        with ArrowWriter(path=str(staging / "text.arrow"), features=Features({"text": Value("string")})) as w:
-            batch: list[str] = []
-            for line in lines():
-                batch.append(line)
-                if len(batch) == WRITE_ROWS:
-                    w.write_table(pa.table({"text": pa.array(batch, pa.string())}))
-                    batch = []
-            if batch:
-                w.write_table(pa.table({"text": pa.array(batch, pa.string())}))
-            w.finalize()
-        ledger.built(fingerprint, time.perf_counter() - started[0])
+        def flush() -> None:
+            table = {name: pa.array([row[i] for row in batch], pa.string()) for i, name in enumerate(columns)}
+            writer.write_table(pa.table(table))
 
-    folder = cached_folder(Path(cache_root) / "text", key, build, what=f"text of {what}")
-    return TextCorpus(folder, fingerprint, ledger, what=what)
+        for row in rows:
+            batch.append(row)
+            if len(batch) == WRITE_ROWS:
+                flush()
+                written += len(batch)
+                batch = []
+        if batch:
+            flush()
+            written += len(batch)
+        writer.finalize()
+    return written
 
 
 def held_out_ranges(
@@ -211,16 +231,18 @@ def held_out_ranges(
 
 # -- tokens --------------------------------------------------------------------------------------------
 class TokenBlocks(Sequence):
-    """Token sequences (``{"input_ids": [...]}`` per item) in memory-mapped Arrow files."""
+    """Token sequences (``{"input_ids": [...]}`` per item, or one list per name of ``columns``) in
+    memory-mapped Arrow files, with each item's ``length`` (what length-bucketed batching reads)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, columns: Sequence[str] = ("input_ids",)):
         import datasets
 
         files = sorted(Path(folder).glob("*.arrow"))
         parts = [datasets.Dataset.from_file(str(f)) for f in files]
         data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
         self.folder = Path(folder)
-        self._ids = data.data.column("input_ids")
+        self.columns = tuple(columns)
+        self._columns = [data.data.column(name) for name in self.columns]
         self.lengths = data.data.column("length").to_numpy()
 
     def __len__(self) -> int:
@@ -233,11 +255,13 @@ class TokenBlocks(Sequence):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("token sequence index out of range")
-        return {"input_ids": self._ids[index].as_py()}
+        return {name: column[index].as_py() for name, column in zip(self.columns, self._columns, strict=True)}
 
     def take(self, indices: Sequence[int]) -> list[dict[str, list[int]]]:
-        """Several items at once (one Arrow gather)."""
-        return [{"input_ids": ids} for ids in self._ids.take(list(indices)).to_pylist()]
+        """Several items at once (one Arrow gather per column)."""
+        indices = list(indices)
+        values = [column.take(indices).to_pylist() for column in self._columns]
+        return [dict(zip(self.columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -305,33 +329,38 @@ def tokenized(corpus: TextCorpus, tokenizer, max_length: int, packed: bool) -> T
 def _map_tokens(data, tokenizer, path: Path, max_length: int | None):
     """``data``'s "text" tokenised by ``Dataset.map(batched=True, num_proc=…)`` into ``path``: with
     the sentence markers, truncated to ``max_length``; or (None) bare, for packing."""
-    from datasets import utils as bars
     from datasets.features import Features, Sequence, Value
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
-    quiet = len(data) < PROC_ROWS and not bars.are_progress_bars_disabled()  # a bar for long ones only
+    return map_rows(data, _Tokenise(tokenizer, max_length), features, path)
+
+
+def map_rows(data, function: Callable[[dict[str, list]], dict[str, list]], features, path: Path):
+    """``function`` (a picklable batched map function, which may drop rows) over ``data`` by
+    ``Dataset.map(batched=True, num_proc=…)`` into the Arrow file ``path`` (``data``'s columns
+    replaced by ``features``); a progress bar for long inputs only."""
+    from datasets import utils as bars
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = len(data) < PROC_ROWS and not bars.are_progress_bars_disabled()
     if quiet:
         bars.disable_progress_bars()
     try:
-        return _map(data, tokenizer, path, max_length, features)
+        return data.map(
+            function,
+            batched=True,
+            batch_size=1000,
+            num_proc=processes(len(data)) if len(data) >= 2 * PROC_ROWS else None,
+            remove_columns=list(data.column_names),
+            features=features,
+            cache_file_name=str(path),
+            load_from_cache_file=False,
+            new_fingerprint=_digest("map", path.parent.name, path.name),
+            desc="tokenising",
+        )
     finally:
         if quiet:
             bars.enable_progress_bars()
-
-
-def _map(data, tokenizer, path: Path, max_length: int | None, features):
-    return data.map(
-        _Tokenise(tokenizer, max_length),
-        batched=True,
-        batch_size=1000,
-        num_proc=processes(len(data)) if len(data) >= 2 * PROC_ROWS else None,
-        remove_columns=["text"],
-        features=features,
-        cache_file_name=str(path),
-        load_from_cache_file=False,
-        desc="tokenising",
-    )
 
 
 class _Tokenise:

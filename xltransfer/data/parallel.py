@@ -348,6 +348,86 @@ def _hub_example(where: Path, number: int, row: Mapping[str, Any], source_lang: 
     return ParallelExample(source_lang, target_lang, sides[0], sides[1], sentence_id)
 
 
+# -- a direction's pairs on disk ------------------------------------------------------------------------
+
+PAIR_COLUMNS = ("source", "target", "id")
+
+
+class PairCorpus(Sequence):
+    """One direction's pairs in a memory-mapped Arrow file (``read_pairs``): read by index, never
+    held whole; items are ``ParallelExample``s as the list readers give them."""
+
+    def __init__(self, folder: Path, fingerprint: str, source_lang: str, target_lang: str, ledger, what: str):
+        import datasets
+
+        self.folder = Path(folder)
+        self.fingerprint = fingerprint
+        self.source_lang, self.target_lang = source_lang, target_lang
+        self.ledger = ledger
+        self.what = what
+        self._data = datasets.Dataset.from_file(str(self.folder / "pairs.arrow"))
+
+    @property
+    def cache_root(self) -> Path:
+        return self.folder.parent.parent
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _example(self, source: str, target: str, sentence_id: str) -> ParallelExample:
+        return ParallelExample(self.source_lang, self.target_lang, source, target, sentence_id)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("pair index out of range")
+        table = self._data.data
+        return self._example(*(table.column(name)[index].as_py() for name in PAIR_COLUMNS))
+
+    def __iter__(self):
+        table = self._data.data
+        for start in range(0, len(self), 10_000):
+            part = table.slice(start, 10_000)
+            columns = [part.column(name).to_pylist() for name in PAIR_COLUMNS]
+            yield from (self._example(*row) for row in zip(*columns, strict=True))
+
+    def dataset(self):
+        """The pairs as a ``datasets.Dataset`` (columns ``PAIR_COLUMNS``)."""
+        return self._data
+
+
+def read_pairs(
+    examples: Callable[[], Iterable[ParallelExample]],
+    fingerprint: str,
+    source_lang: str,
+    target_lang: str,
+    cache_root: Path,
+    ledger,
+    what: str,
+) -> PairCorpus:
+    """The direction's pairs ``examples()`` yields, read once into ``cache_root/pairs/<hash>`` (a
+    ``cached_folder``, keyed by the data's ``fingerprint`` and the direction); ``ledger`` (a
+    ``corpus.PrepLedger``) is charged the seconds it took."""
+    import time
+
+    from xltransfer.cached_folder import cached_folder
+    from xltransfer.data.corpus import prep_key, write_strings
+
+    key = prep_key("pairs", fingerprint, source_lang, target_lang)
+
+    def build(staging: Path) -> None:
+        started = time.perf_counter()
+        rows = ((e.source, e.target, e.id) for e in examples())
+        write_strings(staging / "pairs.arrow", PAIR_COLUMNS, rows)
+        ledger.built(fingerprint, time.perf_counter() - started)
+
+    folder = cached_folder(Path(cache_root) / "pairs", key, build, what=f"pairs of {what}")
+    return PairCorpus(folder, fingerprint, source_lang, target_lang, ledger, what)
+
+
 # -- training-data preparation ----------------------------------------------------------------------
 
 

@@ -1,0 +1,270 @@
+"""Parallel text on disk (issue 19, MT at ML50 scale): a direction's pairs read once into a
+memory-mapped Arrow file, filtered and encoded once per (pairs, vocabulary, max_tokens, filter),
+and read by index by the training stream; the same features, batches and trained weights as the
+in-memory path."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import torch
+from xltransfer.tasks.mt import MachineTranslation
+
+from xltransfer.context import RunContext
+from xltransfer.data import corpus
+from xltransfer.data.parallel import PairCorpus, ParallelExample, read_aligned, read_pairs, texts_by_language
+from xltransfer.grid import load_grid
+from xltransfer.modules import seq2seq as s2s
+from xltransfer.options import MtModelOptions
+from xltransfer.planning import build_plan
+from xltransfer.train import batches_forever, trainable_state
+from xltransfer.workspace import Workspace
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def en_de(shared_data) -> list[ParallelExample]:
+    root = shared_data / "mt" / "pud"
+    return read_aligned(root / "en.txt", root / "de.txt", "en", "de", root / "ids.txt")[:200]
+
+
+@pytest.fixture(scope="module")
+def vocab(en_de):
+    return s2s.train_vocabulary(texts_by_language(en_de), size=500)
+
+
+def _pairs(cache: Path, examples, ledger=None, fingerprint="pud-en-de", reads=None) -> PairCorpus:
+    def read():
+        if reads is not None:
+            reads.append(1)
+        return iter(examples)
+
+    source, target = examples[0].source_lang, examples[0].target_lang
+    return read_pairs(read, fingerprint, source, target, cache, ledger or corpus.PrepLedger(), "test pairs")
+
+
+def _task(max_tokens: int = 30) -> MachineTranslation:
+    task = MachineTranslation()
+    task.options = MtModelOptions(max_tokens=max_tokens)
+    return task
+
+
+def _in_memory(task, examples, tokenizer, max_tokens):
+    """The features as the list path made them: filter the direction, then encode what is kept."""
+    return task.encode(task.training_examples(examples, tokenizer), tokenizer, max_tokens)
+
+
+def test_features_on_disk_are_the_list_paths_and_so_are_the_batches(tmp_path, en_de, vocab):
+    task = _task(30)  # a short limit, so the paper's filter drops some pairs
+    pairs = _pairs(tmp_path, en_de)
+    assert list(pairs) == en_de and pairs[3] == en_de[3] and pairs[-1] == en_de[-1]
+    on_disk = task.training_features(pairs, vocab.tokenizer, 30)
+    expected = _in_memory(task, en_de, vocab.tokenizer, 30)
+    assert 0 < len(expected) < len(en_de)  # the filter dropped pairs
+    assert isinstance(on_disk, corpus.TokenBlocks) and list(on_disk) == expected
+    assert list(on_disk.lengths) == [max(len(f["input_ids"]), len(f["labels"])) for f in expected]
+    assert on_disk.take([5, 1]) == [expected[5], expected[1]]
+
+    def collate(features):
+        return task.collate(features, vocab.tokenizer)
+
+    old = batches_forever(expected, collate, 200, seed=3, max_tokens=200)
+    new = batches_forever(on_disk, collate, 200, seed=3, max_tokens=200)
+    for _ in range(3 * len(expected) // 5):  # past an epoch: the reshuffle is the same too
+        a, b = next(old), next(new)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_features_encoded_by_several_processes_keep_the_pairs_order(tmp_path, en_de, vocab, monkeypatch):
+    """A large direction is encoded by worker processes (``corpus.processes``): same features."""
+    monkeypatch.setattr(corpus, "PROC_ROWS", 40)
+    monkeypatch.setattr(corpus, "processes", lambda rows: 2)
+    task = _task(30)
+    on_disk = task.training_features(_pairs(tmp_path, en_de), vocab.tokenizer, 30)
+    assert list(on_disk) == _in_memory(task, en_de, vocab.tokenizer, 30)
+
+
+class _Directions:
+    """What ``train_on_task`` asks of a run context, for en>de and de>en: features as lists (the
+    old path) or on disk (``training_features``)."""
+
+    def __init__(self, examples, tokenizer, cache: Path | None):
+        self.tokenizer, self.progress = tokenizer, None
+        self.mt = _task(48)
+        self.data = {"en>de": examples, "de>en": [e.reversed() for e in examples]}
+        self.cache = cache
+
+    def task(self, name):
+        return self.mt
+
+    def tokenizer_for(self, name):
+        return self.tokenizer
+
+    def has_split(self, task, unit, split):
+        return True
+
+    def examples(self, task, unit, split):
+        return self.data[unit][:150] if split == "train" else self.data[unit][150:]
+
+    def features(self, task, unit, split):
+        examples = self.examples(task, unit, split)
+        if split != "train":
+            return self.mt.encode(examples, self.tokenizer, 48)
+        if self.cache is None:
+            return _in_memory(self.mt, examples, self.tokenizer, 48)
+        pairs = _pairs(self.cache, examples, fingerprint=unit)
+        return self.mt.training_features(pairs, self.tokenizer, 48)
+
+
+def test_a_translation_model_trained_on_features_on_disk_is_the_same_to_the_bit(tmp_path, en_de, vocab):
+    """Temperature sampling of directions reads rows by index: same directions, batches and weights."""
+    from xltransfer import translation
+    from xltransfer.cell import Piece
+    from xltransfer.params import Params
+
+    params = Params(
+        {
+            **translation.TRAINING_DEFAULTS,
+            "mt_steps": 3,
+            "mt_warmup_steps": 1,
+            "mt_batch_tokens": 600,
+            "mt_batches_per_step": 3,
+            "mt_eval_every": 3,
+        }
+    )
+    config = s2s.transformer_config("transformer-base", len(vocab), d_model=16, layers=1, ffn_dim=32, heads=2)
+    piece = Piece("full-ft", "translation-model", ("en>de", "de>en"), "mt", params, 1)
+    states, results = [], []
+    for cache in (None, tmp_path):
+        ctx = _Directions(en_de, vocab.tokenizer, cache)
+        if cache is not None:
+            assert all(isinstance(ctx.features("mt", u, "train"), corpus.TokenBlocks) for u in ctx.data)
+        model = s2s.new_transformer(config, seed=1)
+        results.append(translation.train_model(model, ctx, piece, params, "test"))
+        states.append(trainable_state(model))
+    assert results[0].first_streams == results[1].first_streams
+    assert results[0].stream_counts == results[1].stream_counts
+    assert results[0].history == results[1].history
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
+
+
+def test_prepared_pairs_and_features_are_reused_and_invalidated_by_their_inputs(tmp_path, en_de, vocab):
+    task, ledger, reads = _task(30), corpus.PrepLedger(), []
+    with ledger.piece() as first:
+        task.training_features(_pairs(tmp_path, en_de, ledger, reads=reads), vocab.tokenizer, 30)
+    assert not first["data_cached"] and reads == [1]
+    # another piece, and another run (new ledger, new task and tokenizer objects): nothing prepared
+    copy = s2s.Vocabulary(s2s.Vocabulary.load(_saved(vocab, tmp_path / "v")).tokenizer)
+    for new_ledger, tokenizer in ((ledger, vocab.tokenizer), (corpus.PrepLedger(), copy.tokenizer)):
+        with new_ledger.piece() as again:
+            pairs = _pairs(tmp_path, en_de, new_ledger, reads=reads)
+            _task(30).training_features(pairs, tokenizer, 30)
+        assert again == {"data_prep_seconds": 0.0, "data_cached": True, "earlier_seconds": 0}
+    assert reads == [1]
+
+    def folders(kind: str) -> int:
+        return sum(not p.name.startswith(".") for p in (tmp_path / kind).iterdir())
+
+    assert (folders("pairs"), folders("mt-features")) == (1, 1)
+    pairs = _pairs(tmp_path, en_de)
+    task.training_features(pairs, vocab.tokenizer, 40)  # max_tokens
+    _task(40).training_features(pairs, vocab.tokenizer, 30)  # the filter's limit
+    other_vocab = s2s.train_vocabulary(texts_by_language(en_de), size=450)
+    task.training_features(pairs, other_vocab.tokenizer, 30)  # the vocabulary
+    changed = _pairs(tmp_path, en_de[:-1], fingerprint="pud-en-de-changed")  # the pairs
+    assert len(changed) == len(en_de) - 1
+    task.training_features(changed, vocab.tokenizer, 30)
+    assert (folders("pairs"), folders("mt-features")) == (2, 5)
+
+
+def _saved(vocab, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    vocab.save(folder)
+    return folder
+
+
+def _mt_grid(tmp_path: Path, count: int) -> Path:
+    """A grid whose en-de training data is ``count`` line-aligned sentence pairs of made-up words."""
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(40)]
+    lines = [
+        [" ".join(rng.choices(words, k=rng.randint(3, 9))) + f" n{i}" for i in range(count)] for _ in "ab"
+    ]
+    for lang, text in zip(("en", "de"), lines, strict=True):
+        (tmp_path / f"{lang}.txt").write_text("".join(f"{line}\n" for line in text), encoding="utf-8")
+        (tmp_path / f"{lang}.test.txt").write_text(
+            "".join(f"{line}\n" for line in text[:20]), encoding="utf-8"
+        )
+    files = {
+        lang: f"{{train: {tmp_path / f'{lang}.txt'}, test: {tmp_path / f'{lang}.test.txt'}}}"
+        for lang in ("en", "de")
+    }
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "backbone: quickstart\n"
+        f"data: {{mt: {{type: files, files: {{en: {files['en']}, de: {files['de']}}}}}}}\n"
+        "methods: [full-ft]\ntasks: [mt]\nlanguages: {source: en, target: [de]}\n"
+        "mt: {vocab_size: 120}\n",
+        encoding="utf-8",
+    )
+    return grid
+
+
+def _context(grid: Path, workdir: Path, tokenizer) -> RunContext:
+    workspace = Workspace.at(workdir)
+    ctx = RunContext(build_plan(load_grid(grid, workspace.root)), workspace)
+    ctx.use_tokenizer("mt", tokenizer, "vocabulary-key")
+    return ctx
+
+
+def test_mt_features_are_read_by_index_within_a_memory_budget(tmp_path):
+    """A run's MT training features are a table on disk; drawing a training stream's batches from a
+    direction whose features as Python lists would take several times the budget stays under it."""
+    grid = _mt_grid(tmp_path, 12_000)
+    texts = [
+        line for name in ("en", "de") for line in (tmp_path / f"{name}.txt").read_text().split("\n")[:2000]
+    ]
+    tokenizer = s2s.train_vocabulary({"en": texts[:2000], "de": texts[2000:]}, 120, ["en", "de"]).tokenizer
+    ctx = _context(grid, tmp_path / "w", tokenizer)
+    ctx.preflight()
+    assert isinstance(ctx.examples("mt", "en>de", "train"), PairCorpus)
+    features = ctx.features("mt", "en>de", "train")
+    assert isinstance(features, corpus.TokenBlocks) and len(features) > 10_000
+    ctx2 = _context(grid, tmp_path / "w", tokenizer)  # a second run: read and encoded already
+    ctx2.preflight()
+    with ctx2.data_prep.piece() as prep:
+        again = ctx2.features("mt", "en>de", "train")
+    assert prep["data_cached"] and again.folder == features.folder
+
+    task = ctx2.task("mt")
+
+    def peak_while(draw) -> int:
+        tracemalloc.start()
+        try:
+            held = draw()  # noqa: F841 - held while measured
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def batches(features):
+        stream = batches_forever(features, lambda f: task.collate(f, tokenizer), 400, 0, max_tokens=400)
+        return [next(stream) for _ in range(20)]
+
+    budget = 4 * 1024 * 1024
+    pairs = ctx2.examples("mt", "en>de", "train")
+    # the old path: the direction's pairs and features as Python lists
+    as_lists = peak_while(lambda: batches(_in_memory(task, list(pairs), tokenizer, 250)))
+    on_disk = peak_while(lambda: batches(again))
+    assert as_lists > 3 * budget, f"{as_lists / 2**20:.1f} MiB: make the corpus larger than the budget"
+    assert on_disk < budget, f"{on_disk / 2**20:.1f} MiB while drawing batches from features on disk"
