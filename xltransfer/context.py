@@ -213,9 +213,7 @@ class RunContext:
 
                 pairs = self.examples(task, language, "train")
                 if isinstance(pairs, PairCorpus):  # on disk: filtered and encoded there, read by index
-                    self._features[key] = task_obj.training_features(
-                        pairs, tokenizer, length
-                    )
+                    self._features[key] = task_obj.training_features(pairs, tokenizer, length)
                     return self._features[key]
             examples = (
                 self.training_examples(task, language, encoding)
