@@ -35,7 +35,7 @@ def tiny(norm: str, seed: int = 1):
 def test_the_default_transformer_is_pre_norm_with_a_final_layer_norm_on_each_side():
     assert s2s.MtModelOptions().norm == s2s.DEFAULT_NORM == "pre"
     model = s2s.new_transformer(
-        s2s.MtModelOptions(d_model=D, layers=2, ffn_dim=FFN, heads=HEADS).architecture(None, 600)
+        s2s.mt_architecture(s2s.MtModelOptions(d_model=D, layers=2, ffn_dim=FFN, heads=HEADS), None, 600)
     )
     assert isinstance(model.model.encoder.layer_norm, torch.nn.LayerNorm)
     assert isinstance(model.model.decoder.layer_norm, torch.nn.LayerNorm)
@@ -87,7 +87,7 @@ def test_norm_is_a_validated_mt_option_in_the_schema_and_the_keys(tmp_path):
         keys[norm] = set(build_plan(loaded).pieces)
     assert keys["pre"].isdisjoint(keys["post"])  # every MT piece (the vocabulary too) is keyed by it
     grid.write_text(base + "mt: {norm: sandwich}\n")
-    with pytest.raises(GridError, match="norm.*sandwich.*pre, post"):
+    with pytest.raises(GridError, match=r"mt\.norm.*sandwich.*'pre' or 'post'"):
         load_grid(grid, tmp_path / "w")
     # a method may place them otherwise (mt_norm), so one grid compares both; checked up front too
     grid.write_text(base.replace("methods: [full-ft]", "methods: [{name: full-ft, params: {mt_norm: post}}]"))
@@ -228,7 +228,7 @@ def test_the_synthetic_mt_board_shows_the_rescaling_ablation_on_both_norms(tmp_p
         if cell.method == "hyper-adapters":
             norm = grid.task_config("mt", cell.params).norm
             seen[(cell.params["hn_rescale"], norm)] = (cell.method_label, cell.params["hn_hidden"])
-            expected = s2s.MtModelOptions(norm=norm).architecture(None).__class__
+            expected = s2s.mt_architecture(s2s.MtModelOptions(norm=norm), None).__class__
             assert isinstance(plan.architecture_for("mt", cell.params), expected)
     assert set(seen) == {(True, "pre"), (False, "pre"), (True, "post"), (False, "post")}
     assert {size for _, size in seen.values()} == {102}
