@@ -315,6 +315,11 @@ class PartitionSpec(Declared):
         return data  # the other keys name partitions
 
 
+def _partitions_kind(value: Any) -> str:
+    """'family' or a mapping: tagged, so an error inside a mapping names its own field."""
+    return "<spec>" if isinstance(value, dict) else "<family>"
+
+
 def _targets_kind(value: Any) -> str:
     return "<per task>" if isinstance(value, dict) else "<all>"
 
@@ -387,7 +392,13 @@ class GridSpec(Declared):
         description="Options of the MT model every MT method shares, "
         "and probe: {source: {similar, distant}}.",
     )
-    partitions: Literal["family"] | PartitionSpec | None = Field(
+    partitions: (
+        Annotated[
+            Annotated[Literal["family"], Tag("<family>")] | Annotated[PartitionSpec, Tag("<spec>")],
+            Discriminator(_partitions_kind),
+        ]
+        | None
+    ) = Field(
         None,
         description="Mixed setting: 'family', {by: family}, or two written-out partitions {A: {task: [..]}, "
         "B: ...}, with shared: [..] and test_as_train.",
