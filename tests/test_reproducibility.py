@@ -153,7 +153,7 @@ def _static_mlm_backbone(prebuilt: Path, folder: Path) -> Path:
     mBERT is published): loading it builds the flexible MLM head, which draws from torch's generator."""
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    (config,) = (prebuilt / "artifacts").glob("*/backbone-*/config.json")
+    (config,) = (prebuilt / "artifacts").glob("backbone-*/config.json")
     quickstart = config.parent
     BertForMaskedLM(BertConfig.from_pretrained(quickstart)).save_pretrained(folder)
     AutoTokenizer.from_pretrained(quickstart).save_pretrained(folder)

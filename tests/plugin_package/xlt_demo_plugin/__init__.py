@@ -58,9 +58,10 @@ class LoraMadX(MadX):
     defaults = {**MadX.defaults, "la_lora_r": 8}
     variants = {"default": {}}
 
-    def _add_language_side(self, model, name: str) -> str:
+    def _add_language_side(self, model, name: str, leave_out: tuple[int, ...] = ()) -> str:
         from adapters import LoRAConfig
 
         if name not in model.adapters_config:
-            model.add_adapter(name, config=LoRAConfig(r=self.params["la_lora_r"]))
+            config = LoRAConfig(r=self.params["la_lora_r"], leave_out=list(leave_out))
+            model.add_adapter(name, config=config)
         return name
