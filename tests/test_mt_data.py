@@ -116,7 +116,7 @@ class _Directions:
     def examples(self, task, unit, split):
         return self.data[unit][:150] if split == "train" else self.data[unit][150:]
 
-    def features(self, task, unit, split):
+    def features(self, task, unit, split, encoding=None):
         examples = self.examples(task, unit, split)
         if split != "train":
             return self.mt.encode(examples, self.tokenizer, 48)
