@@ -38,6 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from xltransfer.data.corpus import HELD_OUT_CAP
+
 # NVIDIA A100 datasheet: 312 TFLOP/s dense BF16 tensor-core peak
 REFERENCE_ACCELERATOR = "NVIDIA A100"
 PEAK_FLOPS = 312e12
@@ -47,11 +49,9 @@ UTILISATION = 0.40
 TRAINED, FROZEN, ATTENTION = 6, 4, 3  # FLOPs per parameter per token (attention: times its forward)
 FORWARD = 2  # FLOPs per parameter per token of an evaluation pass
 
-# the held-out MLM set a language-side adapter is selected on: at most this many sentences (5% of the
-# text, BAD-X §3.1 after parovicm/badx run_bi_mlm.py's `validation[:5%]`, capped: 5% of a Wikipedia
-# evaluated every 500 steps would cost more than the training). The issue-19 corpus branch defines it
-# as xltransfer.data.corpus.HELD_OUT_CAP (10,000): at merge this becomes that import.
-SELECTION_CAP = 10_000
+# the held-out MLM set a language-side adapter is selected on: at most this many sentences (the
+# training side's own cap, xltransfer.data.corpus.HELD_OUT_CAP, where its source is cited)
+SELECTION_CAP = HELD_OUT_CAP
 # tokens a fast (Rust) WordPiece tokenizer prepares per second in one process: measured 67K/s on
 # the synthetic text on a loaded 2-core machine, and issue 19's ~100 s for a 20 MB corpus (~5M
 # tokens, ~50K/s); stated as an assumption, 100K/s
