@@ -41,6 +41,15 @@ HELD_OUT_SEED = 0
 MIN_HELD_OUT_LINES = 2  # one sentence to train on, one to select on
 
 
+def row_index(index: int, length: int, what: str) -> int:
+    """A list-style index (negative from the end) of a table on disk, checked like a list's."""
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"{what} index out of range")
+    return index
+
+
 def data_cache_root(workspace_cache: Path) -> Path:
     """Where prepared data lives: ``XLT_DATA_CACHE`` if set (shared by workdirs), else the workdir's."""
     shared = os.environ.get(DATA_CACHE_ENV)
@@ -251,10 +260,7 @@ class TokenBlocks(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("token sequence index out of range")
+        index = row_index(index, len(self), "token sequence")
         return {name: column[index].as_py() for name, column in zip(self.columns, self._columns, strict=True)}
 
     def take(self, indices: Sequence[int]) -> list[dict[str, list[int]]]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xltransfer.data.corpus import row_index
 from xltransfer.errors import DataFormatError
 from xltransfer.languages import lookup
 
@@ -380,10 +381,7 @@ class PairCorpus(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("pair index out of range")
+        index = row_index(index, len(self), "pair")
         table = self._data.data
         return self._example(*(table.column(name)[index].as_py() for name in PAIR_COLUMNS))
 
