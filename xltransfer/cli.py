@@ -174,7 +174,7 @@ def _describe_mt_model() -> None:
     for option in dataclasses.fields(MtModelOptions):
         source = MT_OPTION_SOURCES.get(option.name) or "[red](no source declared)[/red]"
         table.add_row(option.name, json.dumps(option.default), source)
-    out.print(table)
+    print_table(table)
     out.print(f"initialisation of a Transformer preset: {INIT_SOURCE}", highlight=False)
 
 
@@ -280,7 +280,7 @@ def _print_calibration(calibration: dict) -> None:
             _hours(g["estimated_gpu_hours"]),
             g["reason"] or "",
         )
-    (out if out.is_terminal else Console(width=130)).print(table)
+    print_table(table)
     out.print(
         "calibration: random weights of the grid's architecture set up by each method "
         "(adapters, heads, trainable parameters), random token ids at the planned batch x max_length, "
