@@ -156,6 +156,63 @@ def character_tokenizer(words, folder: Path):
     return BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False, strip_accents=False)
 
 
+def files_task_context(tmp_path: Path, task: str, files: str):
+    """A run context over a MAD-X grid of one task read from files (``files``: the task's ``files:``
+    mapping, relative to ``tmp_path``) with MLM text for qaa and qab, the quickstart backbone at
+    max_length 256, and a character tokenizer of the letter ``a``."""
+    from xltransfer.context import RunContext
+    from xltransfer.grid import load_grid
+    from xltransfer.planning import build_plan
+    from xltransfer.workspace import Workspace
+
+    for lang in ("qaa", "qab"):
+        (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} a sentence {i}\n" for i in range(40)))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        textwrap.dedent(f"""
+        backbone: quickstart
+        quickstart: {{max_position_embeddings: 512}}
+        max_length: 256
+        data:
+          {task}: {{type: files, files: {files}}}
+          mlm: {{type: files, files: {{qaa: {{train: qaa.txt}}, qab: {{train: qab.txt}}}}}}
+        methods: [mad-x]
+        tasks: [{task}]
+        languages: {{source: qaa, target: [qab]}}
+        """)
+    )
+    workspace = Workspace.at(tmp_path / "w")
+    ctx = RunContext(build_plan(load_grid(grid, workspace.root)), workspace)
+    (tmp_path / "tok").mkdir()
+    ctx.tokenizer = character_tokenizer(["a"], tmp_path / "tok")
+    return ctx
+
+
+class DirectionsContext:
+    """What ``train_on_task`` asks of a run context, for the translation directions en>de and de>en
+    of ``examples`` (its first ``train_size`` pairs train, the rest are dev) encoded at 48 tokens."""
+
+    def __init__(self, examples, tokenizer, mt, train_size: int):
+        self.tokenizer, self.progress, self.mt, self.train_size = tokenizer, None, mt, train_size
+        self.data = {"en>de": examples, "de>en": [e.reversed() for e in examples]}
+
+    def task(self, name):
+        return self.mt
+
+    def tokenizer_for(self, name):
+        return self.tokenizer
+
+    def has_split(self, task, unit, split):
+        return True
+
+    def examples(self, task, unit, split):
+        pairs = self.data[unit]
+        return pairs[: self.train_size] if split == "train" else pairs[self.train_size :]
+
+    def features(self, task, unit, split, encoding=None):
+        return self.mt.encode(self.examples(task, unit, split), self.tokenizer, 48)
+
+
 def overfit_one_batch(model, task, batch, learning_rate: float, steps: int = 60) -> tuple[float, float]:
     """Train on one batch with dropout off; (loss before, loss after). A head, loss and encoding that
     fit together drive it close to zero."""

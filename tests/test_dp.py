@@ -519,39 +519,14 @@ def _one_letter_conllu(*lengths: int) -> str:
 
 def _dp_context(tmp_path):
     """A run context over a DP grid from files (max_length 256) and a character tokenizer."""
-    import textwrap
-
-    from conftest import character_tokenizer
-
-    from xltransfer.context import RunContext
-    from xltransfer.grid import load_grid
-    from xltransfer.planning import build_plan
-    from xltransfer.workspace import Workspace
+    from conftest import files_task_context
 
     (tmp_path / "train.conllu").write_text(_one_letter_conllu(5, 253, 254, 300))
     (tmp_path / "dev.conllu").write_text(_one_letter_conllu(4, 260))
     (tmp_path / "test.conllu").write_text(_one_letter_conllu(3))
-    for lang in ("qaa", "qab"):
-        (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} a sentence {i}\n" for i in range(40)))
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(
-        textwrap.dedent("""
-        backbone: quickstart
-        quickstart: {max_position_embeddings: 512}
-        max_length: 256
-        data:
-          dp: {type: files, files: {qaa: {train: train.conllu, dev: dev.conllu}, qab: {test: test.conllu}}}
-          mlm: {type: files, files: {qaa: {train: qaa.txt}, qab: {train: qab.txt}}}
-        methods: [mad-x]
-        tasks: [dp]
-        languages: {source: qaa, target: [qab]}
-        """)
+    return files_task_context(
+        tmp_path, "dp", "{qaa: {train: train.conllu, dev: dev.conllu}, qab: {test: test.conllu}}"
     )
-    workspace = Workspace.at(tmp_path / "w")
-    ctx = RunContext(build_plan(load_grid(grid, workspace.root)), workspace)
-    (tmp_path / "tok").mkdir()
-    ctx.tokenizer = character_tokenizer(["a"], tmp_path / "tok")
-    return ctx
 
 
 def test_a_dp_sentence_of_254_subwords_or_more_is_left_out_of_training_under_the_authors_filter(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
+from conftest import DirectionsContext
 from typer.testing import CliRunner
 from xltransfer.tasks.mt import MachineTranslation
 
@@ -517,33 +518,6 @@ def test_the_decoder_input_starts_with_the_target_tag_in_training_and_generation
 # -- one optimiser step, several directions ---------------------------------------------------------------
 
 
-class _DirectionsContext:
-    """What ``train_on_task`` asks of a run context, for two directions of PUD en-de."""
-
-    def __init__(self, examples, tokenizer):
-        self.tokenizer, self.progress = tokenizer, None
-        self.mt = MachineTranslation()
-        self.data = {
-            "en>de": examples,
-            "de>en": [e.reversed() for e in examples],
-        }
-
-    def task(self, name):
-        return self.mt
-
-    def tokenizer_for(self, name):
-        return self.tokenizer
-
-    def has_split(self, task, unit, split):
-        return True
-
-    def examples(self, task, unit, split):
-        return self.data[unit][:60] if split == "train" else self.data[unit][60:]
-
-    def features(self, task, unit, split, encoding=None):
-        return self.mt.encode(self.examples(task, unit, split), self.tokenizer, 48)
-
-
 def test_a_translation_step_holds_several_directions_and_is_not_clipped(en_de_100, monkeypatch):
     """fairseq's multilingual batches mix directions; here each step accumulates
     ``mt_batches_per_step`` batches of one direction each (sampled with T=2). Neither the paper nor
@@ -553,7 +527,7 @@ def test_a_translation_step_holds_several_directions_and_is_not_clipped(en_de_10
     from xltransfer.params import Params
 
     vocab = s2s.train_vocabulary(texts_by_language(en_de_100), size=500)
-    ctx = _DirectionsContext(en_de_100, vocab.tokenizer)
+    ctx = DirectionsContext(en_de_100, vocab.tokenizer, MachineTranslation(), train_size=60)
     params = Params(
         {
             **translation.TRAINING_DEFAULTS,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DirectionsContext
 from xltransfer.tasks.mt import MachineTranslation
 
 from xltransfer.context import RunContext
@@ -94,27 +95,12 @@ def test_features_encoded_by_several_processes_keep_the_pairs_order(tmp_path, en
     assert list(on_disk) == _in_memory(task, en_de, vocab.tokenizer, 30)
 
 
-class _Directions:
-    """What ``train_on_task`` asks of a run context, for en>de and de>en: features as lists (the
-    old path) or on disk (``training_features``)."""
+class _Directions(DirectionsContext):
+    """Features as lists (the old path) or on disk (``training_features``)."""
 
     def __init__(self, examples, tokenizer, cache: Path | None):
-        self.tokenizer, self.progress = tokenizer, None
-        self.mt = _task(48)
-        self.data = {"en>de": examples, "de>en": [e.reversed() for e in examples]}
+        super().__init__(examples, tokenizer, _task(48), train_size=150)
         self.cache = cache
-
-    def task(self, name):
-        return self.mt
-
-    def tokenizer_for(self, name):
-        return self.tokenizer
-
-    def has_split(self, task, unit, split):
-        return True
-
-    def examples(self, task, unit, split):
-        return self.data[unit][:150] if split == "train" else self.data[unit][150:]
 
     def features(self, task, unit, split, encoding=None):
         examples = self.examples(task, unit, split)

@@ -247,40 +247,15 @@ def test_nli_is_encoded_at_128_under_the_authors_length_and_at_the_grids_by_defa
     """parovicm/badx run_anli.py trains and evaluates at max_seq_length 128 (``nli_ta_max_length``,
     set in the bad-x grid); by default the grid's max_length (256 here) holds. The features of each
     length are cached apart."""
-    import textwrap
-
-    from conftest import character_tokenizer
+    from conftest import files_task_context
     from xltransfer.methods.mad_x import MadX
-
-    from xltransfer.context import RunContext
-    from xltransfer.grid import load_grid
-    from xltransfer.planning import build_plan
-    from xltransfer.workspace import Workspace
 
     long_text = " ".join(["a"] * 300)
     rows = "premise\thypothesis\tlabel\n" + "".join(f"{long_text}\ta a\t{lab}\n" for lab in NLI_LABELS)
     for name in ("train", "dev", "test"):
         (tmp_path / f"{name}.tsv").write_text(rows)
-    for lang in ("qaa", "qab"):
-        (tmp_path / f"{lang}.txt").write_text("".join(f"{lang} a sentence {i}\n" for i in range(40)))
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(
-        textwrap.dedent("""
-        backbone: quickstart
-        quickstart: {max_position_embeddings: 512}
-        max_length: 256
-        data:
-          nli: {type: files, files: {qaa: {train: train.tsv, dev: dev.tsv}, qab: {test: test.tsv}}}
-          mlm: {type: files, files: {qaa: {train: qaa.txt}, qab: {train: qab.txt}}}
-        methods: [mad-x]
-        tasks: [nli]
-        languages: {source: qaa, target: [qab]}
-        """)
-    )
-    workspace = Workspace.at(tmp_path / "w")
-    ctx = RunContext(build_plan(load_grid(grid, workspace.root)), workspace)
-    (tmp_path / "tok").mkdir()
-    ctx.tokenizer = character_tokenizer(["a"], tmp_path / "tok")
+    files = "{qaa: {train: train.tsv, dev: dev.tsv}, qab: {test: test.tsv}}"
+    ctx = files_task_context(tmp_path, "nli", files)
     authors = MadX("default", MadX.resolve_params("default", {"nli_ta_max_length": 128}))
     for method, length in ((MadX(), 256), (authors, 128)):
         encoding = method.encoding("nli")
