@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,7 @@ from xltransfer import cpu, registry
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.cell import Piece
 from xltransfer.data.corpus import PrepLedger
+from xltransfer.data.encoded import EncodedRows
 from xltransfer.data.sources import DeclaredSplitMissing
 from xltransfer.errors import GridError
 from xltransfer.progress import Progress, SilentProgress
@@ -39,8 +41,9 @@ class RunContext:
         self.progress = progress or SilentProgress()
         self._tasks: dict[str, Task] = {}
         self._examples: dict[tuple[str, str, str], list[Any]] = {}
-        self._features: dict[tuple, list[dict[str, Any]]] = {}
+        self._features: dict[tuple, Sequence[dict[str, Any]]] = {}
         self._training: dict[tuple, list[Any]] = {}
+        self._spill_dir: Path | None = None  # train splits' features on disk (``_encoded_on_disk``)
         self._tokenizers: dict[str, Any] = {}
         self._tokenizer_keys: dict[str, str] = {}
         self.failed_pieces: dict[str, str] = {}
@@ -198,9 +201,9 @@ class RunContext:
 
     def features(
         self, task: str, language: str, split: str, encoding: Encoding = GRID_ENCODING
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[dict[str, Any]]:
         """A split's examples encoded as ``encoding`` says (the grid's length by default); the train
-        split's as ``training_examples`` keeps them."""
+        split's as ``training_examples`` keeps them, on disk (read by index)."""
         tokenizer = self.tokenizer_for(task)
         length = encoding.length(self.grid, task)
         dropped = encoding.drop_subwords if split == "train" else 0
@@ -220,8 +223,35 @@ class RunContext:
                 if split == "train"
                 else self.examples(task, language, split)
             )
-            self._features[key] = self.task(task).encode(examples, tokenizer, length)
-        return self._features[key]
+            if split == "train" and isinstance(examples, list):  # labelled data: read into memory
+                self._features[key] = self._encoded_on_disk(task_obj, examples, tokenizer, length)
+            else:  # a dev or test split, or a corpus on disk (MLM text: its encode reads it there)
+                self._features[key] = task_obj.encode(examples, tokenizer, length)
+        found = self._features[key]
+        if isinstance(found, EncodedRows):
+            self.data_prep.used(str(found.path))
+        return found
+
+    def _encoded_on_disk(self, task: Task, examples: list[Any], tokenizer, length: int) -> EncodedRows:
+        """A train split's features written to this run's folder on disk (``data.encoded``), the
+        seconds it took counted as the reading piece's data preparation."""
+        import tempfile
+        import time
+        import weakref
+
+        from xltransfer.data import corpus, encoded
+
+        if self._spill_dir is None:
+            root = corpus.data_cache_root(self.workspace.cache) / "run-features"
+            root.mkdir(parents=True, exist_ok=True)
+            encoded.remove_orphans(root)
+            self._spill_dir = Path(tempfile.mkdtemp(dir=root, prefix=encoded.run_folder_prefix()))
+            weakref.finalize(self, shutil.rmtree, self._spill_dir, True)
+        path = self._spill_dir / f"{len(self._features)}.arrow"
+        started = time.perf_counter()
+        rows = encoded.encode_to_disk(examples, lambda chunk: task.encode(chunk, tokenizer, length), path)
+        self.data_prep.built(str(path), time.perf_counter() - started)
+        return rows
 
     # -- tokenizers: the backbone's, unless a task's model has its own (MT's trained vocabulary) --
     def tokenizer_for(self, task: str):

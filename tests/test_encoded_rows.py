@@ -1,0 +1,110 @@
+"""Labelled training features on disk (``data.encoded``): the same features, batches and training as
+the list ``encode`` returns, read by index, with memory that does not hold them (issue 19)."""
+
+from __future__ import annotations
+
+import gc
+import random
+import tracemalloc
+
+from conftest import files_task_context
+from xltransfer.tasks.nli import NLI_LABELS
+
+from xltransfer.data.encoded import EncodedRows, encode_to_disk
+from xltransfer.train import batches_forever
+
+WORDS = ["a", "aa", "aaa", "aaaa"]
+
+
+def _nli_context(tmp_path, pairs: int):
+    rng = random.Random(0)
+
+    def sentence() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 40)))
+
+    rows = "premise\thypothesis\tlabel\n" + "".join(
+        f"{sentence()}\t{sentence()}\t{NLI_LABELS[i % 3]}\n" for i in range(pairs)
+    )
+    for name in ("train", "dev", "test"):
+        (tmp_path / f"{name}.tsv").write_text(rows if name == "train" else rows[: rows.index("\n", 2000)])
+    files = "{qaa: {train: train.tsv, dev: dev.tsv}, qab: {test: test.tsv}}"
+    return files_task_context(tmp_path, "nli", files)
+
+
+def test_a_train_split_is_encoded_on_disk_into_the_same_features_and_batches(tmp_path):
+    ctx = _nli_context(tmp_path, 2_500)
+    task, tokenizer = ctx.task("nli"), ctx.tokenizer
+    on_disk = ctx.features("nli", "qaa", "train")
+    assert isinstance(on_disk, EncodedRows)
+    in_memory = task.encode(ctx.training_examples("nli", "qaa"), ctx.tokenizer, 256)
+    assert len(on_disk) == len(in_memory) == 2_500
+    assert list(on_disk) == in_memory and on_disk[-1] == in_memory[-1] and on_disk[3:6] == in_memory[3:6]
+    assert on_disk.take([7, 0, 7]) == [in_memory[7], in_memory[0], in_memory[7]]
+
+    def collate(features):
+        return task.collate(features, tokenizer)
+
+    disk_batches = batches_forever(on_disk, collate, 16, seed=5)
+    list_batches = batches_forever(in_memory, collate, 16, seed=5)
+    for _ in range(200):  # more than an epoch: the same length-bucketed, shuffled batches
+        a, b = next(disk_batches), next(list_batches)
+        assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    # dev and test splits stay lists; the run's folder of features is removed with its context
+    assert isinstance(ctx.features("nli", "qaa", "dev"), list)
+    folder = on_disk.path.parent
+    assert folder.is_dir()
+    del ctx, on_disk, disk_batches
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_the_features_of_a_large_train_split_are_not_held_in_memory(tmp_path):
+    """Python memory that reading the features leaves allocated: on disk a small fraction of what
+    the same features take as the lists ``encode`` returns."""
+    import datasets  # noqa: F401 - imported before measuring: its modules are not the features
+
+    ctx = _nli_context(tmp_path, 20_000)
+    examples = ctx.training_examples("nli", "qaa")
+
+    def held(make) -> int:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        kept = make()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert len(kept) == 20_000
+        return grown
+
+    as_lists = held(lambda: ctx.task("nli").encode(examples, ctx.tokenizer, 256))
+    on_disk = held(lambda: ctx.features("nli", "qaa", "train"))
+    assert on_disk < as_lists / 20, (on_disk, as_lists)
+
+
+def test_encode_must_give_one_feature_per_example(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="one each"):
+        encode_to_disk(["x", "y"], lambda chunk: [{"input_ids": [1]}], tmp_path / "f.arrow")
+    empty = encode_to_disk([], lambda chunk: [], tmp_path / "e.arrow")
+    assert len(empty) == 0 and not empty
+
+
+def test_a_killed_runs_folder_of_features_is_removed_by_the_next_run_on_the_machine(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from xltransfer.data.encoded import remove_orphans, run_folder_prefix
+
+    finished = [sys.executable, "-c", "import os; print(os.getpid())"]
+    gone = subprocess.run(finished, capture_output=True, text=True)
+    host = socket.gethostname()
+    dead = tmp_path / f"{host}-{gone.stdout.strip()}-abc"
+    alive = tmp_path / f"{run_folder_prefix()}def"
+    elsewhere = tmp_path / "another-machine-1-ghi"
+    for folder in (dead, alive, elsewhere):
+        (folder / "x").mkdir(parents=True)
+    remove_orphans(tmp_path)
+    assert not dead.exists() and alive.exists() and elsewhere.exists()
