@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--base-python", type=Path, required=True, help="the base version's python")
     parser.add_argument("--python", type=Path, default=Path(sys.executable), help="the new version's python")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="keep the workdirs here (<side>-<round>) to report from")
     args = parser.parse_args()
     sides = {"base": args.base_python, "new": args.python}
     checkouts = {name: checkout_of(python) for name, python in sides.items()}
@@ -84,9 +85,11 @@ def main() -> None:
     cpus: dict[str, list[float]] = defaultdict(list)
     pieces: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        base_dir = args.keep or Path(tmp)
+        base_dir.mkdir(parents=True, exist_ok=True)
         for round_ in range(args.rounds):
             for name, python in sides.items():
-                workdir = Path(tmp) / f"{name}-{round_}"
+                workdir = base_dir / f"{name}-{round_}"
                 wall, cpu = run_quickstart(python, checkouts[name][0], workdir)
                 walls[name].append(wall)
                 cpus[name].append(cpu)

@@ -226,6 +226,7 @@ def _efficiency(
         for method, params, score in points:
             shown[method] = ax.scatter(params, score, color=colours[method], s=50, zorder=3)
             ax.annotate(method, (params, score), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        ax.margins(y=0.12)  # room above the highest dot for its label, inside the frame
         xs = [p[1] for p in points]
         if min(xs) > 0 and max(xs) / min(xs) > 50:
             ax.set_xscale("log")
