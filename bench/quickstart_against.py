@@ -28,11 +28,9 @@ from pathlib import Path
 def checkout_of(python: Path) -> tuple[Path, str]:
     """The checkout an environment's xltransfer is installed from, and its commit."""
     locate = "import xltransfer, pathlib; print(pathlib.Path(xltransfer.__file__).parents[1])"
+    # from "/": run from a checkout, `python -c` would import that checkout's xltransfer instead
     where = subprocess.run(
-        [str(python), "-c", locate],
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(python), "-c", locate], cwd="/", capture_output=True, text=True, check=True
     ).stdout.strip()
     commit = subprocess.run(
         ["git", "-C", where, "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=True
@@ -64,8 +62,9 @@ def piece_seconds(workdir: Path) -> dict[str, float]:
     by_kind: dict[str, float] = defaultdict(float)
     for info_file in workdir.rglob("info.json"):
         info = json.loads(info_file.read_text())
-        if "wall_seconds" in info:
-            by_kind[info.get("kind", "?")] += info["wall_seconds"]
+        seconds = info.get("wall_seconds", info.get("train_seconds"))  # older versions: train_seconds
+        if seconds is not None:
+            by_kind[info.get("kind", "?")] += seconds
     return dict(sorted(by_kind.items()))
 
 

@@ -261,3 +261,43 @@ def test_the_efficiency_figure_shows_a_method_without_parameters_whole(tmp_path:
     ]
     figures = render_figures(records, tmp_path, _main_metric)
     assert [p.name for p in figures] == ["bars-pos-zero-shot.png", "efficiency.png"]
+
+
+def test_a_method_that_did_not_converge_is_marked_in_the_figures_and_labels_keep_apart(
+    tmp_path: Path,
+) -> None:
+    """As the tables' †: a method with a record whose pieces did not converge gets hatched bars and
+    a hollow dot, and "† not converged" in the legend; two dots of nearly the same size and score
+    get labels that do not overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from xltransfer.reporting.figures import _annotate_apart, _legend_name, _unconverged
+
+    records = _records()
+    stuck = {"converged": False, "flagged": {"ta:pos": "no progress"}}
+    records[-1] = {**records[-1], "extra": {**records[-1]["extra"], "convergence": stuck}}
+    assert _unconverged(records) == {label_of(records[-1])}
+    assert _legend_name("mad-x", {"mad-x"}) == "mad-x † not converged" and _legend_name("x", set()) == "x"
+    assert [p.name for p in render_figures(records, tmp_path, _main_metric)] == [
+        "bars-pos-zero-shot.png",
+        "efficiency.png",
+    ]
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    points = [(480_000.0, 42.6), (520_000.0, 43.1), (990_000.0, 20.3), (990_000.0, 19.5)]
+    ax.scatter(*zip(*points, strict=True))
+    _annotate_apart(ax, points, ["lang-adapters", "pair-adapters", "no-rescale", "no-rescale-post-norm"])
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in ax.texts]
+    assert len(boxes) == 4
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+
+
+def label_of(record: dict[str, Any]) -> str:
+    return record["method"] if record["variant"] == "default" else f"{record['method']}:{record['variant']}"

@@ -141,6 +141,20 @@ def _language_map(embeddings: dict[str, list[float]], families: dict[str, str], 
 
 # --- the figures ---------------------------------------------------------------------------------
 
+NOT_CONVERGED_MARK = "†"  # as in the tables: a method whose pieces did not all converge
+NOT_CONVERGED_HATCH = "//"
+
+
+def _unconverged(rows: list[dict[str, Any]]) -> set[str]:
+    """The methods with a record whose pieces did not converge (the tables' †: not ranked)."""
+    return {
+        label(r) for r in rows if ((r.get("extra") or {}).get("convergence") or {}).get("converged") is False
+    }
+
+
+def _legend_name(method: str, unconverged: set[str]) -> str:
+    return f"{method} {NOT_CONVERGED_MARK} not converged" if method in unconverged else method
+
 
 def _bar_chart(
     rows: list[dict[str, Any]], key: tuple[str, str, int], colours: dict[str, str], path: Path
@@ -154,6 +168,7 @@ def _bar_chart(
     methods = sorted({method for _, method in values})
     several_seeds = any(len(v) > 1 for v in values.values())
     width = 0.8 / len(methods)
+    unconverged = _unconverged(rows)
     fig, ax = _figure((min(20.0, max(8.0, 1.5 + 0.25 * len(targets) * (len(methods) + 1))), 5.0))
     for j, method in enumerate(methods):
         xs, means, errs = [], [], []
@@ -163,7 +178,11 @@ def _bar_chart(
                 xs.append(i - 0.4 + width * (j + 0.5))
                 means.append(statistics.fmean(runs) * scale)
                 errs.append(statistics.stdev(runs) * scale if len(runs) > 1 else math.nan)
-        ax.bar(xs, means, width, label=method, color=colours[method], zorder=3)
+        hatch = NOT_CONVERGED_HATCH if method in unconverged else None  # shown, but not to be ranked
+        ax.bar(
+            xs, means, width, label=_legend_name(method, unconverged), color=colours[method], hatch=hatch,
+            edgecolor="white" if hatch else None, zorder=3,
+        )  # fmt: skip
         if several_seeds:
             ax.errorbar(xs, means, yerr=errs, fmt="none", ecolor="black", elinewidth=1, capsize=2, zorder=4)
     rotate = len(targets) > 8
@@ -214,7 +233,7 @@ def _efficiency(
             score = statistics.fmean(statistics.fmean(values[(t, method)]) for t in targets)
             points.append((method, params, score * metric_scale(rows[0]["metric"])))
         if points:
-            panels.append((key, rows[0]["metric"], points))
+            panels.append((key, rows[0]["metric"], points, _unconverged(rows)))
     if not panels:
         return False
     ncols = min(3, len(panels))
@@ -222,16 +241,23 @@ def _efficiency(
     fig = _new_figure((5.0 * ncols + 2.0, 4.2 * nrows + 0.6))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     shown: dict[str, Any] = {}
-    for ax, ((task, setting, shots), metric, points) in zip(axes.flat, panels, strict=False):
+    flagged: set[str] = set()
+    for ax, ((task, setting, shots), metric, points, unconverged) in zip(axes.flat, panels, strict=False):
+        flagged |= {method for method, _, _ in points if method in unconverged}
         for method, params, score in points:
-            shown[method] = ax.scatter(params, score, color=colours[method], s=50, zorder=3)
-            ax.annotate(method, (params, score), xytext=(4, 3), textcoords="offset points", fontsize=7)
+            hollow = method in unconverged  # not converged: shown, not to be ranked
+            shown[method] = ax.scatter(
+                params, score, s=50, zorder=3, linewidths=1.5, edgecolors=colours[method],
+                facecolors="none" if hollow else colours[method],
+            )  # fmt: skip
         ax.margins(y=0.12)  # room above the highest dot for its label, inside the frame
         xs = [p[1] for p in points]
         if min(xs) > 0 and max(xs) / min(xs) > 50:
             ax.set_xscale("log")
         else:  # a linear axis from 0, so distances read as parameter ratios
             ax.set_xlim(*linear_limits(xs))
+        names = [f"{m} {NOT_CONVERGED_MARK}" if m in unconverged else m for m, _, _ in points]
+        _annotate_apart(ax, [(p, s) for _, p, s in points], names)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x) if x >= 0 else ""))
         shots_note = f" · k={shots}" if setting == "few-shot" else ""
         ax.set(
@@ -246,13 +272,39 @@ def _efficiency(
     # below the panels: at the upper right a legend runs into the title
     fig.legend(
         [shown[m] for m in sorted(shown)],
-        sorted(shown),
+        [_legend_name(m, flagged) for m in sorted(shown)],
         title="method",
         loc="outside lower center",
         ncols=min(4, len(shown)),
     )
     _save(fig, path)
     return True
+
+
+LABEL_POINTS = 7  # the dots' labels' font size, in points
+
+
+def _annotate_apart(ax, points: list[tuple[float, float]], names: list[str]) -> None:
+    """Label each dot just above and right of it; where two labels would overlap (methods of
+    nearly the same size and score), the lower one moves down below the other, so each stays
+    readable. Positions are worked out in points on the page, after the axes' limits are set."""
+    ax.get_xlim(), ax.get_ylim()  # settles autoscaling, so the dots' positions are final
+    to_points = 72.0 / ax.figure.dpi
+    placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of each placed label
+    order = sorted(range(len(points)), key=lambda i: (-points[i][1], points[i][0]))
+    for i in order:
+        x, y = (v * to_points for v in ax.transData.transform(points[i]))
+        width = 0.62 * LABEL_POINTS * len(names[i])
+        left, bottom = x + 4, y + 3
+        for other_left, other_bottom, other_width in sorted(placed, key=lambda p: -p[1]):
+            apart = left >= other_left + other_width or other_left >= left + width
+            if not apart and abs(bottom - other_bottom) < LABEL_POINTS + 1:
+                bottom = other_bottom - (LABEL_POINTS + 1)
+        placed.append((left, bottom, width))
+        ax.annotate(
+            names[i], points[i], xytext=(left - x, bottom - y), textcoords="offset points",
+            fontsize=LABEL_POINTS, arrowprops={"arrowstyle": "-", "lw": 0.5} if bottom < y - 3 else None,
+        )  # fmt: skip
 
 
 def _few_shot_curve(rows: list[dict[str, Any]], task: str, colours: dict[str, str], path: Path) -> bool:
