@@ -423,7 +423,10 @@ class StackedAdapterMethod(Method):
         """A language-side adapter, trained in every layer, less its last layer under a 2.0 TA (its
         own deepest layer is the encoder's last; the TA's state has no last layer to drop)."""
         ta_marker = f".{ad.task_adapter_name(cell.task)}."
-        if not self.params["ta_leave_out_last_layer"] or any(ta_marker in name for name in state):
+        if any(ta_marker in name for name in state):
+            return state
+        state = ad.without_heads(state, ["default"])  # the language side's MLM head: not deployed
+        if not self.params["ta_leave_out_last_layer"]:
             return state
         layers = [int(n.split(".layer.")[1].split(".")[0]) for n in state if ".layer." in n]
         return ad.without_layers(state, [max(layers)] if layers else [])
@@ -435,7 +438,9 @@ class StackedAdapterMethod(Method):
         if piece.kind == self.adapter_kind:
             return self._train_adapter(model, piece, ctx)
         left_out = self.left_out_layers(model.config)
-        ad.load_states(model, (ad.without_layers(ctx.load_state(dep), left_out) for dep in piece.needs))
+        # the language sides' adapters, without the MLM heads they trained with (a TA never uses them)
+        states = (ad.without_layers(ctx.load_state(dep), left_out) for dep in piece.needs)
+        ad.load_states(model, (ad.without_heads(state, ["default"]) for state in states))
         ta = ad.task_adapter_name(piece.task)
         adapters = [dep for dep in piece.needs if dep.kind == self.adapter_kind]
         if piece.kind == "few-shot-task-adapter":

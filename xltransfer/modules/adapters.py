@@ -56,6 +56,13 @@ def without_layers(state: Mapping[str, Any], layers: Iterable[int]) -> dict[str,
     return {name: tensor for name, tensor in state.items() if not any(m in name for m in markers)}
 
 
+def without_heads(state: Mapping[str, Any], heads: Iterable[str]) -> dict[str, Any]:
+    """A piece's tensors less those of the given heads (a language adapter's MLM head, which a task
+    adapter stacked on it never uses and a backbone saved without an MLM head has no place for)."""
+    prefixes = tuple(f"heads.{head}." for head in heads)
+    return {name: tensor for name, tensor in state.items() if not name.startswith(prefixes)}
+
+
 def train_only(model, adapter: str | None = None, heads: Iterable[str] = ()) -> None:
     """Freeze everything, then unfreeze one adapter (with its invertible part) and some heads."""
     for param in model.parameters():
