@@ -239,7 +239,29 @@ def held_out_ranges(
 
 
 # -- tokens --------------------------------------------------------------------------------------------
-class TokenBlocks(Sequence):
+class RowsOnDisk(Sequence):
+    """Rows of a table on disk, each with a ``length`` (what length-bucketed batching reads), indexed
+    and sliced as a list is; a subclass reads one row (``_row``) and several at once (``take``)."""
+
+    lengths: np.ndarray
+    what = "row"  # for the message of an index out of range
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._row(row_index(index, len(self), self.what))
+
+    def _row(self, index: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def take(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class TokenBlocks(RowsOnDisk):
     """Token sequences (``{"input_ids": [...]}`` per item, or one list per name of ``columns``) in
     memory-mapped Arrow files, with each item's ``length`` (what length-bucketed batching reads)."""
 
@@ -254,13 +276,9 @@ class TokenBlocks(Sequence):
         self._columns = [data.data.column(name) for name in self.columns]
         self.lengths = data.data.column("length").to_numpy()
 
-    def __len__(self) -> int:
-        return len(self.lengths)
+    what = "token sequence"
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = row_index(index, len(self), "token sequence")
+    def _row(self, index: int) -> dict[str, Any]:
         return {name: column[index].as_py() for name, column in zip(self.columns, self._columns, strict=True)}
 
     def take(self, indices: Sequence[int]) -> list[dict[str, list[int]]]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from xltransfer.data.corpus import WRITE_ROWS, row_index
+from xltransfer.data.corpus import WRITE_ROWS, RowsOnDisk
 
 
 def row_length(feature: dict[str, Any]) -> int:
@@ -30,8 +30,10 @@ def row_length(feature: dict[str, Any]) -> int:
     return max(len(feature["input_ids"]), len(labels) if isinstance(labels, list) else 0)
 
 
-class EncodedRows(Sequence):
+class EncodedRows(RowsOnDisk):
     """Feature dicts pickled row by row in a memory-mapped Arrow file, with each row's ``lengths``."""
+
+    what = "feature"
 
     def __init__(self, path: Path):
         import datasets
@@ -41,13 +43,8 @@ class EncodedRows(Sequence):
         self._rows = data.data.column("row")
         self.lengths = data.data.column("length").to_numpy()
 
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        return pickle.loads(self._rows[row_index(index, len(self), "feature")].as_py())
+    def _row(self, index: int) -> dict[str, Any]:
+        return pickle.loads(self._rows[index].as_py())
 
     def take(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """Several rows at once (one Arrow gather)."""
