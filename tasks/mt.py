@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from xltransfer.data.corpus import TokenBlocks
+from xltransfer.data.encoded import row_length
 from xltransfer.data.parallel import (
     PairCorpus,
     ParallelExample,
@@ -407,7 +408,7 @@ class _EncodeTraining:
         kept = self.task.training_examples(examples, self.tokenizer)
         encoded = self.task.encode(kept, self.tokenizer, self.max_length) if kept else []
         columns = {name: [f[name] for f in encoded] for name in FEATURE_COLUMNS}
-        columns["length"] = [max(len(f["input_ids"]), len(f["labels"])) for f in encoded]
+        columns["length"] = [row_length(f) for f in encoded]
         return columns
 
 

@@ -241,7 +241,8 @@ def held_out_ranges(
 # -- tokens --------------------------------------------------------------------------------------------
 class RowsOnDisk(Sequence):
     """Rows of a table on disk, each with a ``length`` (what length-bucketed batching reads), indexed
-    and sliced as a list is; a subclass reads one row (``_row``) and several at once (``take``)."""
+    and sliced as a list is; a subclass reads one row (``_row``) and, for ``train.rows``, several at
+    once (``take``)."""
 
     lengths: np.ndarray
     what = "row"  # for the message of an index out of range
@@ -255,9 +256,6 @@ class RowsOnDisk(Sequence):
         return self._row(row_index(index, len(self), self.what))
 
     def _row(self, index: int) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def take(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
 
