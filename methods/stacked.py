@@ -577,5 +577,6 @@ def _fit_info(result, score_name: str) -> dict:
         "steps": result.steps,
         "train_seconds": result.seconds,
         "batch_wait_seconds": round(result.batch_wait_seconds, 3),  # steps waiting for their batches
+        "eval_seconds": round(result.eval_seconds, 3),  # selection passes, within train_seconds
         "history": result.history,
     }

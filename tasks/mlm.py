@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from xltransfer.data.corpus import HELD_OUT_CAP, HELD_OUT_FRACTION, TextCorpus, pack, tokenized, with_markers
+from xltransfer.data.corpus import HELD_OUT_FRACTION, TextCorpus, pack, tokenized, with_markers
 from xltransfer.data.subwords import pad_batch
 from xltransfer.errors import DataFormatError
 from xltransfer.modules.mlm import mask_tokens, masked_lm_loss
@@ -70,7 +70,8 @@ class MaskedLanguageModelling(Task):
         citation="Devlin et al. 2019, BERT, §3.1",
     )
     # language-adapter selection on held-out text: 5% of the language's text (BAD-X §3.1), a
-    # contiguous slice of at most HELD_OUT_CAP sentences (xltransfer.data.corpus.held_out_ranges)
+    # contiguous slice of at most the source's held_out_sentences (default corpus.HELD_OUT_CAP;
+    # xltransfer.data.corpus.held_out_ranges)
     held_out_fraction = HELD_OUT_FRACTION
     reads_corpus = True  # read into a memory-mapped corpus on disk, never into a list
     prediction_suffix = ".tsv"  # per sentence: masked-token NLL, their count, the sentence
@@ -137,7 +138,9 @@ class MaskedLanguageModelling(Task):
         """The source's fingerprint, with the held-out rule for the splits it can divide (a piece
         trained before the rule changed is not one trained on today's split)."""
         found = super().data_fingerprint(source, unit, split)
-        return found if found is None or split == "test" else f"{found}:held-out-v2-{HELD_OUT_CAP}"
+        if found is None or split == "test":
+            return found
+        return f"{found}:held-out-v2-{source.held_out_cap(unit)}"
 
     def add_head(self, model, head_name: str) -> None:
         model.add_masked_lm_head(head_name)

@@ -216,6 +216,37 @@ def test_a_capped_source_trains_on_all_its_sentences_and_holds_out_more(tmp_path
     assert list(ctx.examples("mlm", "qaa", "dev")) == lines[100:150]
 
 
+def test_the_held_out_cap_is_a_grid_parameter_and_part_of_the_pieces_key(tmp_path):
+    """A source's ``held_out_sentences`` caps the selection set (default corpus.HELD_OUT_CAP); the
+    language adapters selected on another held-out set are other pieces, and `xlt plan` counts it."""
+    from xltransfer.cost import LocalData
+
+    lines = _lines(400)
+    text = _text_file(tmp_path / "qaa.txt", lines)
+    files = f"{{qaa: {{train: {text}}}, qab: {{train: {text}}}}}"
+    default = _context(_grid(tmp_path, files), tmp_path / "w")
+    capped_grid = tmp_path / "capped" / "grid.yaml"
+    capped_grid.parent.mkdir()
+    capped_grid.write_text(_grid(tmp_path, files, ", held_out_sentences: 7").read_text())
+    capped = _context(capped_grid, tmp_path / "w")
+    assert len(default.examples("mlm", "qaa", "dev")) == 20  # 5% of 400, under the default cap
+    dev, train = capped.examples("mlm", "qaa", "dev"), capped.examples("mlm", "qaa", "train")
+    assert len(dev) == 7 and len(train) == 393 and not set(dev) & set(train)
+    mlm = MaskedLanguageModelling()
+    assert mlm.data_fingerprint(capped.grid.source_for("mlm"), "qaa", "train") != mlm.data_fingerprint(
+        default.grid.source_for("mlm"), "qaa", "train"
+    )
+
+    def language_adapter_keys(ctx):
+        return {p.key for p in ctx.plan.pieces.values() if p.piece.kind == "language-adapter"}
+
+    assert not language_adapter_keys(default) & language_adapter_keys(capped)
+    assert LocalData(capped.plan).held_out("qaa") == 7 and LocalData(default.plan).held_out("qaa") == 20
+    with pytest.raises(GridError, match="held_out_sentences"):
+        _grid(tmp_path, files, ", held_out_sentences: 0")
+        load_grid(tmp_path / "g" / "grid.yaml", tmp_path / "w")
+
+
 # -- small corpora ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("count", [5, 19])
 def test_a_few_lines_of_text_hold_out_one_sentence(tmp_path, count):

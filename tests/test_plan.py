@@ -427,17 +427,18 @@ def test_paper_plans_count_selection_evaluations_and_data_preparation(leaderboar
     counts the selection passes over held-out text at its cap (10,000 sentences per language, every
     500 steps) and the corpora's tokenisation, and the assumptions line says so."""
     from xltransfer import cost
+    from xltransfer.data import corpus
 
     summary = _plan_offline(tmp_path, monkeypatch, leaderboard)
     total = summary["cost"]
     assert "selection passes" in total["assumptions"] and "Data preparation" in total["assumptions"]
-    assert f"{cost.SELECTION_CAP:,} sentences per language" in total["assumptions"]
+    assert f"{corpus.HELD_OUT_CAP:,} sentences per language" in total["assumptions"]
     assert 0 < total["eval_gpu_hours"] < total["gpu_hours"]
     assert total["data_prep_tokens"] > 0 and total["data_prep_cpu_hours"] > 0
     language_side = [p for p in summary["pieces"] if p["task"] == "mlm" and p["steps"]]
     assert language_side
     for piece in language_side:  # hub text: the held-out set is at its cap for each language
-        assert piece["eval_examples"] == cost.SELECTION_CAP * len(piece["languages"])
+        assert piece["eval_examples"] == corpus.HELD_OUT_CAP * len(piece["languages"])
         assert piece["evaluations"] == cost.evaluation_passes(piece["steps"], 500)
         assert piece["eval_flops"] > 0
         assert piece["gpu_hours"] == pytest.approx(cost.gpu_hours(piece["flops"] + piece["eval_flops"]))

@@ -137,7 +137,8 @@ class RunContext:
             holds_out = split in ("train", "dev") and self._holds_out(task, language)
             read = "train" if holds_out else split
             cap = source.cap(language)
-            extra = corpus.HELD_OUT_CAP if holds_out and cap is not None else 0
+            held_out = source.held_out_cap(language)
+            extra = held_out if holds_out and cap is not None else 0
             fingerprint = task_obj.data_fingerprint(source, language, read)
             where = source.where(task_obj.metadata.data_format, language, read)
             text = corpus.read_text(
@@ -157,7 +158,7 @@ class RunContext:
                         f"text needs at least {corpus.MIN_HELD_OUT_LINES} (or give a dev split)",
                         self.grid.path,
                     )
-                train, dev = corpus.held_out_ranges(len(text), cap)
+                train, dev = corpus.held_out_ranges(len(text), cap, held_out)
                 self._examples[(task, language, "train")] = text.view(train)
                 self._examples[(task, language, "dev")] = text.view(dev)
         found = self._examples[key]

@@ -20,8 +20,9 @@ The model, in the words of the one line ``xlt plan`` prints with it (``ASSUMPTIO
 - Evaluation during training (checkpoint selection): each pass the method plans
   (``Method.planned_evaluations``: step 0, every ``eval_every`` steps and the last) runs the forward
   pass (2 FLOPs per weight per token, attention's forward) over the selection set at max_length: a
-  language's held-out MLM text at its cap (``SELECTION_CAP`` sentences, or 5% of a corpus on disk
-  that holds fewer than 20 times that), a task's dev set when it is on disk (one read from the hub is
+  language's held-out MLM text at its cap (the source's ``held_out_sentences``, by default
+  ``corpus.HELD_OUT_CAP``; or 5% of a corpus on disk that holds fewer than 20 times that, or the
+  dev split the source gives), a task's dev set when it is on disk (one read from the hub is
   not counted: ``xlt plan`` reads nothing from the hub).
 - Data preparation (CPU, not GPU): every MLM corpus a language-side piece reads is tokenised once
   (then cached for every piece and run) at ``TOKENIZE_RATE`` tokens per second per process; its
@@ -49,9 +50,6 @@ UTILISATION = 0.40
 TRAINED, FROZEN, ATTENTION = 6, 4, 3  # FLOPs per parameter per token (attention: times its forward)
 FORWARD = 2  # FLOPs per parameter per token of an evaluation pass
 
-# the held-out MLM set a language-side adapter is selected on: at most this many sentences (the
-# training side's own cap, xltransfer.data.corpus.HELD_OUT_CAP, where its source is cited)
-SELECTION_CAP = HELD_OUT_CAP
 # tokens a fast (Rust) WordPiece tokenizer prepares per second in one process: measured 67K/s on
 # the synthetic text on a loaded 2-core machine, and issue 19's ~100 s for a 20 MB corpus (~5M
 # tokens, ~50K/s); stated as an assumption, 100K/s
@@ -67,7 +65,7 @@ def assumptions() -> str:
         "(backward without weight gradients), attention 3x 4·s·d per layer, sequences at max_length "
         "(an upper bound), MLM head at masked positions only, generators once per step; plus "
         "evaluation: the selection passes each method plans x its selection set (held-out MLM text "
-        f"at its cap of {SELECTION_CAP:,} sentences per language, dev sets on disk) at 2 FLOPs per "
+        f"at its cap, by default {HELD_OUT_CAP:,} sentences per language; dev sets on disk) at 2 FLOPs per "
         "weight per token; heads and LayerNorms not counted. Data preparation in CPU-hours: each MLM "
         f"corpus tokenised once (cached) at {TOKENIZE_RATE / 1000:.0f}K tokens/s per process, its size "
         "the text on disk, else the text its pieces read (a lower bound for a hub corpus)"
@@ -290,17 +288,19 @@ class LocalData:
         return None if any(size is None for size in sizes) else sum(sizes)
 
     def held_out(self, language: str) -> int:
-        """A language's held-out MLM sentences: 5% of its text on disk, at least one, at most the cap;
-        the cap for text `xlt plan` does not see (a hub corpus, at the papers' scale)."""
+        """A language's held-out MLM sentences as training reads them: its dev split when the source
+        gives one, else 5% of its text on disk, at least one, at most the source's cap; the cap for
+        text `xlt plan` does not see (a hub corpus, at the papers' scale)."""
         from xltransfer import registry
 
         dev = self.count("mlm", language, "dev")
         if dev is not None:
-            return min(dev, SELECTION_CAP)
+            return dev
+        cap = self.plan.grid.source_for("mlm").held_out_cap(language)
         lines = self.count("mlm", language, "train")
         if lines is None:
-            return SELECTION_CAP
-        return max(1, min(SELECTION_CAP, int(lines * registry.tasks.get("mlm").held_out_fraction)))
+            return cap
+        return max(1, min(cap, int(lines * registry.tasks.get("mlm").held_out_fraction)))
 
     def selection_size(self, piece) -> int | None:
         """``selection_size`` for ``piece_cost``: examples of one evaluation pass, over the piece's

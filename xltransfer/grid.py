@@ -416,37 +416,37 @@ def _groups(groups: dict[str, list[str]] | None, evaluated: tuple[str, ...]) -> 
 
 
 def _source(
-    task: str, spec: Any, where: str, workdir: Path, synthetic, max_sentences: int | None = None
+    task: str, spec: Any, where: str, workdir: Path, synthetic, caps: dict[str, int | None] | None = None
 ) -> DataSource:
-    """One task's validated data source as a reader; ``max_sentences`` (any source but the
-    synthetic suite; a per-language source's applies to those of its sources that set none) keeps
-    the first N examples of each split."""
+    """One task's validated data source as a reader. ``caps`` (any source but the synthetic suite;
+    a per-language source's apply to those of its sources that set none): ``max_sentences`` keeps the
+    first N examples of each split, ``held_out_sentences`` caps a held-out MLM selection set."""
     if spec == "synthetic":
         return SyntheticSource(synthetic, workdir / "cache", field=where)
-    if spec.max_sentences is not None:
-        max_sentences = spec.max_sentences
+    caps = dict(caps or {})
+    for name in ("max_sentences", "held_out_sentences"):
+        if getattr(spec, name) is not None:
+            caps[name] = getattr(spec, name)
     if isinstance(spec, grid_spec.PerLanguageSpec):
         return PerLanguageSource(
             {
-                lang: _source(task, sub, f"{where}.languages.{lang}", workdir, synthetic, max_sentences)
+                lang: _source(task, sub, f"{where}.languages.{lang}", workdir, synthetic, caps)
                 for lang, sub in spec.languages.items()
             },
-            _source(task, spec.default, f"{where}.default", workdir, synthetic, max_sentences)
+            _source(task, spec.default, f"{where}.default", workdir, synthetic, caps)
             if spec.default is not None
             else None,
             field=where,
         )
     if isinstance(spec, grid_spec.UdSpec):
-        return UdFolderSource(spec.root, dict(spec.treebanks), field=where, max_sentences=max_sentences)
+        return UdFolderSource(spec.root, dict(spec.treebanks), field=where, **caps)
     if isinstance(spec, grid_spec.FilesSpec):
         files = {
             _files_key(task, lang, f"{where}.files.{lang}"): dict(splits)
             for lang, splits in spec.files.items()
         }
-        return FilesSource(files, field=where, max_sentences=max_sentences)
-    return HubSource(
-        spec.dataset, spec.config, spec.revision, dict(spec.splits), field=where, max_sentences=max_sentences
-    )
+        return FilesSource(files, field=where, **caps)
+    return HubSource(spec.dataset, spec.config, spec.revision, dict(spec.splits), field=where, **caps)
 
 
 def _files_key(task: str, key: str, field_name: str) -> str:

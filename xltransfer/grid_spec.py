@@ -153,6 +153,9 @@ Device = Annotated[
 class _SourceSpec(Declared):
     # keep the first N examples of each split (any source but the synthetic suite)
     max_sentences: Positive | None = None
+    # MLM text: the most sentences of a language's held-out selection set, cut from its train text
+    # when the source has no dev split (default: xltransfer.data.corpus.HELD_OUT_CAP)
+    held_out_sentences: Positive | None = None
 
 
 class UdSpec(_SourceSpec):

@@ -121,6 +121,7 @@ class FitResult:
     first_streams: list[str] = field(default_factory=list)  # the first FIRST_STREAMS batches' streams
     higher_is_better: bool = True  # the direction best_score was selected in
     batch_wait_seconds: float = 0.0  # time the steps waited for their batches
+    eval_seconds: float = 0.0  # time spent evaluating (step 0 included), within ``seconds``
 
 
 def batches_forever(
@@ -293,9 +294,16 @@ def fit(
     started = time.perf_counter()
     prefetched = {id(s): Prefetched(s.batches) for s in streams if s.prefetch}
     best_state = None
+
+    def evaluation() -> dict[str, float]:
+        began = time.perf_counter()
+        found = _evaluation(evaluate)
+        result.eval_seconds += time.perf_counter() - began
+        return found
+
     try:
         if evaluate is not None:
-            result.history.append({"step": 0, **_evaluation(evaluate), "loss": None})
+            result.history.append({"step": 0, **evaluation(), "loss": None})
         running = 0.0
         with progress.bar(description, schedule.steps) as advance:
             for step in range(schedule.steps):
@@ -332,9 +340,9 @@ def fit(
                 running = 0.9 * running + 0.1 * value if step else value
                 last = step + 1 == schedule.steps
                 if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
-                    evaluation = _evaluation(evaluate)
-                    score = evaluation["score"]
-                    result.history.append({"step": step + 1, **evaluation, "loss": running})
+                    evaluated = evaluation()
+                    score = evaluated["score"]
+                    result.history.append({"step": step + 1, **evaluated, "loss": running})
                     better = result.best_score is None or (
                         score > result.best_score if higher_is_better else score < result.best_score
                     )

@@ -33,8 +33,10 @@ PROC_ROWS = 50_000  # a tokenising process per this many lines, up to the CPUs t
 # The held-out MLM set that selects a language-side adapter's checkpoint. The authors evaluate on
 # the first 5% of the target's text file (parovicm/badx examples/language-modeling/run_bi_mlm.py:
 # `validation[:{validation_split_percentage}%]`, default 5, `max_eval_samples` unset); here it is
-# 5% of the sentences, at least one, at most HELD_OUT_CAP (ours: 5% of a whole Wikipedia, evaluated
-# every 500 steps, would cost more than the training), a contiguous slice at a fixed seeded offset.
+# 5% of the sentences, at least one, at most a cap, a contiguous slice at a fixed seeded offset. The
+# cap is a grid parameter (a data source's `held_out_sentences`); its default, HELD_OUT_CAP, is ours:
+# the authors set none, and 5% of a whole Wikipedia, evaluated every 500 steps, would cost more than
+# the training; under it, a corpus of up to 200K sentences keeps the authors' 5%.
 HELD_OUT_FRACTION = 0.05
 HELD_OUT_CAP = 10_000
 HELD_OUT_SEED = 0
@@ -229,8 +231,9 @@ def held_out_ranges(
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(train ranges, held-out ranges) of a corpus of ``size`` lines. Under a source's cap of N
     sentences (Hyper-X's 100K, §4) the first N are trained on and the held-out lines are those read
-    after them; otherwise a contiguous HELD_OUT_FRACTION (at least one line, at most ``held_out``) at
-    an offset fixed by HELD_OUT_SEED and the size, the rest trained on."""
+    after them; otherwise a contiguous HELD_OUT_FRACTION (at least one line, at most ``held_out``, the
+    source's ``held_out_sentences``) at an offset fixed by HELD_OUT_SEED and the size, the rest
+    trained on."""
     if cap is not None and size > cap:
         return [(0, cap)], [(cap, min(size, cap + held_out))]
     count = max(1, min(held_out, int(size * HELD_OUT_FRACTION)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xltransfer.data.corpus import HELD_OUT_CAP
 from xltransfer.errors import GridError
 from xltransfer.util import file_sha256
 
@@ -32,6 +33,9 @@ class DataSource(ABC):
     # keep only the first N examples (sentences) of each split: Hyper-X's "100K Wikipedia sentences
     # per language" (§4); None reads everything (BAD-X and MAD-G train on whole Wikipedias)
     max_sentences: int | None = None
+    # the most sentences of a language's held-out MLM text (the selection set cut from its train
+    # text when there is no dev split); None: corpus.HELD_OUT_CAP, where the default's source is cited
+    held_out_sentences: int | None = None
 
     @abstractmethod
     def locate(self, data_format: str, language: str, split: str) -> Path | None:
@@ -68,6 +72,10 @@ class DataSource(ABC):
         """The ``max_sentences`` that applies to ``language``."""
         return self.max_sentences
 
+    def held_out_cap(self, language: str) -> int:
+        """The most held-out MLM sentences ``language`` is selected on."""
+        return self.held_out_sentences or HELD_OUT_CAP
+
     def where(self, data_format: str, language: str, split: str) -> str:
         """The file (or hub dataset) a split is read from, for messages."""
         path = self.locate(data_format, language, split)
@@ -78,7 +86,8 @@ class DataSource(ABC):
         return fingerprint if self.max_sentences is None else f"{fingerprint}:first-{self.max_sentences}"
 
     def cap_description(self) -> dict[str, Any]:
-        return {} if self.max_sentences is None else {"max_sentences": self.max_sentences}
+        caps = {"max_sentences": self.max_sentences, "held_out_sentences": self.held_out_sentences}
+        return {name: value for name, value in caps.items() if value is not None}
 
     def describe(self) -> dict[str, Any]:
         return {"type": type(self).__name__}
@@ -134,6 +143,7 @@ class UdFolderSource(DataSource):
     treebanks: dict[str, str]
     field: str = "data"
     max_sentences: int | None = None
+    held_out_sentences: int | None = None
 
     def _treebank_files(self, language: str) -> list[Path]:
         if language in self.treebanks:
@@ -171,6 +181,7 @@ class FilesSource(DataSource):
     files: dict[str, dict[str, Path]]
     field: str = "data"
     max_sentences: int | None = None
+    held_out_sentences: int | None = None
 
     def locate(self, data_format: str, language: str, split: str) -> Path | None:
         return self.files.get(language, {}).get(split)
@@ -193,6 +204,7 @@ class HubSource(DataSource):
     split_names: dict[str, str]
     field: str = "data"
     max_sentences: int | None = None
+    held_out_sentences: int | None = None
 
     def locate(self, data_format: str, language: str, split: str) -> Path | None:
         return None
@@ -295,6 +307,9 @@ class PerLanguageSource(DataSource):
 
     def cap(self, language: str) -> int | None:
         return self.source(language).cap(language)
+
+    def held_out_cap(self, language: str) -> int:
+        return self.source(language).held_out_cap(language)
 
     def where(self, data_format: str, language: str, split: str) -> str:
         return self.source(language).where(data_format, language, split)
