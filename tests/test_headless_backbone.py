@@ -1,6 +1,7 @@
 """A backbone saved without an MLM head (an encoder-only checkpoint, as sentence-transformers ship
 BERTs: the MiniLM of bench/corpus_scale.py): language adapters train a new MLM head beside their
-adapter, and the task adapter stacked on them loads the adapters alone."""
+adapter, and the task adapter stacked on them loads the adapters alone; the other methods that train
+by MLM (BAD-X, the multilingual adapter, MAD-G's generator, Hyper-X's MLM streams) do as well."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import textwrap
 from conftest import character_tokenizer
 
 
-def test_mad_x_trains_and_scores_on_a_backbone_without_an_mlm_head(tmp_path):
+def test_mlm_methods_train_and_score_on_a_backbone_without_an_mlm_head(tmp_path):
     from transformers import BertConfig, BertModel
 
     from xltransfer.execute.local import run_local
@@ -41,6 +42,17 @@ def test_mad_x_trains_and_scores_on_a_backbone_without_an_mlm_head(tmp_path):
           - name: mad-x
             params: {{la_steps: 4, la_batch_size: 4, la_eval_every: 4, ta_steps: 4, ta_batch_size: 8,
                      ta_eval_every: 4}}
+          - name: bad-x
+            params: {{ba_steps: 4, la_batch_size: 4, la_eval_every: 4, ta_steps: 4, ta_batch_size: 8,
+                     ta_eval_every: 4}}
+          - name: multilingual-adapter
+            params: {{ma_steps: 4, la_batch_size: 4, la_eval_every: 4, ta_steps: 4, ta_batch_size: 8,
+                     ta_eval_every: 4}}
+          - name: mad-g
+            params: {{train_languages: [qaa, qab], generator_steps: 4, la_batch_size: 4, la_eval_every: 4,
+                     ta_steps: 4, ta_batch_size: 8, ta_eval_every: 4}}
+          - name: hyper-x
+            params: {{steps: 4, batch_size: 4, warmup_steps: 1, eval_every: 4}}
         tasks: [pos]
         languages: {{source: qaa, target: [qab]}}
         """)
@@ -48,5 +60,6 @@ def test_mad_x_trains_and_scores_on_a_backbone_without_an_mlm_head(tmp_path):
     workspace = Workspace.at(tmp_path / "w")
     summary = run_local(build_plan(load_grid(grid, workspace.root)), workspace, SilentProgress())
     assert not summary.failures, summary.failures
-    (record,) = workspace.results.records(status="ok", metric="accuracy")
-    assert 0.0 <= record["value"] <= 1.0
+    records = workspace.results.records(status="ok", metric="accuracy")
+    assert {r["method"] for r in records} == {"mad-x", "bad-x", "multilingual-adapter", "mad-g", "hyper-x"}
+    assert all(0.0 <= r["value"] <= 1.0 for r in records)
