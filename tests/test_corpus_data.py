@@ -320,6 +320,7 @@ def test_a_corpus_larger_than_the_memory_budget_trains_a_language_adapter_under_
     finally:
         tracemalloc.stop()
     assert trained.info["steps"] == 3
+    assert 0 < trained.info["eval_seconds"] <= trained.info["train_seconds"]  # its selection passes
     assert len(ctx.examples("mlm", "qaa", "train")) == 75_000 - int(75_000 * corpus.HELD_OUT_FRACTION)
     assert peak < budget, f"{peak / 1e6:.1f} MB of Python objects for a 6 MB corpus"
 
