@@ -268,7 +268,7 @@ def test_a_method_that_did_not_converge_is_marked_in_the_figures_and_labels_keep
 ) -> None:
     """As the tables' †: a method with a record whose pieces did not converge gets hatched bars and
     a hollow dot, and "† not converged" in the legend; two dots of nearly the same size and score
-    get labels that do not overlap."""
+    get labels that do not overlap, stay inside the axes and cover no other dot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -297,6 +297,13 @@ def test_a_method_that_did_not_converge_is_marked_in_the_figures_and_labels_keep
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b), (a, b)
+    frame = ax.get_window_extent(renderer)
+    for text, box in zip(ax.texts, boxes, strict=True):  # inside the axes, off the other dots
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, (text.get_text(), box, frame)
+        for point in points:
+            if point != tuple(text.xy):
+                x, y = ax.transData.transform(point)
+                assert not box.padded(3).contains(x, y), (text.get_text(), point)
 
 
 def label_of(record: dict[str, Any]) -> str:

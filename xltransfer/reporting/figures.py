@@ -33,6 +33,7 @@ import matplotlib.style
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter
 
 from xltransfer.cell import SETTINGS
@@ -242,6 +243,7 @@ def _efficiency(
     axes = fig.subplots(nrows, ncols, squeeze=False)
     shown: dict[str, Any] = {}
     flagged: set[str] = set()
+    labelled: list[tuple[Any, list[tuple[float, float]], list[str]]] = []
     for ax, ((task, setting, shots), metric, points, unconverged) in zip(axes.flat, panels, strict=False):
         flagged |= {method for method, _, _ in points if method in unconverged}
         for method, params, score in points:
@@ -257,7 +259,7 @@ def _efficiency(
         else:  # a linear axis from 0, so distances read as parameter ratios
             ax.set_xlim(*linear_limits(xs))
         names = [f"{m} {NOT_CONVERGED_MARK}" if m in unconverged else m for m, _, _ in points]
-        _annotate_apart(ax, [(p, s) for _, p, s in points], names)
+        labelled.append((ax, [(p, s) for _, p, s in points], names))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_count(x) if x >= 0 else ""))
         shots_note = f" · k={shots}" if setting == "few-shot" else ""
         ax.set(
@@ -277,29 +279,58 @@ def _efficiency(
         loc="outside lower center",
         ncols=min(4, len(shown)),
     )
+    fig.draw_without_rendering()  # the layout settles first: the labels are placed in points on the page
+    for ax, dots, names in labelled:
+        _annotate_apart(ax, dots, names)
     _save(fig, path)
     return True
 
 
 LABEL_POINTS = 7  # the dots' labels' font size, in points
+DOT_POINTS = 4.5  # a dot's radius with its edge (s=50, linewidth 1.5), in points
 
 
 def _annotate_apart(ax, points: list[tuple[float, float]], names: list[str]) -> None:
-    """Label each dot just above and right of it; where two labels would overlap (methods of
-    nearly the same size and score), the lower one moves down below the other, so each stays
-    readable. Positions are worked out in points on the page, after the axes' limits are set."""
+    """Label each dot on its right, just above it or else just below, or on its left where the
+    right would cover another dot or a label or leave the axes; where a label still meets one placed
+    before (methods of nearly the same size and score), it moves down below that one, so each stays
+    readable. Positions are worked out in points on the page, once the layout and the axes' limits
+    are settled."""
     ax.get_xlim(), ax.get_ylim()  # settles autoscaling, so the dots' positions are final
     to_points = 72.0 / ax.figure.dpi
+    dots = [(x * to_points, y * to_points) for x, y in ax.transData.transform(points)]
+    frame = ax.get_window_extent()
+    low, high = frame.x0 * to_points, frame.x1 * to_points
     placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of each placed label
+    renderer, font = ax.figure.canvas.get_renderer(), FontProperties(size=LABEL_POINTS)
+
+    def meets(left: float, bottom: float, width: float, other: tuple[float, float, float]) -> bool:
+        other_left, other_bottom, other_width = other
+        apart = left >= other_left + other_width or other_left >= left + width
+        return not apart and abs(bottom - other_bottom) < LABEL_POINTS + 1
+
+    def free(i: int, left: float, bottom: float, width: float) -> bool:
+        covers = any(
+            left - DOT_POINTS < dx < left + width + DOT_POINTS
+            and bottom - DOT_POINTS < dy < bottom + LABEL_POINTS + DOT_POINTS
+            for j, (dx, dy) in enumerate(dots)
+            if j != i
+        )
+        inside = low <= left and left + width <= high
+        return inside and not covers and not any(meets(left, bottom, width, p) for p in placed)
+
     order = sorted(range(len(points)), key=lambda i: (-points[i][1], points[i][0]))
     for i in order:
-        x, y = (v * to_points for v in ax.transData.transform(points[i]))
-        width = 0.62 * LABEL_POINTS * len(names[i])
-        left, bottom = x + 4, y + 3
-        for other_left, other_bottom, other_width in sorted(placed, key=lambda p: -p[1]):
-            apart = left >= other_left + other_width or other_left >= left + width
-            if not apart and abs(bottom - other_bottom) < LABEL_POINTS + 1:
-                bottom = other_bottom - (LABEL_POINTS + 1)
+        x, y = dots[i]
+        width = renderer.get_text_width_height_descent(names[i], font, ismath=False)[0] * to_points
+        right, left_side = x + 4, x - 4 - width
+        above, below = y + 3, y - 3 - LABEL_POINTS
+        candidates = [(right, above), (right, below), (left_side, above), (left_side, below)]
+        fitting = right if right + width <= high or left_side < low else left_side
+        left, bottom = next(((a, b) for a, b in candidates if free(i, a, b, width)), (fitting, above))
+        for other in sorted(placed, key=lambda p: -p[1]):
+            if meets(left, bottom, width, other):
+                bottom = other[1] - (LABEL_POINTS + 1)
         placed.append((left, bottom, width))
         ax.annotate(
             names[i], points[i], xytext=(left - x, bottom - y), textcoords="offset points",
