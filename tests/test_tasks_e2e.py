@@ -199,7 +199,7 @@ SYNTHETIC_MT_GRID = """
     methods:
       - name: full-ft
         params: {{mt_steps: 500, mt_learning_rate: 5.0e-3, mt_warmup_steps: 100, mt_batch_tokens: 1200,
-                 mt_batches_per_step: 4, mt_eval_every: 500}}
+                 mt_batches_per_step: 2, mt_eval_every: 500}}
     tasks: [mt]
     languages: {{source: qaa, target: [qab]}}
     seeds: [{seed}]
