@@ -145,6 +145,11 @@ def test_few_shot_curve_and_language_map(tmp_path: Path) -> None:
     path = language_map(embeddings, families, tmp_path / "map.png")
     assert path.read_bytes().startswith(PNG_MAGIC)
     assert language_map(embeddings, families, tmp_path / "again.png").read_bytes() == path.read_bytes()
+    from PIL import Image
+
+    learned = language_map(embeddings, families, tmp_path / "learned.png", whose="hyper-x:small")
+    assert Image.open(learned).text["Title"] == "hyper-x:small: languages, PCA of 3-dim vectors"
+    assert Image.open(path).text["Title"] == "Languages, PCA of 3-dim vectors"
 
 
 def test_markdown_subset() -> None:

@@ -98,15 +98,20 @@ def _render_figures(
     return written
 
 
-def language_map(embeddings: dict[str, list[float]], families: dict[str, str], path: Path) -> Path:
-    """A 2-D PCA of ``{language: vector}`` (e.g. lang2vec features), one point per language,
-    coloured by ``families[language]`` ("unknown" when missing), each point labelled with its code.
-    Needs at least one language; vectors must share one length."""
+def language_map(
+    embeddings: dict[str, list[float]], families: dict[str, str], path: Path, whose: str = ""
+) -> Path:
+    """A 2-D PCA of ``{language: vector}`` (e.g. lang2vec features, or the language embeddings a
+    method learned: ``whose`` names it in the title), one point per language, coloured by
+    ``families[language]`` ("unknown" when missing), each point labelled with its code. Needs at
+    least one language; vectors must share one length."""
     with _style():
-        return _language_map(embeddings, families, Path(path))
+        return _language_map(embeddings, families, Path(path), whose)
 
 
-def _language_map(embeddings: dict[str, list[float]], families: dict[str, str], path: Path) -> Path:
+def _language_map(
+    embeddings: dict[str, list[float]], families: dict[str, str], path: Path, whose: str
+) -> Path:
     from sklearn.decomposition import PCA  # scikit-learn is slow to import; only this figure needs it
 
     if not embeddings:
@@ -134,7 +139,8 @@ def _language_map(embeddings: dict[str, list[float]], families: dict[str, str], 
         ax.annotate(lang, (points[i, 0], points[i, 1]), xytext=(4, 3), textcoords="offset points", fontsize=8)
     explained = [f" ({v * 100:.0f}% variance)" if math.isfinite(v) else "" for v in variance]
     axis = [f"PC{i + 1}" + (explained[i] if i < len(explained) else "") for i in (0, 1)]
-    ax.set(title=f"Languages: PCA of {matrix.shape[1]}-dim vectors", xlabel=axis[0], ylabel=axis[1])
+    title = f"{whose}: languages" if whose else "Languages"
+    ax.set(title=f"{title}, PCA of {matrix.shape[1]}-dim vectors", xlabel=axis[0], ylabel=axis[1])
     ax.grid(True, alpha=0.3)
     fig.legend(title="family", loc="outside right upper")
     return _save(fig, path)

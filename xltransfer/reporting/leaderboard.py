@@ -98,7 +98,8 @@ def render_leaderboard(
     for method, table in sorted(embeddings.items()):
         families = {lang: grid.family_of(lang) or "unknown" for lang in table}
         safe = method.replace(":", "-")
-        figures.append(language_map(table, families, folder / "figures" / f"language-map-{safe}.png"))
+        path = folder / "figures" / f"language-map-{safe}.png"
+        figures.append(language_map(table, families, path, whose=method))
     sections = []
     reference = load_reference(grid.path)
     if reference is not None:
