@@ -31,5 +31,5 @@ class MajorityLabel(Method):
 
     def predict(self, cell: Cell, examples: list, ctx) -> list:
         task = ctx.task(cell.task)
-        train = [ex for task, lang in self.evaluation_data(cell) for ex in ctx.examples(task, lang, "train")]
-        return task.majority_predictions(train, examples)
+        train = (ex for task, lang in self.evaluation_data(cell) for ex in ctx.examples(task, lang, "train"))
+        return task.majority_predictions(train, examples)  # counts the training labels in one pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from xltransfer.data.subwords import META_PREFIX, encode_words, model_inputs, pad_batch, subword_counts
-from xltransfer.data.ud import UdSentence, read_conllu, write_conllu
+from xltransfer.data.ud import UdSentence, iter_conllu, read_conllu, write_conllu
 from xltransfer.errors import DataFormatError
 from xltransfer.parsing import decode_tree
 from xltransfer.task import Task, TaskMetadata
@@ -248,10 +248,12 @@ class DependencyParsing(Task):
     prediction_suffix = ".conllu"  # the gold file with predicted HEAD and DEPREL
 
     def read_file(self, path: Path) -> list[UdSentence]:
-        sentences = read_conllu(path)
-        for sentence in sentences:
+        return list(self.iter_file(path))
+
+    def iter_file(self, path: Path) -> Iterator[UdSentence]:
+        for sentence in iter_conllu(path):
             _check_tree_annotation(path, sentence)
-        return sentences
+            yield sentence
 
     def read_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None

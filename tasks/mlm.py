@@ -84,9 +84,9 @@ class MaskedLanguageModelling(Task):
         """The file's sentences (non-empty lines, stripped), read as they are needed: a corpus is
         streamed into its Arrow file, never held whole (``xltransfer.data.corpus``)."""
         if Path(path).suffix == ".conllu":
-            from xltransfer.data.ud import read_conllu, sentence_text
+            from xltransfer.data.ud import iter_conllu, sentence_text
 
-            yield from (sentence_text(s) for s in read_conllu(path))
+            yield from (sentence_text(s) for s in iter_conllu(path))
             return
         found = False
         with open(path, encoding="utf-8-sig") as handle:

@@ -15,6 +15,7 @@ is what ``xlt evaluate --gold`` takes. Line-aligned file pairs are read with
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,9 @@ class MachineTranslation(Task):
             return read_parallel(source, source_lang, target_lang, split)
         except ValueError as error:  # no such split for one of the languages
             raise GridError(source.field, str(error)) from None
+
+    def iter_data(self, source, unit: str, split: str) -> Iterator[ParallelExample]:
+        return iter(self.read_data(source, unit, split))
 
     def data_fingerprint(self, source, unit: str, split: str) -> str | None:
         source_lang, target_lang = parse_direction(unit)

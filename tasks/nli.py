@@ -7,12 +7,21 @@ from the [CLS] position by a classification head, as in the XNLI baselines of mB
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from xltransfer.data.nli import NLI_LABELS, NliPair, load_nli_rows, read_nli, same_text, write_nli_tsv
+from xltransfer.data.nli import (
+    NLI_LABELS,
+    NliPair,
+    iter_nli,
+    load_nli_rows,
+    read_nli,
+    same_text,
+    write_nli_tsv,
+)
 from xltransfer.errors import DataFormatError
 from xltransfer.task import Task, TaskMetadata
 
@@ -35,6 +44,9 @@ class NaturalLanguageInference(Task):
 
     def read_file(self, path: Path) -> list[NliPair]:
         return read_nli(path)
+
+    def iter_file(self, path: Path) -> Iterator[NliPair]:
+        return iter_nli(path)
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[NliPair]:
         return load_nli_rows(dataset, config, split, revision)

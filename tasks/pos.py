@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
-from xltransfer.data.ud import UdSentence, read_conllu, write_conllu
+from xltransfer.data.ud import UdSentence, iter_conllu, write_conllu
 from xltransfer.errors import DataFormatError
 from xltransfer.tagging import WordTaggingTask
 from xltransfer.task import TaskMetadata
@@ -56,19 +57,21 @@ class PosTagging(WordTaggingTask):
     prediction_suffix = ".conllu"
 
     def read_file(self, path: Path) -> list[UdSentence]:
-        return self._read(path, _UPOS_ID)
+        return list(self.iter_file(path))
 
-    def _read(self, path: Path, allowed) -> list[UdSentence]:
-        sentences = read_conllu(path)
-        for sentence in sentences:
+    def iter_file(self, path: Path) -> Iterator[UdSentence]:
+        return self._checked(path, _UPOS_ID)
+
+    def _checked(self, path: Path, allowed) -> Iterator[UdSentence]:
+        for sentence in iter_conllu(path):
             for offset, tag in enumerate(sentence.upos):
                 if tag not in allowed:
                     raise DataFormatError(path, sentence.line, f"word {offset + 1}: unknown UPOS '{tag}'")
-        return sentences
+            yield sentence
 
     def read_predictions(self, path: Path) -> list[UdSentence]:
         """A prediction file may hold ``_`` for a word truncation cut off (scored as wrong)."""
-        return self._read(path, {*_UPOS_ID, self.untagged})
+        return list(self._checked(path, {*_UPOS_ID, self.untagged}))
 
     def write_predictions(self, examples: list[UdSentence], predictions: list[list[str]], path: Path) -> None:
         """The gold CoNLL-U with the predicted UPOS in column 4: aligned with gold for ``xlt evaluate``

@@ -82,6 +82,39 @@ def test_the_features_of_a_large_train_split_are_not_held_in_memory(tmp_path):
     assert on_disk < as_lists / 20, (on_disk, as_lists)
 
 
+def test_a_labelled_train_split_is_parsed_a_row_at_a_time_into_the_runs_folder(tmp_path):
+    """The train split's examples on disk: the reader's pairs, indexed, sliced, iterated and subset
+    as a list is; reading them streams the file (its peak is a fraction of the pairs as a list) and
+    leaves almost nothing in Python memory. Dev and test splits stay lists."""
+    import datasets  # noqa: F401 - imported before measuring: its modules are not the examples
+
+    from xltransfer.data.encoded import ExamplesOnDisk
+    from xltransfer.data.nli import read_nli
+
+    ctx = _nli_context(tmp_path, 40_000)
+
+    def traced(make) -> tuple[object, int, int]:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        made = make()
+        gc.collect()
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return made, held - before, peak - before
+
+    listed, as_list, _ = traced(lambda: read_nli(tmp_path / "train.tsv"))
+    examples, held, peak = traced(lambda: ctx.examples("nli", "qaa", "train"))
+    assert isinstance(examples, ExamplesOnDisk) and len(examples) == 40_000
+    assert held < as_list / 20 and peak < as_list / 5, (held, peak, as_list)
+    assert list(examples) == listed and examples[-1] == listed[-1] and examples[5:9] == listed[5:9]
+    view = examples.subset([9, 2, 9])
+    assert list(view) == [listed[9], listed[2], listed[9]] and view[-1] == listed[9] and len(view) == 3
+    assert ctx.training_examples("nli", "qaa") is examples
+    assert isinstance(ctx.examples("nli", "qaa", "dev"), list)
+    assert examples.path.parent == ctx.features("nli", "qaa", "train").path.parent  # one run folder
+
+
 def test_encode_must_give_one_feature_per_example(tmp_path):
     import pytest
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xltransfer import cpu, registry
 from xltransfer.artifacts import ArtifactStore
 from xltransfer.cell import Piece
+from xltransfer.data import encoded
 from xltransfer.data.corpus import PrepLedger
 from xltransfer.data.encoded import EncodedRows
 from xltransfer.data.sources import DeclaredSplitMissing
@@ -122,9 +123,17 @@ class RunContext:
                 self._examples[(task, language, "dev")] = [
                     x for i, x in enumerate(full) if i % every == every - 1
                 ]
+            elif split == "train":  # labelled data: parsed a row at a time into this run's folder
+                self._examples[key] = self._written_on_disk(
+                    f"examples-{len(self._examples)}.arrow",
+                    lambda path: encoded.examples_to_disk(task_obj.iter_data(source, language, split), path),
+                )
             else:
                 self._examples[key] = task_obj.read_data(source, language, split)
-        return self._examples[key]
+        found = self._examples[key]
+        if isinstance(found, encoded.ExamplesOnDisk):
+            self.data_prep.used(str(found.path))
+        return found
 
     def _corpus(self, task: str, language: str, split: str):
         """A split of a corpus task (MLM text) as a corpus on disk, read once; without a dev split,
@@ -224,7 +233,7 @@ class RunContext:
                 if split == "train"
                 else self.examples(task, language, split)
             )
-            if split == "train" and isinstance(examples, list):  # labelled data: read into memory
+            if split == "train" and isinstance(examples, list | encoded.ExamplesOnDisk):  # labelled data
                 self._features[key] = self._encoded_on_disk(task_obj, examples, tokenizer, length)
             else:  # a dev or test split, or a corpus on disk (MLM text: its encode reads it there)
                 self._features[key] = task_obj.encode(examples, tokenizer, length)
@@ -233,14 +242,25 @@ class RunContext:
             self.data_prep.used(str(found.path))
         return found
 
-    def _encoded_on_disk(self, task: Task, examples: list[Any], tokenizer, length: int) -> EncodedRows:
-        """A train split's features written to this run's folder on disk (``data.encoded``), the
-        seconds it took counted as the reading piece's data preparation."""
+    def _encoded_on_disk(self, task: Task, examples: Sequence[Any], tokenizer, length: int) -> EncodedRows:
+        """A train split's features written to this run's folder on disk (``data.encoded``)."""
+
+        def encode(chunk: list[Any]) -> list[dict[str, Any]]:
+            return task.encode(chunk, tokenizer, length)
+
+        return self._written_on_disk(
+            f"{len(self._features)}.arrow", lambda path: encoded.encode_to_disk(examples, encode, path)
+        )
+
+    def _written_on_disk(self, name: str, write: Callable[[Path], Any]) -> Any:
+        """``write(path)`` for a file ``name`` in this run's folder for labelled data on disk (removed
+        when the run ends, or by the next run on the machine after a kill), the seconds it took
+        counted as the reading piece's data preparation."""
         import tempfile
         import time
         import weakref
 
-        from xltransfer.data import corpus, encoded
+        from xltransfer.data import corpus
 
         if self._spill_dir is None:
             root = corpus.data_cache_root(self.workspace.cache) / "run-features"
@@ -248,11 +268,11 @@ class RunContext:
             encoded.remove_orphans(root)
             self._spill_dir = Path(tempfile.mkdtemp(dir=root, prefix=encoded.run_folder_prefix()))
             weakref.finalize(self, shutil.rmtree, self._spill_dir, True)
-        path = self._spill_dir / f"{len(self._features)}.arrow"
+        path = self._spill_dir / name
         started = time.perf_counter()
-        rows = encoded.encode_to_disk(examples, lambda chunk: task.encode(chunk, tokenizer, length), path)
+        written = write(path)
         self.data_prep.built(str(path), time.perf_counter() - started)
-        return rows
+        return written
 
     # -- tokenizers: the backbone's, unless a task's model has its own (MT's trained vocabulary) --
     def tokenizer_for(self, task: str):

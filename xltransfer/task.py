@@ -7,10 +7,12 @@ metric is its headline, in one validated metadata object.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from xltransfer.data.encoded import subset
 
 if TYPE_CHECKING:
     import torch
@@ -71,8 +73,17 @@ class Task(ABC):
     def read_file(self, path: Path) -> list[Any]:
         """Examples from a local file; malformed input raises DataFormatError naming file and line."""
 
+    def iter_file(self, path: Path) -> Iterator[Any]:
+        """The file's examples one at a time; a task whose reader can stream overrides this."""
+        yield from self.read_file(path)
+
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
         raise NotImplementedError(f"task {self.name} has no hub reader")
+
+    def iter_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[Any]:
+        """The hub split's examples one at a time (read when the first is asked for, so a source can
+        name the split a dataset lacks); a task whose reader can stream overrides this."""
+        yield from self.read_hub(dataset, config, split, revision)
 
     def read_hub_first(
         self, dataset: str, config: str | None, split: str, revision: str | None, count: int
@@ -87,6 +98,11 @@ class Task(ABC):
 
     def read_data(self, source, unit: str, split: str) -> list[Any]:
         return source.read(self, unit, split)
+
+    def iter_data(self, source, unit: str, split: str) -> Iterator[Any]:
+        """``read_data``'s examples one at a time (what a train split on disk is written from); a task
+        that overrides ``read_data`` overrides this too."""
+        return source.iter_read(self, unit, split)
 
     def data_fingerprint(self, source, unit: str, split: str) -> str | None:
         return source.fingerprint(self.metadata.data_format, unit, split)
@@ -108,7 +124,7 @@ class Task(ABC):
         if not drop_subwords:
             return examples
         lengths = self.subword_lengths(examples, tokenizer)
-        return [x for x, n in zip(examples, lengths, strict=True) if n < drop_subwords]
+        return subset(examples, [i for i, n in enumerate(lengths) if n < drop_subwords])
 
     def train_piece(self, piece, ctx):
         """Train a piece the task owns (``piece.task_owned``), e.g. MT's subword vocabulary."""

@@ -1,26 +1,33 @@
-"""A labelled split's training features on disk: encoded a chunk of examples at a time by the task's
-own ``encode`` and written, a pickled feature dict per row, into a memory-mapped Arrow file that
-training reads by index (``train.rows``) like the MLM blocks and MT features of ``corpus``.
+"""A labelled split on disk, for one run: its training features, encoded a chunk of examples at a
+time by the task's own ``encode`` and written, a pickled feature dict per row, into a memory-mapped
+Arrow file that training reads by index (``train.rows``) like the MLM blocks and MT features of
+``corpus``; and its train examples as the task's reader parses them (UD sentences, NLI pairs, BIO
+sentences), streamed a row each into a file of their own and read by index the same way.
 
 MultiNLI's 393K training pairs (BAD-X's NLI task adapters), encoded at 128 tokens as Python lists,
-hold several GB; on disk they hold one Arrow file and a row at a time. The features are the same
-objects ``encode`` returns (``encode`` works example by example, ``Task.encode``), in the same order,
-so training reads the same batches. They are written per run into a folder the run removes at its
-end: encoding labelled data takes seconds to minutes, and a cache kept across runs would have to
-follow every change to a task's ``encode``.
+hold several GB, and the parsed pairs themselves a few hundred MB; on disk they hold two Arrow files
+and a row at a time. The features are the same objects ``encode`` returns (``encode`` works example
+by example, ``Task.encode``), in the same order, so training reads the same batches. They are
+written per run into a folder the run removes at its end: reading and encoding labelled data takes
+seconds to minutes, and a cache kept across runs would have to follow every change to a task's
+reader and ``encode``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import shutil
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from xltransfer.data.corpus import WRITE_ROWS, RowsOnDisk
+from xltransfer.data.corpus import WRITE_ROWS, RowsOnDisk, row_index
+
+# parsed examples written to disk at a time: a UD sentence keeps its CoNLL-U lines, several KB
+EXAMPLE_ROWS = 1_000
 
 
 def row_length(feature: dict[str, Any]) -> int:
@@ -55,28 +62,89 @@ def encode_to_disk(
     examples: Sequence[Any], encode: Callable[[list[Any]], list[dict[str, Any]]], path: Path
 ) -> EncodedRows:
     """``encode`` over ``examples``, WRITE_ROWS at a time, into the Arrow file ``path``."""
-    import pyarrow as pa
-    from datasets.arrow_writer import ArrowWriter
-    from datasets.features import Features, Value
 
-    def chunks() -> Iterator[list[dict[str, Any]]]:
+    def tables() -> Iterator[dict[str, list]]:
         for start in range(0, len(examples), WRITE_ROWS):
             features = encode(list(examples[start : start + WRITE_ROWS]))
             if len(features) != min(WRITE_ROWS, len(examples) - start):
                 raise ValueError(f"encode gave {len(features)} features for a chunk of examples: one each")
-            yield features
+            yield {"row": [_pickled(f) for f in features], "length": [row_length(f) for f in features]}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    schema = Features({"row": Value("binary"), "length": Value("int32")})
-    with ArrowWriter(path=str(path), features=schema) as writer:
-        for features in chunks():
-            rows = [pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL) for f in features]
-            lengths = [row_length(f) for f in features]
-            writer.write_table(
-                pa.table({"row": pa.array(rows, pa.binary()), "length": pa.array(lengths, pa.int32())})
-            )
-        writer.finalize()
+    _write_rows(path, tables(), {"row": "binary", "length": "int32"})
     return EncodedRows(path)
+
+
+class ExamplesOnDisk(Sequence):
+    """A split's examples pickled row by row in a memory-mapped Arrow file, indexed, sliced and
+    iterated as a list is; ``subset`` is a view of some of them, in the order given."""
+
+    def __init__(self, path: Path, positions: Sequence[int] | None = None):
+        import datasets
+
+        self.path = Path(path)
+        self._rows = datasets.Dataset.from_file(str(path)).data.column("row")
+        self._positions = None if positions is None else list(positions)
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._positions is None else len(self._positions)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._take(range(*index.indices(len(self))))
+        return pickle.loads(self._rows[self._row(row_index(index, len(self), "example"))].as_py())
+
+    def __iter__(self) -> Iterator[Any]:
+        for start in range(0, len(self), WRITE_ROWS):
+            yield from self._take(range(start, min(len(self), start + WRITE_ROWS)))
+
+    def _row(self, index: int) -> int:
+        return index if self._positions is None else self._positions[index]
+
+    def _take(self, indices: Sequence[int]) -> list[Any]:
+        rows = self._rows.take([self._row(i) for i in indices]).to_pylist()
+        return [pickle.loads(row) for row in rows]
+
+    def subset(self, indices: Sequence[int]) -> ExamplesOnDisk:
+        return ExamplesOnDisk(self.path, [self._row(i) for i in indices])
+
+
+def examples_to_disk(examples: Iterable[Any], path: Path) -> ExamplesOnDisk:
+    """``examples`` (a reader's stream) pickled into the Arrow file ``path``, EXAMPLE_ROWS at a time."""
+    stream = iter(examples)
+    chunks = iter(lambda: list(itertools.islice(stream, EXAMPLE_ROWS)), [])
+    tables = ({"row": [_pickled(e) for e in chunk]} for chunk in chunks)
+    _write_rows(path, tables, {"row": "binary"})
+    return ExamplesOnDisk(path)
+
+
+def subset(examples: Sequence[Any], indices: Sequence[int]) -> Sequence[Any]:
+    """Some of ``examples``, in the order given: a view of examples on disk, else a list."""
+    if isinstance(examples, ExamplesOnDisk):
+        return examples.subset(indices)
+    return [examples[i] for i in indices]
+
+
+def _pickled(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write_rows(path: Path, tables: Iterable[dict[str, list]], columns: dict[str, str]) -> None:
+    """Each of ``tables`` (column name -> values) appended to the Arrow file ``path`` (an empty
+    file still has its columns)."""
+    import pyarrow as pa
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.features import Features, Value
+
+    types = {"binary": pa.binary(), "int32": pa.int32()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = False
+    with ArrowWriter(path=str(path), features=Features({n: Value(t) for n, t in columns.items()})) as writer:
+        for table in tables:
+            writer.write_table(pa.table({n: pa.array(table[n], types[t]) for n, t in columns.items()}))
+            written = True
+        if not written:
+            writer.write_table(pa.table({n: pa.array([], types[t]) for n, t in columns.items()}))
+        writer.finalize()
 
 
 def run_folder_prefix() -> str:

@@ -11,9 +11,8 @@ are skipped, as the MultiNLI authors do.
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,25 +49,35 @@ def same_text(a: str, b: str) -> bool:
 
 def read_nli(path: Path | str) -> list[NliPair]:
     """Pairs from a ``.jsonl`` file (one object per line) or else a TSV file with a header row."""
+    return list(iter_nli(path))
+
+
+def iter_nli(path: Path | str) -> Iterator[NliPair]:
+    """``read_nli``'s pairs one at a time, the file read a line at a time (MultiNLI's 393K pairs are
+    never held whole)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-    records = _jsonl_records(path, text) if path.suffix == ".jsonl" else _tsv_records(path, text)
-    pairs = [pair for line, record in records if (pair := _pair(path, line, record)) is not None]
-    if not pairs:
+    found = False
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        records = _jsonl_records(path, handle) if path.suffix == ".jsonl" else _tsv_records(path, handle)
+        try:
+            for line, record in records:
+                pair = _pair(path, line, record)
+                if pair is not None:
+                    found = True
+                    yield pair
+        except UnicodeDecodeError as err:
+            raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
+    if not found:
         raise DataFormatError(path, None, "no sentence pairs")
-    return pairs
 
 
 def _first_present(names: Sequence[str], candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in names), None)
 
 
-def _tsv_records(path: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _tsv_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     # QUOTE_NONE: AmericasNLI has unbalanced quotes inside texts; a record is exactly one line
-    reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
     try:
         header = [name.strip() for name in next(reader, [])]
         _check_header(path, header)
@@ -94,8 +103,8 @@ def _check_header(path: Path, header: list[str]) -> None:
             raise DataFormatError(path, 1, f"no {role} column in the header (one of {', '.join(candidates)})")
 
 
-def _jsonl_records(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line_no, line in enumerate(text.split("\n"), start=1):
+def _jsonl_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

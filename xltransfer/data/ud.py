@@ -10,7 +10,7 @@ Each sentence keeps its lines as read, so predictions are written back with ever
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -79,16 +79,16 @@ def _token_columns(path: Path, line_no: int, line: str) -> list[str]:
     return columns
 
 
-def _blocks(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+def _blocks(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """(first line number, lines) per sentence; a block's lines are consecutive in the file.
 
-    Lines end at LF only (CoNLL-U): ``str.splitlines`` would also split at characters such as
-    U+2028 or U+0085 that may occur inside a FORM.
+    Lines end at LF only (CoNLL-U; the file is read with ``newline="\n"``): ``str.splitlines``
+    would also split at characters such as U+2028 or U+0085 that may occur inside a FORM.
     """
     block: list[str] = []
     start = 1
-    for line_no, raw in enumerate(text.split("\n"), start=1):
-        line = raw.removesuffix("\r")
+    for line_no, raw in enumerate(lines, start=1):
+        line = raw.removesuffix("\n").removesuffix("\r")
         if line.strip() == "":
             if block:
                 yield start, block
@@ -194,15 +194,23 @@ def _sentence(path: Path, start: int, block: list[str]) -> UdSentence:
 
 
 def read_conllu(path: Path | str) -> list[UdSentence]:
+    return list(iter_conllu(path))
+
+
+def iter_conllu(path: Path | str) -> Iterator[UdSentence]:
+    """``read_conllu``'s sentences one at a time, the file read a line at a time."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first line
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-    sentences = [_sentence(path, start, block) for start, block in _blocks(path, text)]
-    if not sentences:
+    found = False
+    # utf-8-sig: a byte-order mark is not part of the first line
+    with path.open(encoding="utf-8-sig", newline="\n") as handle:
+        try:
+            for start, block in _blocks(path, handle):
+                found = True
+                yield _sentence(path, start, block)
+        except UnicodeDecodeError as err:
+            raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
+    if not found:
         raise DataFormatError(path, None, "no sentences")
-    return sentences
 
 
 def syntactic_words_only(sentence: UdSentence) -> UdSentence:
