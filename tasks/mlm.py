@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from xltransfer.data.corpus import HELD_OUT_FRACTION, TextCorpus, pack, tokenized, with_markers
+from xltransfer.data.lines import at_least_one, utf8_lines
 from xltransfer.data.subwords import pad_batch
 from xltransfer.errors import DataFormatError
 from xltransfer.modules.mlm import mask_tokens, masked_lm_loss
@@ -88,23 +89,8 @@ class MaskedLanguageModelling(Task):
 
             yield from (sentence_text(s) for s in iter_conllu(path))
             return
-        found = False
-        with open(path, encoding="utf-8-sig") as handle:
-            number = 0
-            while True:
-                try:
-                    line = handle.readline()
-                except UnicodeDecodeError as err:
-                    raise DataFormatError(path, number + 1, f"not UTF-8 ({err})") from err
-                if not line:
-                    break
-                number += 1
-                line = line.strip()
-                if line:
-                    found = True
-                    yield line
-        if not found:
-            raise DataFormatError(path, None, "no text")
+        lines = (line.strip() for line in utf8_lines(Path(path)))
+        yield from at_least_one((line for line in lines if line), Path(path), "text")
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[str]:
         """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``):

@@ -44,7 +44,7 @@ class RunContext:
         self._examples: dict[tuple[str, str, str], list[Any]] = {}
         self._features: dict[tuple, Sequence[dict[str, Any]]] = {}
         self._training: dict[tuple, list[Any]] = {}
-        self._spill_dir: Path | None = None  # train splits' features on disk (``_encoded_on_disk``)
+        self._spill_dir: Path | None = None  # this run's labelled train data on disk (``_written_on_disk``)
         self._tokenizers: dict[str, Any] = {}
         self._tokenizer_keys: dict[str, str] = {}
         self.failed_pieces: dict[str, str] = {}

@@ -294,16 +294,9 @@ def fit(
     started = time.perf_counter()
     prefetched = {id(s): Prefetched(s.batches) for s in streams if s.prefetch}
     best_state = None
-
-    def evaluation() -> dict[str, float]:
-        began = time.perf_counter()
-        found = _evaluation(evaluate)
-        result.eval_seconds += time.perf_counter() - began
-        return found
-
     try:
         if evaluate is not None:
-            result.history.append({"step": 0, **evaluation(), "loss": None})
+            result.history.append({"step": 0, **_evaluation(evaluate, result), "loss": None})
         running = 0.0
         with progress.bar(description, schedule.steps) as advance:
             for step in range(schedule.steps):
@@ -340,9 +333,9 @@ def fit(
                 running = 0.9 * running + 0.1 * value if step else value
                 last = step + 1 == schedule.steps
                 if evaluate is not None and ((step + 1) % schedule.eval_every == 0 or last):
-                    evaluated = evaluation()
-                    score = evaluated["score"]
-                    result.history.append({"step": step + 1, **evaluated, "loss": running})
+                    evaluation = _evaluation(evaluate, result)
+                    score = evaluation["score"]
+                    result.history.append({"step": step + 1, **evaluation, "loss": running})
                     better = result.best_score is None or (
                         score > result.best_score if higher_is_better else score < result.best_score
                     )
@@ -362,8 +355,13 @@ def fit(
     return result
 
 
-def _evaluation(evaluate: Callable[[], float | tuple[float, dict[str, float]]]) -> dict[str, float]:
+def _evaluation(
+    evaluate: Callable[[], float | tuple[float, dict[str, float]]], result: FitResult
+) -> dict[str, float]:
+    """The dev score and other dev figures of one evaluation, its seconds added to ``result``."""
+    began = time.perf_counter()
     outcome = evaluate()
+    result.eval_seconds += time.perf_counter() - began
     score, details = outcome if isinstance(outcome, tuple) else (outcome, {})
     return {"score": score, **details}
 

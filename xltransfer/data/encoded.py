@@ -51,11 +51,11 @@ class EncodedRows(RowsOnDisk):
         self.lengths = data.data.column("length").to_numpy()
 
     def _row(self, index: int) -> dict[str, Any]:
-        return pickle.loads(self._rows[index].as_py())
+        return _unpickled(self._rows, [index])[0]
 
     def take(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """Several rows at once (one Arrow gather)."""
-        return [pickle.loads(row) for row in self._rows.take(list(indices)).to_pylist()]
+        return _unpickled(self._rows, indices)
 
 
 def encode_to_disk(
@@ -90,19 +90,19 @@ class ExamplesOnDisk(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return self._take(range(*index.indices(len(self))))
-        return pickle.loads(self._rows[self._row(row_index(index, len(self), "example"))].as_py())
+            return self.take(range(*index.indices(len(self))))
+        return self.take([row_index(index, len(self), "example")])[0]
 
     def __iter__(self) -> Iterator[Any]:
         for start in range(0, len(self), WRITE_ROWS):
-            yield from self._take(range(start, min(len(self), start + WRITE_ROWS)))
+            yield from self.take(range(start, min(len(self), start + WRITE_ROWS)))
 
     def _row(self, index: int) -> int:
         return index if self._positions is None else self._positions[index]
 
-    def _take(self, indices: Sequence[int]) -> list[Any]:
-        rows = self._rows.take([self._row(i) for i in indices]).to_pylist()
-        return [pickle.loads(row) for row in rows]
+    def take(self, indices: Sequence[int]) -> list[Any]:
+        """Several examples at once (one Arrow gather)."""
+        return _unpickled(self._rows, [self._row(i) for i in indices])
 
     def subset(self, indices: Sequence[int]) -> ExamplesOnDisk:
         return ExamplesOnDisk(self.path, [self._row(i) for i in indices])
@@ -126,6 +126,11 @@ def subset(examples: Sequence[Any], indices: Sequence[int]) -> Sequence[Any]:
 
 def _pickled(value: Any) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickled(rows, indices: Sequence[int]) -> list[Any]:
+    """The values pickled at ``indices`` of the Arrow column ``rows`` (one gather)."""
+    return [pickle.loads(row) for row in rows.take(list(indices)).to_pylist()]
 
 
 def _write_rows(path: Path, tables: Iterable[dict[str, list]], columns: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xltransfer.data.lines import at_least_one, utf8_lines
 from xltransfer.errors import DataFormatError
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -56,19 +57,10 @@ def iter_nli(path: Path | str) -> Iterator[NliPair]:
     """``read_nli``'s pairs one at a time, the file read a line at a time (MultiNLI's 393K pairs are
     never held whole)."""
     path = Path(path)
-    found = False
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        records = _jsonl_records(path, handle) if path.suffix == ".jsonl" else _tsv_records(path, handle)
-        try:
-            for line, record in records:
-                pair = _pair(path, line, record)
-                if pair is not None:
-                    found = True
-                    yield pair
-        except UnicodeDecodeError as err:
-            raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-    if not found:
-        raise DataFormatError(path, None, "no sentence pairs")
+    lines = utf8_lines(path, newline="")
+    records = _jsonl_records(path, lines) if path.suffix == ".jsonl" else _tsv_records(path, lines)
+    pairs = (pair for line, record in records if (pair := _pair(path, line, record)) is not None)
+    return at_least_one(pairs, path, "sentence pairs")
 
 
 def _first_present(names: Sequence[str], candidates: Sequence[str]) -> str | None:

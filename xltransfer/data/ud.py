@@ -18,6 +18,7 @@ from pathlib import Path
 import conllu
 from conllu.parser import parse_comment_line
 
+from xltransfer.data.lines import at_least_one, utf8_lines
 from xltransfer.errors import DataFormatError
 from xltransfer.parsing import find_cycle
 
@@ -200,17 +201,8 @@ def read_conllu(path: Path | str) -> list[UdSentence]:
 def iter_conllu(path: Path | str) -> Iterator[UdSentence]:
     """``read_conllu``'s sentences one at a time, the file read a line at a time."""
     path = Path(path)
-    found = False
-    # utf-8-sig: a byte-order mark is not part of the first line
-    with path.open(encoding="utf-8-sig", newline="\n") as handle:
-        try:
-            for start, block in _blocks(path, handle):
-                found = True
-                yield _sentence(path, start, block)
-        except UnicodeDecodeError as err:
-            raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-    if not found:
-        raise DataFormatError(path, None, "no sentences")
+    blocks = _blocks(path, utf8_lines(path, newline="\n"))
+    return at_least_one((_sentence(path, start, block) for start, block in blocks), path, "sentences")
 
 
 def syntactic_words_only(sentence: UdSentence) -> UdSentence:

@@ -468,14 +468,14 @@ def efficiency(table: ScoreTable) -> Tabular:
                 Entry("–" if cost.cpu_seconds is None else f"{cost.cpu_seconds:.0f}"),
             ]
         )
-    hardware = sorted({h for r in table.records for h in (r.get("extra") or {}).get("hardware", [])})
-    where = "; ".join(hardware) if hardware else "not recorded (results from before hardware was recorded)"
+    machines = sorted({h for r in table.records for h in (r.get("extra") or {}).get("hardware", [])})
+    where = "; ".join(machines) if machines else "not recorded (results from before hardware was recorded)"
     notes = [f"Training time measured on: {where}."]
     if any_loaded:
         notes.append(
-            f"{LOADED}: some of these pieces trained while the machine's load average exceeded 1.5 times "
-            "its core count (other jobs shared the cores): their wall-clock seconds overstate the cost; "
-            "compare CPU seconds."
+            f"{LOADED}: some of these pieces trained while the machine's load average exceeded "
+            f"{hardware.BUSY_LOAD_PER_CORE:g} times its core count (other jobs shared the cores): their "
+            "wall-clock seconds overstate the cost; compare CPU seconds."
         )
     return Tabular(
         ["method", "params per cell", "params, all cells", "train s", "data s", "CPU s"],
@@ -499,7 +499,7 @@ class MethodCosts:
     cpu_seconds: float | None  # their CPU seconds (None when a piece did not record them)
     per_cell: int  # the largest per-cell trainable count
     data_prep_seconds: float | None = None  # their data preparation seconds (None: not recorded)
-    under_load: bool = False  # a piece trained with the load average above 1.5x the core count
+    under_load: bool = False  # a piece trained under load (hardware.under_load)
 
 
 def method_costs(records: list[dict[str, Any]]) -> MethodCosts:
