@@ -28,10 +28,10 @@ from xltransfer.data.parallel import (
     ParallelExample,
     direction_unit,
     filter_pairs,
+    iter_parallel,
     load_parallel_rows,
     parse_direction,
     read_lines,
-    read_parallel,
     read_references,
     read_tsv,
     write_lines,
@@ -187,14 +187,14 @@ class MachineTranslation(Task):
         return all(source.has("parallel", lang, split) for lang in (source_lang, target_lang))
 
     def read_data(self, source, unit: str, split: str) -> list[ParallelExample]:
-        source_lang, target_lang = parse_direction(unit)
-        try:
-            return read_parallel(source, source_lang, target_lang, split)
-        except ValueError as error:  # no such split for one of the languages
-            raise GridError(source.field, str(error)) from None
+        return list(self.iter_data(source, unit, split))
 
     def iter_data(self, source, unit: str, split: str) -> Iterator[ParallelExample]:
-        return iter(self.read_data(source, unit, split))
+        source_lang, target_lang = parse_direction(unit)
+        try:
+            yield from iter_parallel(source, source_lang, target_lang, split)
+        except ValueError as error:  # no such split for one of the languages
+            raise GridError(source.field, str(error)) from None
 
     def data_fingerprint(self, source, unit: str, split: str) -> str | None:
         source_lang, target_lang = parse_direction(unit)

@@ -326,7 +326,8 @@ def test_a_corpus_larger_than_the_memory_budget_trains_a_language_adapter_under_
 
 
 def test_the_vocabulary_sample_is_capped_seeded_and_keeps_the_temperature_shares():
-    from xltransfer.data.parallel import temperature_sample, temperature_weights
+    from xltransfer.data.parallel import temperature_weights
+    from xltransfer.data.vocabulary_text import temperature_sample
 
     texts = {"big": [f"b{i}" for i in range(5000)], "mid": [f"m{i}" for i in range(500)], "low": ["l1", "l2"]}
     sampled = temperature_sample(texts, 5.0, seed=3, cap=600)

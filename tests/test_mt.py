@@ -24,11 +24,10 @@ from xltransfer.data.parallel import (
     read_multiway,
     read_parallel,
     read_tsv,
-    temperature_sample,
     temperature_weights,
-    texts_by_language,
 )
 from xltransfer.data.sources import FilesSource, HubSource
+from xltransfer.data.vocabulary_text import temperature_sample, texts_by_language
 from xltransfer.errors import BackboneUnavailable, DataFormatError, XltError
 from xltransfer.modules import seq2seq as s2s
 from xltransfer.train import Schedule, Stream, batches_forever, fit, fixed_batches, predict_all

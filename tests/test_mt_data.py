@@ -16,7 +16,8 @@ from xltransfer.tasks.mt import MachineTranslation
 
 from xltransfer.context import RunContext
 from xltransfer.data import corpus
-from xltransfer.data.parallel import PairCorpus, ParallelExample, read_aligned, read_pairs, texts_by_language
+from xltransfer.data.parallel import PairCorpus, ParallelExample, read_aligned, read_pairs
+from xltransfer.data.vocabulary_text import texts_by_language
 from xltransfer.grid import load_grid
 from xltransfer.modules import seq2seq as s2s
 from xltransfer.options import MtModelOptions
@@ -254,3 +255,96 @@ def test_mt_features_are_read_by_index_within_a_memory_budget(tmp_path):
     on_disk = peak_while(lambda: batches(again))
     assert as_lists > 3 * budget, f"{as_lists / 2**20:.1f} MiB: make the corpus larger than the budget"
     assert on_disk < budget, f"{on_disk / 2**20:.1f} MiB while drawing batches from features on disk"
+
+
+# -- the vocabulary's text sample at ML50 scale -------------------------------------------------------
+def _direction(source: str, target: str, count: int) -> list[ParallelExample]:
+    """Multi-way data: sentence i of a language is the same in every direction it is part of."""
+    return [
+        ParallelExample(source, target, f"{source} sentence {i}", f"{target} sentence {i}", str(i))
+        for i in range(count)
+    ]
+
+
+def test_above_the_cap_the_vocabulary_sample_counts_sentences_once_and_keeps_the_shares():
+    """Past the cap the sample is drawn in two passes over the pairs (no list of sentences): each
+    language gets the share the list path gives it, of its distinct sentences (a sentence repeated
+    in several directions counts once), a language smaller than its share whole passes over it; the
+    same sample for the same seed whatever the order of directions and pairs, another for another."""
+    from xltransfer.data.vocabulary_text import temperature_sample, vocabulary_sample
+
+    corpora = [
+        _direction("en", "de", 3000),
+        _direction("de", "en", 3000),
+        _direction("en", "fr", 3000),
+        _direction("fr", "en", 3000),
+        _direction("en", "sw", 40),
+    ]
+    listed = temperature_sample(texts_by_language(e for c in corpora for e in c), 5.0, seed=0, cap=1000)
+    sample = vocabulary_sample(corpora, 5.0, seed=0, cap=1000)
+    sizes = {lang: len(lines) for lang, lines in sample.items()}
+    assert sizes == {lang: len(lines) for lang, lines in listed.items()}
+    assert sizes["sw"] > 40 and set(sample["sw"]) == {f"sw sentence {i}" for i in range(40)}
+    for lang in ("en", "de", "fr"):
+        assert len(set(sample[lang])) == sizes[lang] < 3000  # distinct: sampled without replacement
+        assert set(sample[lang]) <= {f"{lang} sentence {i}" for i in range(3000)}
+    shuffled = [list(reversed(c)) for c in reversed(corpora)]
+    assert vocabulary_sample(shuffled, 5.0, seed=0, cap=1000) == sample
+    other = vocabulary_sample(corpora, 5.0, seed=1, cap=1000)
+    assert {lang: len(lines) for lang, lines in other.items()} == sizes and other != sample
+    # under the cap the list path's own sample, as the stored vocabularies were learned from
+    assert vocabulary_sample(corpora[-1:], 5.0, seed=0) == temperature_sample(
+        texts_by_language(corpora[-1]), 5.0, seed=0
+    )
+
+
+def test_distinct_counts_are_exact_below_the_sketch_and_within_two_percent_above():
+    from xltransfer.data.vocabulary_text import DISTINCT_SKETCH, _hash, _SmallestHashes
+
+    for count in (DISTINCT_SKETCH // 2, 200_000):
+        sketch = _SmallestHashes(DISTINCT_SKETCH)
+        for _ in range(2):  # every sentence seen twice
+            for i in range(count):
+                sketch.add(_hash(f"sentence {i}", b"vocabulary-0"), None)
+        estimate = sketch.distinct()
+        assert estimate == count if count < DISTINCT_SKETCH else abs(estimate / count - 1) < 0.02
+
+
+def test_parallel_files_larger_than_the_budget_are_read_and_sampled_under_it(tmp_path):
+    """A direction's line-aligned files are read a line at a time into pairs on disk, and the
+    vocabulary's sample is drawn from them past its cap, each under a budget that the same pairs as
+    Python lists (the old readers, the old sample's list of every sentence) exceed several times."""
+    from xltransfer.data.parallel import iter_aligned
+    from xltransfer.data.vocabulary_text import vocabulary_sample
+
+    count = 120_000
+    for lang in ("en", "de"):
+        with open(tmp_path / f"{lang}.txt", "w", encoding="utf-8") as handle:
+            handle.writelines(f"{lang} sentence number {i} of the corpus\n" for i in range(count))
+
+    def peak_while(work) -> int:
+        tracemalloc.start()
+        try:
+            held = work()  # noqa: F841 - held while measured
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    en, de = tmp_path / "en.txt", tmp_path / "de.txt"
+
+    def on_disk() -> PairCorpus:  # read once into the cache, then opened from it
+        pairs = lambda: iter_aligned(en, de, "en", "de")  # noqa: E731
+        return read_pairs(pairs, "big", "en", "de", tmp_path / "cache", corpus.PrepLedger(), "big pairs")
+
+    # what any first read loads (datasets, pyarrow) is not the corpus's: a small direction first
+    small = _direction("en", "de", 100)
+    read_pairs(lambda: iter(small), "small", "en", "de", tmp_path / "cache", corpus.PrepLedger(), "small")
+    budget = 8 * 1024 * 1024  # the sample's pass holds two 10,000-pair chunks and a 4,096-hash sketch
+    as_lists = peak_while(lambda: texts_by_language(read_aligned(en, de, "en", "de")))
+    reading = peak_while(on_disk)
+    sampling = peak_while(lambda: vocabulary_sample([on_disk()], 5.0, seed=0, cap=2000))
+    pairs = on_disk()
+    assert len(pairs) == count and pairs[-1].target == f"de sentence number {count - 1} of the corpus"
+    assert as_lists > 3 * budget, f"{as_lists / 2**20:.1f} MiB: make the files larger than the budget"
+    assert reading < budget, f"{reading / 2**20:.1f} MiB while reading the files into pairs on disk"
+    assert sampling < budget, f"{sampling / 2**20:.1f} MiB while sampling the vocabulary's text"

@@ -184,7 +184,7 @@ class RunContext:
             source, task_obj = self.grid.source_for(task), self.task(task)
             fingerprint = task_obj.data_fingerprint(source, language, "train")
             self._examples[key] = read_pairs(
-                lambda: task_obj.read_data(source, language, "train"),
+                lambda: task_obj.iter_data(source, language, "train"),
                 f"{language}|{fingerprint}",
                 *parse_direction(language),
                 corpus.data_cache_root(self.workspace.cache),

@@ -86,16 +86,17 @@ def train_vocabulary(piece: Piece, ctx: RunContext):
     import copy
     import time
 
-    from xltransfer.data.parallel import texts_by_language
+    from xltransfer.data.parallel import VOCABULARY_TEMPERATURE
+    from xltransfer.data.vocabulary_text import vocabulary_sample
     from xltransfer.method import TrainedPiece
-    from xltransfer.modules.seq2seq import Vocabulary, language_tag
-    from xltransfer.modules.seq2seq import train_vocabulary as learn
+    from xltransfer.modules.seq2seq import Vocabulary, language_tag, vocabulary_from_sample
 
     started = time.perf_counter()
     options, languages = ctx.grid.mt, languages_of(piece.languages)
     if options.trains_vocabulary:
-        examples = [e for unit in piece.languages for e in ctx.examples(TASK, unit, "train")]
-        vocabulary = learn(texts_by_language(examples), options.vocab_size, languages, seed=piece.seed)
+        corpora = [ctx.examples(TASK, unit, "train") for unit in piece.languages]  # pairs on disk
+        sample = vocabulary_sample(corpora, VOCABULARY_TEMPERATURE, seed=piece.seed)
+        vocabulary = vocabulary_from_sample(sample, options.vocab_size, languages)
     else:
         tok = copy.deepcopy(ctx.tokenizer)
         tags = [language_tag(lang) for lang in languages]

@@ -18,14 +18,15 @@ line on one side only would silently misalign every later pair.
 
 from __future__ import annotations
 
-import random
+import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xltransfer.data.corpus import row_index
+from xltransfer.data.lines import utf8_lines
 from xltransfer.errors import DataFormatError
 from xltransfer.languages import lookup
 
@@ -61,32 +62,20 @@ class ParallelExample:
 # -- plain line files -------------------------------------------------------------------------------
 
 
-def read_text(path: Path) -> str:
-    """The file's text; a UTF-8 byte-order mark is dropped, as by every reader of the project (it
-    would otherwise become part of the first sentence)."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines of text read in Python's text mode (so ``\\r\\n`` and ``\\r`` are already ``\\n``), as
-    sacrebleu reads files; never ``str.splitlines``, which also breaks at U+2028 inside a sentence."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+def iter_lines(path: Path, allow_empty: bool = False) -> Iterator[str]:
+    """One sentence per line, read as they are asked for, in Python's text mode (so ``\\r\\n`` and
+    ``\\r`` end a line, as sacrebleu reads files; U+2028 inside a sentence does not); a UTF-8
+    byte-order mark is not part of the first sentence. An empty line is an error unless
+    ``allow_empty`` (a system's output)."""
+    for number, line in enumerate(utf8_lines(path), start=1):
+        text = line[:-1] if line.endswith("\n") else line
+        if not allow_empty and not text.strip():
+            raise DataFormatError(path, number, "empty line (every line must hold one sentence)")
+        yield text
 
 
 def read_lines(path: Path, allow_empty: bool = False) -> list[str]:
-    """One sentence per line; an empty line is an error unless ``allow_empty`` (a system's output)."""
-    lines = split_lines(read_text(path))
-    if not allow_empty:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                raise DataFormatError(path, number, "empty line (every line must hold one sentence)")
-    return lines
+    return list(iter_lines(path, allow_empty))
 
 
 def write_lines(path: Path, lines: Iterable[str]) -> None:
@@ -131,32 +120,49 @@ def grid_directions(sources: Sequence[str], targets: Sequence[str], both_ways: b
     return list(dict.fromkeys(pairs))
 
 
-def read_multiway(
+def iter_multiway(
     files: Mapping[str, Path], pairs: Sequence[tuple[str, str]], ids: Path | None = None
-) -> list[ParallelExample]:
-    """Examples for each direction from line-aligned files (one per language), direction by direction.
+) -> Iterator[ParallelExample]:
+    """Examples for each direction from line-aligned files (one per language), direction by direction,
+    read a line at a time (a direction of ML50 is never held whole).
 
     Files of unequal length are an error naming the shorter file: the alignment is unknowable.
     """
-    if not pairs:
-        return []
     needed = sorted({lang for pair in pairs for lang in pair})
     missing = [lang for lang in needed if lang not in files]
     if missing:
         raise ValueError(f"no file for language(s) {', '.join(missing)}")
-    lines = {lang: read_lines(files[lang]) for lang in needed}
-    named = {files[lang]: len(lines[lang]) for lang in needed}
-    if ids is not None:
-        id_lines = read_lines(ids)
-        named[ids] = len(id_lines)
-    else:
-        id_lines = [str(n) for n in range(1, len(lines[needed[0]]) + 1)]
-    _check_equal_lengths(named)
-    return [
-        ParallelExample(s, t, source, target, sentence_id)
-        for s, t in pairs
-        for source, target, sentence_id in zip(lines[s], lines[t], id_lines, strict=True)
-    ]
+    for s, t in pairs:
+        paths = [files[s], files[t]] + ([ids] if ids is not None else [])
+        for number, row in enumerate(_aligned_lines(paths), start=1):
+            sentence_id = row[2] if ids is not None else str(number)
+            yield ParallelExample(s, t, row[0], row[1], sentence_id)
+
+
+def read_multiway(
+    files: Mapping[str, Path], pairs: Sequence[tuple[str, str]], ids: Path | None = None
+) -> list[ParallelExample]:
+    return list(iter_multiway(files, pairs, ids))
+
+
+def _aligned_lines(paths: Sequence[Path]) -> Iterator[tuple[str, ...]]:
+    """Line *i* of every file, for each *i*; where one file ends before another, an error naming it
+    (the longer files are counted to the end for the message, not held)."""
+    readers = [iter_lines(path) for path in paths]
+    count = 0
+    while True:
+        row = tuple(next(reader, None) for reader in readers)
+        if all(line is None for line in row):
+            return
+        if any(line is None for line in row):
+            _check_equal_lengths(
+                {
+                    path: count if line is None else count + 1 + sum(1 for _ in reader)
+                    for path, reader, line in zip(paths, readers, row, strict=True)
+                }
+            )
+        count += 1
+        yield row  # type: ignore[misc]
 
 
 def _check_equal_lengths(line_counts: Mapping[Path, int]) -> None:
@@ -171,13 +177,19 @@ def _check_equal_lengths(line_counts: Mapping[Path, int]) -> None:
             )
 
 
+def iter_aligned(
+    source_path: Path, target_path: Path, source_lang: str, target_lang: str, ids: Path | None = None
+) -> Iterator[ParallelExample]:
+    """One direction from a pair of line-aligned files."""
+    return iter_multiway(
+        {source_lang: source_path, target_lang: target_path}, [(source_lang, target_lang)], ids
+    )
+
+
 def read_aligned(
     source_path: Path, target_path: Path, source_lang: str, target_lang: str, ids: Path | None = None
 ) -> list[ParallelExample]:
-    """One direction from a pair of line-aligned files."""
-    return read_multiway(
-        {source_lang: source_path, target_lang: target_path}, [(source_lang, target_lang)], ids
-    )
+    return list(iter_aligned(source_path, target_path, source_lang, target_lang, ids))
 
 
 def ids_beside(path: Path) -> Path | None:
@@ -206,34 +218,41 @@ def _same_language(a: str, b: str) -> bool:
     return la is not None and lb is not None and la.code == lb.code
 
 
-def read_tsv(
+def iter_tsv(
     path: Path, source_lang: str | None = None, target_lang: str | None = None
-) -> list[ParallelExample]:
-    """Pairs from a TSV file, headerless ``source<TAB>target`` or with a header of language codes.
+) -> Iterator[ParallelExample]:
+    """Pairs from a TSV file, headerless ``source<TAB>target`` or with a header of language codes,
+    read a line at a time.
 
     The first row is a header when every cell is a language code or ``id``. Languages come from
     the arguments, else the header (its two language columns, source first), else the file name.
     """
-    rows = [line.split("\t") for line in split_lines(read_text(path))]
-    if not rows:
+    rows = enumerate((line.split("\t") for line in iter_lines(path, allow_empty=True)), start=1)
+    _, first_row = next(rows, (None, None))
+    if first_row is None:
         raise DataFormatError(path, None, "no sentence pairs")
-    header = rows[0] if all(c.strip() == ID_COLUMN or _is_language(c.strip()) for c in rows[0]) else None
-    header = [c.strip() for c in header] if header is not None else None
+    is_header = all(c.strip() == ID_COLUMN or _is_language(c.strip()) for c in first_row)
+    header = [c.strip() for c in first_row] if is_header else None
     source_lang, target_lang = _tsv_languages(path, header, source_lang, target_lang)
     if header is None:
-        columns = {"source": 0, "target": 1, "id": None}
-        width, first = 2, 1
+        columns: dict[str, int | None] = {"source": 0, "target": 1, "id": None}
+        width = 2
+        rows = itertools.chain([(1, first_row)], rows)
     else:
         columns = {
             "source": _column(path, header, source_lang),
             "target": _column(path, header, target_lang),
             "id": header.index(ID_COLUMN) if ID_COLUMN in header else None,
         }
-        width, first = len(header), 2
-    return [
-        _tsv_example(path, number, row, width, columns, source_lang, target_lang)
-        for number, row in enumerate(rows[first - 1 :], start=first)
-    ]
+        width = len(header)
+    for number, row in rows:
+        yield _tsv_example(path, number, row, width, columns, source_lang, target_lang)
+
+
+def read_tsv(
+    path: Path, source_lang: str | None = None, target_lang: str | None = None
+) -> list[ParallelExample]:
+    return list(iter_tsv(path, source_lang, target_lang))
 
 
 def _tsv_languages(
@@ -286,9 +305,10 @@ def _tsv_example(
 # -- data sources and the hub -------------------------------------------------------------------------
 
 
-def read_parallel(data_source, source_lang: str, target_lang: str, split: str) -> list[ParallelExample]:
-    """One direction from a grid data source: a ``SRC-TGT`` (or ``TGT-SRC``) TSV if the source has
-    one, else the two languages' line-aligned files (ids from ``ids.txt`` beside them), else the hub."""
+def iter_parallel(data_source, source_lang: str, target_lang: str, split: str) -> Iterator[ParallelExample]:
+    """One direction from a grid data source, a pair at a time: a ``SRC-TGT`` (or ``TGT-SRC``) TSV if
+    the source has one, else the two languages' line-aligned files (ids from ``ids.txt`` beside
+    them), else the hub."""
     from xltransfer.data.sources import HubSource
 
     if isinstance(data_source, HubSource):
@@ -298,7 +318,7 @@ def read_parallel(data_source, source_lang: str, target_lang: str, split: str) -
             if data_source.config
             else None
         )
-        return load_parallel_rows(
+        yield from iter_parallel_rows(
             data_source.dataset,
             config,
             data_source.split_names.get(split, split),
@@ -306,35 +326,48 @@ def read_parallel(data_source, source_lang: str, target_lang: str, split: str) -
             source_lang,
             target_lang,
         )
+        return
     tsv = data_source.locate("parallel", f"{source_lang}-{target_lang}", split)
     if tsv is not None:
-        return read_tsv(tsv, source_lang, target_lang)
+        yield from iter_tsv(tsv, source_lang, target_lang)
+        return
     reverse = data_source.locate("parallel", f"{target_lang}-{source_lang}", split)
     if reverse is not None:  # one TSV of pairs serves both directions
-        return [e.reversed() for e in read_tsv(reverse, target_lang, source_lang)]
+        yield from (e.reversed() for e in iter_tsv(reverse, target_lang, source_lang))
+        return
     paths = {lang: data_source.locate("parallel", lang, split) for lang in (source_lang, target_lang)}
     absent = [lang for lang, path in paths.items() if path is None]
     if absent:
         raise ValueError(
             f"no {split} parallel data for {source_lang}-{target_lang} (none for {', '.join(absent)})"
         )
-    return read_aligned(
+    yield from iter_aligned(
         paths[source_lang], paths[target_lang], source_lang, target_lang, ids_beside(paths[source_lang])
     )
+
+
+def read_parallel(data_source, source_lang: str, target_lang: str, split: str) -> list[ParallelExample]:
+    return list(iter_parallel(data_source, source_lang, target_lang, split))
+
+
+def iter_parallel_rows(
+    dataset: str, config: str | None, split: str, revision: str | None, source_lang: str, target_lang: str
+) -> Iterator[ParallelExample]:
+    """Pairs from a hub dataset: rows with a ``translation`` dict (WMT, OPUS-100) or one column per
+    language. The dataset only has to hold both languages; the direction is the caller's. Rows are
+    read from the dataset's memory-mapped files as they are asked for."""
+    from xltransfer.data.hub import load_hub_split
+
+    rows = load_hub_split(dataset, config, split, revision)
+    where = Path(f"{dataset}/{config or 'default'}/{split}")
+    for number, row in enumerate(rows, start=1):
+        yield _hub_example(where, number, row, source_lang, target_lang)
 
 
 def load_parallel_rows(
     dataset: str, config: str | None, split: str, revision: str | None, source_lang: str, target_lang: str
 ) -> list[ParallelExample]:
-    """Pairs from a hub dataset: rows with a ``translation`` dict (WMT, OPUS-100) or one column per
-    language. The dataset only has to hold both languages; the direction is the caller's."""
-    from xltransfer.data.hub import load_hub_split
-
-    rows = load_hub_split(dataset, config, split, revision)
-    where = Path(f"{dataset}/{config or 'default'}/{split}")
-    return [
-        _hub_example(where, number, row, source_lang, target_lang) for number, row in enumerate(rows, start=1)
-    ]
+    return list(iter_parallel_rows(dataset, config, split, revision, source_lang, target_lang))
 
 
 def _hub_example(where: Path, number: int, row: Mapping[str, Any], source_lang: str, target_lang: str):
@@ -481,40 +514,3 @@ def temperature_weights(sizes: Mapping[str, int], temperature: float) -> dict[st
     raw = {name: (n / total) ** (1.0 / temperature) for name, n in sizes.items() if n > 0}
     norm = sum(raw.values())
     return {name: value / norm for name, value in raw.items()}
-
-
-def texts_by_language(examples: Iterable[ParallelExample]) -> dict[str, list[str]]:
-    """Each language's distinct sentences (both sides), in first-seen order: what a joint subword
-    vocabulary is trained on; multi-way data repeats a sentence once per direction."""
-    seen: dict[str, dict[str, None]] = {}
-    for example in examples:
-        for lang, text in ((example.source_lang, example.source), (example.target_lang, example.target)):
-            if lang is not None and text is not None:
-                seen.setdefault(lang, {})[text] = None
-    return {lang: list(texts) for lang, texts in seen.items()}
-
-
-# The most sentences a subword vocabulary is learned from (ours): fairseq's ML50 recipe
-# (examples/multilingual, preprocess_ML50_v1.sh) encodes with mBART-50's released SentencePiece model
-# and trains none, and the hyper-adapters paper (§4) gives no sample size; SentencePiece holds its
-# whole input in memory (its `input_sentence_size` caps it), so ML50's ~230M sentences are sampled.
-VOCABULARY_SAMPLE_CAP = 2_000_000
-
-
-def temperature_sample(
-    texts: Mapping[str, Sequence[str]], temperature: float, seed: int = 0, cap: int = VOCABULARY_SAMPLE_CAP
-) -> dict[str, list[str]]:
-    """Each language's sentences re-sized to its temperature share of the total (at most ``cap``
-    sentences in all): whole passes over the language's data, then a seeded subset for the remainder
-    (equal sizes under the cap give the data back)."""
-    sizes = {lang: len(lines) for lang, lines in texts.items()}
-    weights = temperature_weights(sizes, temperature)
-    total = min(sum(sizes.values()), cap)
-    rng = random.Random(seed)
-    out = {}
-    for lang in sorted(weights):
-        lines = list(texts[lang])
-        wanted = round(weights[lang] * total)
-        passes, remainder = divmod(wanted, len(lines))
-        out[lang] = lines * passes + rng.sample(lines, remainder)
-    return out

@@ -28,8 +28,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from xltransfer.data.parallel import VOCABULARY_TEMPERATURE, temperature_sample
+from xltransfer.data.parallel import VOCABULARY_TEMPERATURE
 from xltransfer.data.subwords import IGNORE
+from xltransfer.data.vocabulary_text import temperature_sample
 from xltransfer.errors import UnknownNameError, XltError
 from xltransfer.options import (  # noqa: F401 - the grid's mt: options
     BERT2BERT,
@@ -106,9 +107,17 @@ def train_vocabulary(
     temperature: float = VOCABULARY_TEMPERATURE,
     seed: int = 0,
 ) -> Vocabulary:
-    """A SentencePiece unigram vocabulary over every language's text, sampled with temperature so
-    small languages get their pieces; tags for the languages of ``texts`` and ``languages`` are single,
-    never-split tokens. Same data and size, same vocabulary (byte for byte) on any machine, for a
+    """A SentencePiece unigram vocabulary over every language's distinct sentences, sampled with
+    temperature so small languages get their pieces (``vocabulary_from_sample``)."""
+    return vocabulary_from_sample(temperature_sample(texts, temperature, seed), size, languages)
+
+
+def vocabulary_from_sample(
+    sampled: Mapping[str, Sequence[str]], size: int = VOCAB_SIZE, languages: Iterable[str] = ()
+) -> Vocabulary:
+    """A SentencePiece unigram vocabulary learned from each language's sampled sentences
+    (``data.vocabulary_text``); tags for the languages of ``sampled`` and ``languages`` are single,
+    never-split tokens. Same sample and size, same vocabulary (byte for byte) on any machine, for a
     given SentencePiece version. Characters outside the paper's character coverage (99.995% of the
     text, ``CHARACTER_COVERAGE``) become ``<unk>``.
 
@@ -120,9 +129,8 @@ def train_vocabulary(
     """
     from transformers import PreTrainedTokenizerFast
 
-    tags = [language_tag(lang) for lang in sorted(set(texts) | set(languages))]
+    tags = [language_tag(lang) for lang in sorted(set(sampled) | set(languages))]
     normalizer = _normalizer()
-    sampled = temperature_sample(texts, temperature, seed)
     lines = [normalizer.normalize_str(line) for lang in sorted(sampled) for line in sampled[lang]]
     return Vocabulary(
         PreTrainedTokenizerFast(
