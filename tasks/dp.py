@@ -258,13 +258,17 @@ class DependencyParsing(Task):
     def read_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> list[UdSentence]:
-        from xltransfer.data.hub import load_ud_rows
+        return list(self.iter_hub(dataset, config, split, revision))
 
-        sentences = load_ud_rows(dataset, config, split, revision)
+    def iter_hub(
+        self, dataset: str, config: str | None, split: str, revision: str | None
+    ) -> Iterator[UdSentence]:
+        from xltransfer.data.hub import iter_ud_rows
+
         where = f"{dataset}:{config or 'default'}:{split}"
-        for sentence in sentences:
+        for sentence in iter_ud_rows(dataset, config, split, revision):
             _check_tree_annotation(where, sentence)
-        return sentences
+            yield sentence
 
     def add_head(self, model, head_name: str) -> None:
         model.add_dependency_parsing_head(

@@ -6,7 +6,6 @@ language are compared on the same corrupted tokens.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -96,12 +95,6 @@ class MaskedLanguageModelling(Task):
         """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``):
         every sentence of at least MIN_WORDS words, in order."""
         return list(self.iter_hub(dataset, config, split, revision))
-
-    def read_hub_first(
-        self, dataset: str, config: str | None, split: str, revision: str | None, count: int
-    ) -> list[str]:
-        """The first ``count`` sentences, reading no further (a source's ``max_sentences``)."""
-        return list(itertools.islice(self.iter_hub(dataset, config, split, revision), count))
 
     @staticmethod
     def iter_hub(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[str]:

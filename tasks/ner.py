@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xltransfer.data.bio import BioSentence, load_bio_rows, read_bio, write_bio
+from xltransfer.data.bio import BioSentence, iter_bio, iter_bio_rows, read_bio, write_bio
 from xltransfer.tagging import WordTaggingTask
 from xltransfer.task import TaskMetadata
 
@@ -59,10 +60,18 @@ class NamedEntityRecognition(WordTaggingTask):
     def read_file(self, path: Path) -> list[BioSentence]:
         return read_bio(path)
 
+    def iter_file(self, path: Path) -> Iterator[BioSentence]:
+        return iter_bio(path)
+
     def read_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> list[BioSentence]:
-        return load_bio_rows(dataset, config, split, revision)
+        return list(self.iter_hub(dataset, config, split, revision))
+
+    def iter_hub(
+        self, dataset: str, config: str | None, split: str, revision: str | None
+    ) -> Iterator[BioSentence]:
+        return iter_bio_rows(dataset, config, split, revision)
 
     def words_and_tags(self, example: BioSentence) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return tuple(example.tokens), tuple(example.tags)

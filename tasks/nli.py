@@ -17,7 +17,7 @@ from xltransfer.data.nli import (
     NLI_LABELS,
     NliPair,
     iter_nli,
-    load_nli_rows,
+    iter_nli_rows,
     read_nli,
     same_text,
     write_nli_tsv,
@@ -49,7 +49,12 @@ class NaturalLanguageInference(Task):
         return iter_nli(path)
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[NliPair]:
-        return load_nli_rows(dataset, config, split, revision)
+        return list(self.iter_hub(dataset, config, split, revision))
+
+    def iter_hub(
+        self, dataset: str, config: str | None, split: str, revision: str | None
+    ) -> Iterator[NliPair]:
+        return iter_nli_rows(dataset, config, split, revision)
 
     def add_head(self, model, head_name: str, pooler: bool = False) -> None:
         """A two-layer head on [CLS]; ``pooler``: the encoder's pretrained pooler (frozen with the

@@ -81,9 +81,14 @@ class PosTagging(WordTaggingTask):
     def read_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> list[UdSentence]:
-        from xltransfer.data.hub import load_ud_rows
+        return list(self.iter_hub(dataset, config, split, revision))
 
-        return load_ud_rows(dataset, config, split, revision)
+    def iter_hub(
+        self, dataset: str, config: str | None, split: str, revision: str | None
+    ) -> Iterator[UdSentence]:
+        from xltransfer.data.hub import iter_ud_rows
+
+        return iter_ud_rows(dataset, config, split, revision)
 
     def words_and_tags(self, example: UdSentence) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return example.words, example.upos

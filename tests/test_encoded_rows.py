@@ -93,18 +93,8 @@ def test_a_labelled_train_split_is_parsed_a_row_at_a_time_into_the_runs_folder(t
 
     ctx = _nli_context(tmp_path, 40_000)
 
-    def traced(make) -> tuple[object, int, int]:
-        gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        made = make()
-        gc.collect()
-        held, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return made, held - before, peak - before
-
-    listed, as_list, _ = traced(lambda: read_nli(tmp_path / "train.tsv"))
-    examples, held, peak = traced(lambda: ctx.examples("nli", "qaa", "train"))
+    listed, as_list, _ = _traced(lambda: read_nli(tmp_path / "train.tsv"))
+    examples, held, peak = _traced(lambda: ctx.examples("nli", "qaa", "train"))
     assert isinstance(examples, ExamplesOnDisk) and len(examples) == 40_000
     assert held < as_list / 20 and peak < as_list / 5, (held, peak, as_list)
     assert list(examples) == listed and examples[-1] == listed[-1] and examples[5:9] == listed[5:9]
@@ -113,6 +103,57 @@ def test_a_labelled_train_split_is_parsed_a_row_at_a_time_into_the_runs_folder(t
     assert ctx.training_examples("nli", "qaa") is examples
     assert isinstance(ctx.examples("nli", "qaa", "dev"), list)
     assert examples.path.parent == ctx.features("nli", "qaa", "train").path.parent  # one run folder
+
+
+def _traced(make) -> tuple[object, int, int]:
+    """(what ``make`` made, Python memory it left held, its peak), by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    made = make()
+    gc.collect()
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return made, held - before, peak - before
+
+
+def test_hub_rows_and_bio_files_stream_into_the_runs_folder(tmp_path, monkeypatch):
+    """Hub NLI rows (read from the dataset's memory-mapped files) and a BIO file whose tokens carry
+    a language prefix (one pass decides the prefix, a second streams) go to disk a row at a time:
+    the same examples as the list readers, at a fraction of their peak."""
+    import datasets
+
+    from xltransfer import registry
+    from xltransfer.data.encoded import examples_to_disk
+
+    count = 30_000
+    labels = datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])
+    features = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+                                  "label": labels})  # fmt: skip
+    table = {
+        "premise": [f"premise number {i} of the hub's training pairs" for i in range(count)],
+        "hypothesis": [f"hypothesis {i}" for i in range(count)],
+        "label": [i % 3 if i % 100 else -1 for i in range(count)],  # -1: no gold label, skipped
+    }
+    datasets.Dataset.from_dict(table, features=features).save_to_disk(str(tmp_path / "hub"))
+    rows = datasets.load_from_disk(str(tmp_path / "hub"))  # memory-mapped, as the hub's cache is
+    monkeypatch.setattr("xltransfer.data.hub.load_hub_split", lambda *args: rows)
+    bio = tmp_path / "train.bio"
+    with open(bio, "w", encoding="utf-8") as handle:
+        for i in range(count // 3):
+            handle.write(f"en:Paris B-LOC\nen:is O\nen:number O\nen:{i} O\n\n")
+
+    nli, ner = registry.tasks.get("nli")(), registry.tasks.get("ner")()
+    hub = ("x", None, "train", None)
+    cases = {
+        "nli hub rows": (lambda: nli.read_hub(*hub), lambda: nli.iter_hub(*hub)),
+        "bio file": (lambda: ner.read_file(bio), lambda: ner.iter_file(bio)),
+    }
+    for name, (read, stream) in cases.items():
+        listed, as_list, _ = _traced(read)
+        on_disk, _, peak = _traced(lambda: examples_to_disk(stream(), tmp_path / f"{name}.arrow"))  # noqa: B023
+        assert list(on_disk) == listed and peak < as_list / 5, (name, peak, as_list)
+    assert len(listed) == count // 3 and listed[-1].tokens == ("Paris", "is", "number", str(count // 3 - 1))
 
 
 def test_encode_must_give_one_feature_per_example(tmp_path):

@@ -6,6 +6,7 @@ metric is its headline, in one validated metadata object.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -88,9 +89,8 @@ class Task(ABC):
     def read_hub_first(
         self, dataset: str, config: str | None, split: str, revision: str | None, count: int
     ) -> list[Any]:
-        """The first ``count`` examples (a source's ``max_sentences``); a task whose reader can stop
-        early (MLM over a whole Wikipedia) overrides this."""
-        return self.read_hub(dataset, config, split, revision)[:count]
+        """The first ``count`` examples (a source's ``max_sentences``), reading no further."""
+        return list(itertools.islice(self.iter_hub(dataset, config, split, revision), count))
 
     # -- data units: a language for most tasks; a direction ("en>de") for MT ------------------------
     def has_data(self, source, unit: str, split: str) -> bool:

@@ -9,10 +9,11 @@ model's label inventory is the task's business, not the reader's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from xltransfer.data.lines import at_least_one, utf8_lines
 from xltransfer.errors import DataFormatError
 from xltransfer.languages import lookup
 
@@ -36,24 +37,26 @@ def is_valid_tag(tag: str) -> bool:
 
 def read_bio(path: Path | str) -> list[BioSentence]:
     """Sentences of a BIO file; ``-DOCSTART-`` lines only separate sentences."""
+    return list(iter_bio(path))
+
+
+def iter_bio(path: Path | str) -> Iterator[BioSentence]:
+    """``read_bio``'s sentences a line at a time: one pass decides the language prefix (which needs
+    every token, ``language_prefix``), a second yields the sentences; neither holds the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not UTF-8 ({err})") from err
-    sentences = [
-        BioSentence(tuple(t for t, _ in rows), tuple(tag for _, tag in rows), start)
-        for start, rows in _sentence_rows(path, text)
-    ]
-    if not sentences:
-        raise DataFormatError(path, None, "no sentences")
-    return strip_language_prefix(sentences)
+
+    def sentences() -> Iterator[BioSentence]:
+        for start, rows in _sentence_rows(path, utf8_lines(path)):
+            yield BioSentence(tuple(t for t, _ in rows), tuple(tag for _, tag in rows), start)
+
+    cut = language_prefix(at_least_one(sentences(), path, "sentences"))
+    yield from (_without_prefix(sentence, cut) for sentence in sentences())
 
 
-def _sentence_rows(path: Path, text: str) -> Iterator[tuple[int, list[tuple[str, str]]]]:
+def _sentence_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, list[tuple[str, str]]]]:
     rows: list[tuple[str, str]] = []
     start = 1
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    for line_no, line in enumerate(lines, start=1):
         columns = line.split()
         if not columns or columns[0] == _DOCSTART:
             if rows:
@@ -73,24 +76,30 @@ def _sentence_rows(path: Path, text: str) -> Iterator[tuple[int, list[tuple[str,
         yield start, rows
 
 
-def strip_language_prefix(sentences: list[BioSentence]) -> list[BioSentence]:
-    """Drop a ``xx:`` token prefix only when every token of the file carries the same language
-    code: tokens like URLs or times ("10:30") must survive, and one prefix-like token is no
-    evidence that the file was written with prefixes."""
-    codes = set()
+def language_prefix(sentences: Iterable[BioSentence]) -> int:
+    """How many characters of ``xx:`` prefix to drop from every token: none unless every token of
+    the file carries the same language code (tokens like URLs or times, "10:30", must survive, and
+    one prefix-like token is no evidence that the file was written with prefixes). Holds no
+    sentence; stops at the first token that rules a prefix out."""
+    codes: set[str] = set()
     for sentence in sentences:
         for token in sentence.tokens:
             match = _LANG_PREFIX.match(token)
             if match is None:
-                return sentences
+                return 0
             codes.add(match.group(1))
             if len(codes) > 1:
-                return sentences
+                return 0
+    if not codes:
+        return 0
     (code,) = codes
-    if lookup(code.split("-")[0]) is None:
-        return sentences
-    cut = len(code) + 1
-    return [BioSentence(tuple(t[cut:] for t in s.tokens), s.tags, s.line) for s in sentences]
+    return len(code) + 1 if lookup(code.split("-")[0]) is not None else 0
+
+
+def _without_prefix(sentence: BioSentence, cut: int) -> BioSentence:
+    if not cut:
+        return sentence
+    return BioSentence(tuple(t[cut:] for t in sentence.tokens), sentence.tags, sentence.line)
 
 
 def write_bio(path: Path | str, tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]) -> None:
@@ -101,8 +110,11 @@ def write_bio(path: Path | str, tokens: Sequence[Sequence[str]], tags: Sequence[
     Path(path).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
 
 
-def load_bio_rows(dataset: str, config: str | None, split: str, revision: str | None) -> list[BioSentence]:
-    """Sentences from a parquet NER dataset (``tokens`` + ``ner_tags``, e.g. ``unimelb-nlp/wikiann``).
+def iter_bio_rows(
+    dataset: str, config: str | None, split: str, revision: str | None
+) -> Iterator[BioSentence]:
+    """Sentences from a parquet NER dataset (``tokens`` + ``ner_tags``, e.g. ``unimelb-nlp/wikiann``),
+    read from its memory-mapped files twice (the language prefix, then the sentences), held never.
 
     ``ner_tags`` is usually a ClassLabel sequence that stores ids; they are mapped through the
     feature's own names, never through an assumed order.
@@ -113,15 +125,18 @@ def load_bio_rows(dataset: str, config: str | None, split: str, revision: str | 
     tag_feature = getattr(rows.features.get("ner_tags"), "feature", None)
     names = getattr(tag_feature, "names", None)
     where = f"{dataset}/{config or 'default'}/{split}"
-    sentences = []
-    for index, row in enumerate(rows, start=1):
-        tags = tuple(
-            names[t] if names is not None and isinstance(t, int) else str(t) for t in row["ner_tags"]
-        )
-        if len(tags) != len(row["tokens"]):
-            raise DataFormatError(where, index, f"{len(row['tokens'])} tokens but {len(tags)} tags")
-        for tag in tags:
-            if not is_valid_tag(tag):
-                raise DataFormatError(where, index, f"invalid tag '{tag}'")
-        sentences.append(BioSentence(tuple(row["tokens"]), tags, index))
-    return strip_language_prefix(sentences)
+
+    def sentences() -> Iterator[BioSentence]:
+        for index, row in enumerate(rows, start=1):
+            tags = tuple(
+                names[t] if names is not None and isinstance(t, int) else str(t) for t in row["ner_tags"]
+            )
+            if len(tags) != len(row["tokens"]):
+                raise DataFormatError(where, index, f"{len(row['tokens'])} tokens but {len(tags)} tags")
+            for tag in tags:
+                if not is_valid_tag(tag):
+                    raise DataFormatError(where, index, f"invalid tag '{tag}'")
+            yield BioSentence(tuple(row["tokens"]), tags, index)
+
+    cut = language_prefix(sentences())
+    yield from (_without_prefix(sentence, cut) for sentence in sentences())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,9 +80,10 @@ def load_hub_split(dataset: str, config: str | None, split: str, revision: str |
         ) from cached_error
 
 
-def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
-    """UD sentences from a parquet dataset with CoNLL-U-like columns (tokens, upos, head, deprel);
-    multiword-token surfaces and empty nodes (no HEAD) are dropped so words are syntactic words."""
+def iter_ud_rows(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[Any]:
+    """UD sentences from a parquet dataset with CoNLL-U-like columns (tokens, upos, head, deprel),
+    read from its memory-mapped files as they are asked for; multiword-token surfaces and empty
+    nodes (no HEAD) are dropped so words are syntactic words."""
     import conllu
 
     from xltransfer.data.ud import UdSentence, syntactic_words_only
@@ -89,7 +91,6 @@ def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | N
     rows = load_hub_split(dataset, config, split, revision)
     upos_feature = getattr(rows.features.get("upos"), "feature", None)
     upos_names = getattr(upos_feature, "names", None)  # a ClassLabel sequence stores ids
-    sentences = []
     for index, row in enumerate(rows):
         words = tuple(row["tokens"])
         upos = tuple(upos_names[u] if upos_names and isinstance(u, int) else u for u in row["upos"])
@@ -114,5 +115,4 @@ def load_ud_rows(dataset: str, config: str | None, split: str, revision: str | N
         sentence = UdSentence(
             sent_id, words, upos, heads, deprels, conllu.TokenList(tokens, {"sent_id": sent_id}), index + 1
         )
-        sentences.append(syntactic_words_only(sentence))  # POS and DP score syntactic words only
-    return sentences
+        yield syntactic_words_only(sentence)  # POS and DP score syntactic words only

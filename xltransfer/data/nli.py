@@ -146,8 +146,9 @@ def write_nli_tsv(path: Path | str, pairs: Sequence[NliPair], labels: Sequence[s
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def load_nli_rows(dataset: str, config: str | None, split: str, revision: str | None) -> list[NliPair]:
-    """Pairs from a parquet NLI dataset (``facebook/xnli``, ``nyu-mll/multi_nli``).
+def iter_nli_rows(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[NliPair]:
+    """Pairs from a parquet NLI dataset (``facebook/xnli``, ``nyu-mll/multi_nli``), read from its
+    memory-mapped files as they are asked for.
 
     ``label`` is a ClassLabel storing ids: each id is mapped through the feature's NAMES and then
     the label table, never by position, so a dataset ordering its classes differently still reads
@@ -167,7 +168,6 @@ def load_nli_rows(dataset: str, config: str | None, split: str, revision: str | 
         raise DataFormatError(where, None, f"needs premise, hypothesis and label columns, has {columns}")
     to_name = _hub_label_names(rows.features[label_field])
     id_field = _first_present(columns, ID_FIELDS)
-    pairs = []
     for index, row in enumerate(rows, start=1):
         raw = to_name(row[label_field])
         if raw is None:
@@ -176,8 +176,7 @@ def load_nli_rows(dataset: str, config: str | None, split: str, revision: str | 
         if label is None:
             raise DataFormatError(where, index, f"invalid label {raw!r}")
         pair_id = str(row[id_field]) if id_field is not None else None
-        pairs.append(NliPair(row[fields["premise"]], row[fields["hypothesis"]], label, pair_id, index))
-    return pairs
+        yield NliPair(row[fields["premise"]], row[fields["hypothesis"]], label, pair_id, index)
 
 
 def _hub_label_names(feature) -> Callable[[Any], str | None]:

@@ -208,7 +208,7 @@ def iter_conllu(path: Path | str) -> Iterator[UdSentence]:
 def syntactic_words_only(sentence: UdSentence) -> UdSentence:
     """The sentence without the tokens that have no HEAD, its words renumbered 1..n.
 
-    Hub copies of UD (one token per listed word, as ``load_ud_rows`` builds them) list multiword-token
+    Hub copies of UD (one token per listed word, as ``hub.iter_ud_rows`` builds them) list multiword-token
     surfaces and empty nodes among the words, with no HEAD; HEADs count syntactic words only, so those
     tokens must go before the tree lines up.
     """
