@@ -55,6 +55,16 @@ def _pairs(cache: Path, examples, ledger=None, fingerprint="pud-en-de", reads=No
     return read_pairs(read, fingerprint, source, target, cache, ledger or corpus.PrepLedger(), "test pairs")
 
 
+def peak_while(work) -> int:
+    """The peak of Python allocations (tracemalloc) while ``work`` runs, what it returns held."""
+    tracemalloc.start()
+    try:
+        held = work()  # noqa: F841 - held while measured
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def _task(max_tokens: int = 30) -> MachineTranslation:
     task = MachineTranslation()
     task.options = MtModelOptions(max_tokens=max_tokens)
@@ -236,14 +246,6 @@ def test_mt_features_are_read_by_index_within_a_memory_budget(tmp_path):
 
     task = ctx2.task("mt")
 
-    def peak_while(draw) -> int:
-        tracemalloc.start()
-        try:
-            held = draw()  # noqa: F841 - held while measured
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     def batches(features):
         stream = batches_forever(features, lambda f: task.collate(f, tokenizer), 400, 0, max_tokens=400)
         return [next(stream) for _ in range(20)]
@@ -317,18 +319,10 @@ def test_parallel_files_larger_than_the_budget_are_read_and_sampled_under_it(tmp
     from xltransfer.data.parallel import iter_aligned
     from xltransfer.data.vocabulary_text import vocabulary_sample
 
-    count = 120_000
+    count = 60_000
     for lang in ("en", "de"):
         with open(tmp_path / f"{lang}.txt", "w", encoding="utf-8") as handle:
             handle.writelines(f"{lang} sentence number {i} of the corpus\n" for i in range(count))
-
-    def peak_while(work) -> int:
-        tracemalloc.start()
-        try:
-            held = work()  # noqa: F841 - held while measured
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
 
     en, de = tmp_path / "en.txt", tmp_path / "de.txt"
 
@@ -339,7 +333,7 @@ def test_parallel_files_larger_than_the_budget_are_read_and_sampled_under_it(tmp
     # what any first read loads (datasets, pyarrow) is not the corpus's: a small direction first
     small = _direction("en", "de", 100)
     read_pairs(lambda: iter(small), "small", "en", "de", tmp_path / "cache", corpus.PrepLedger(), "small")
-    budget = 8 * 1024 * 1024  # the sample's pass holds two 10,000-pair chunks and a 4,096-hash sketch
+    budget = 4 * 1024 * 1024
     as_lists = peak_while(lambda: texts_by_language(read_aligned(en, de, "en", "de")))
     reading = peak_while(on_disk)
     sampling = peak_while(lambda: vocabulary_sample([on_disk()], 5.0, seed=0, cap=2000))

@@ -29,7 +29,9 @@ The model, in the words of the one line ``xlt plan`` prints with it (``ASSUMPTIO
   size is the text on disk when it is there, else (a hub Wikipedia) the text its pieces' steps and
   held-out set read: a lower bound.
 - Not counted: embedding lookups (no FLOPs), task heads, LayerNorms, MT adapter blocks, data
-  loading, and the preparation of task data (treebanks, NLI pairs: small beside the corpora).
+  loading, the preparation of task data (treebanks, NLI pairs: small beside the corpora), and that
+  of MT's parallel text (read into pairs, sampled for the vocabulary, encoded: once per grid, CPU,
+  ``bench/parallel_scale.py`` measures it; ML50 is read from the hub, which ``xlt plan`` never reads).
 
 GPU-hours are FLOPs over a reference accelerator's dense BF16 peak times an assumed utilisation.
 """
@@ -68,7 +70,8 @@ def assumptions() -> str:
         f"at its cap, by default {HELD_OUT_CAP:,} sentences per language; dev sets on disk) at 2 FLOPs per "
         "weight per token; heads and LayerNorms not counted. Data preparation in CPU-hours: each MLM "
         f"corpus tokenised once (cached) at {TOKENIZE_RATE / 1000:.0f}K tokens/s per process, its size "
-        "the text on disk, else the text its pieces read (a lower bound for a hub corpus)"
+        "the text on disk, else the text its pieces read (a lower bound for a hub corpus); MT's "
+        "parallel text (pairs, vocabulary sample, features) not counted"
     )
 
 

@@ -385,6 +385,7 @@ def _hub_example(where: Path, number: int, row: Mapping[str, Any], source_lang: 
 # -- a direction's pairs on disk ------------------------------------------------------------------------
 
 PAIR_COLUMNS = ("source", "target", "id")
+ITERATION_ROWS = 1_000  # pairs turned into Python objects at a time when a corpus is iterated
 
 
 class PairCorpus(Sequence):
@@ -420,8 +421,8 @@ class PairCorpus(Sequence):
 
     def __iter__(self):
         table = self._data.data
-        for start in range(0, len(self), 10_000):
-            part = table.slice(start, 10_000)
+        for start in range(0, len(self), ITERATION_ROWS):
+            part = table.slice(start, ITERATION_ROWS)
             columns = [part.column(name).to_pylist() for name in PAIR_COLUMNS]
             yield from (self._example(*row) for row in zip(*columns, strict=True))
 
