@@ -50,30 +50,47 @@ print(hashlib.sha256(weights).hexdigest(), torch.backends.cpu.get_cpu_capability
 CHOICES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _train(**env: str) -> list[str]:
+def _train(*envs: dict[str, str]) -> list[list[str]]:
+    """TRAIN's output under each environment, each in a fresh process (all started at once)."""
     clean = {k: v for k, v in os.environ.items() if k not in CHOICES and not k.startswith("XLT_CPU")}
-    result = subprocess.run(
-        [sys.executable, "-c", TRAIN], capture_output=True, text=True, timeout=600, env={**clean, **env}
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRAIN],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**clean, **env},
+        )
+        for env in envs
+    ]
+    outputs = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+        outputs.append(stdout.split())
+    return outputs
 
 
 def test_pinned_cpu_runs_store_the_same_bytes_whatever_the_machine_would_pick():
     # one pinned thread keeps the test quick on a loaded machine; the count is pinned all the same
-    pinned = _train(XLT_CPU_THREADS="1")
-    assert pinned[1:] == ["AVX2", "1"]
     same = {"XLT_CPU_THREADS": "1", "OMP_NUM_THREADS": "3"}
-    assert _train(ATEN_CPU_CAPABILITY="default", MKL_CBWR="COMPATIBLE", **same) == pinned
-    assert _train(ATEN_CPU_CAPABILITY="avx512", MKL_CBWR="AUTO", **same) == pinned
+    native = {"XLT_CPU_NATIVE": "1", "OMP_NUM_THREADS": "1"}
+    pinned, compatible, avx512, native_avx2, native_default, native_threads = _train(
+        {"XLT_CPU_THREADS": "1"},
+        {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", **same},
+        {"ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": "AUTO", **same},
+        {**native, "ATEN_CPU_CAPABILITY": "avx2"},
+        {**native, "ATEN_CPU_CAPABILITY": "default"},
+        {**native, "ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "3"},
+    )
+    assert pinned[1:] == ["AVX2", "1"]
+    assert compatible == pinned and avx512 == pinned
     # without the pin the kernels the machine picks change the weights (AVX2 on every x86-64 CPU
     # this targets; the plain fallback is what a CPU without AVX2 would run)
-    native_avx2 = _train(XLT_CPU_NATIVE="1", ATEN_CPU_CAPABILITY="avx2", OMP_NUM_THREADS="1")
-    native_default = _train(XLT_CPU_NATIVE="1", ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
     assert native_avx2[1:] == ["AVX2", "1"] and native_default[1:] == ["DEFAULT", "1"]
     assert native_avx2[0] != native_default[0]
     # and so does the thread count
-    assert _train(XLT_CPU_NATIVE="1", ATEN_CPU_CAPABILITY="avx2", OMP_NUM_THREADS="3")[0] != native_avx2[0]
+    assert native_threads[0] != native_avx2[0]
 
 
 def test_the_thread_count_of_cpu_runs_is_checked(monkeypatch):
