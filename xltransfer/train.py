@@ -298,9 +298,11 @@ def fit(
         if evaluate is not None:
             result.history.append({"step": 0, **_evaluation(evaluate, result), "loss": None})
         running = 0.0
+        model.train()
         with progress.bar(description, schedule.steps) as advance:
             for step in range(schedule.steps):
-                model.train()
+                if not model.training:  # back from an evaluation (a walk over every module: not each step)
+                    model.train()
                 stream = streams[choose_stream(step)]
                 waited = time.perf_counter()
                 batch = next(prefetched.get(id(stream), stream.batches))
