@@ -230,6 +230,24 @@ def overfit_one_batch(model, task, batch, learning_rate: float, steps: int = 60)
         return first, task.loss(model, batch).item()
 
 
+def python_memory(make) -> tuple[object, int, int]:
+    """(what ``make`` returned, the Python memory it left allocated, the peak while it ran), by
+    tracemalloc; what ``make`` returned is held while measured."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        made = make()
+        gc.collect()
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return made, held - before, peak - before
+
+
 def fixed_vocab_tokenizer(words: list[str]):
     """A whitespace WordPiece tokenizer over exactly these words (ids 0-4 are the BERT specials), so a
     test knows every subword a sentence becomes."""

@@ -289,9 +289,7 @@ def test_a_corpus_larger_than_the_memory_budget_trains_a_language_adapter_under_
     (read whole into lists, as before, its 750K tokens alone took ~45 MB of Python objects). Another
     language's adapter trains first, untraced: what any first piece loads (modules, the model's
     copy) is not the corpus's."""
-    import tracemalloc
-
-    from conftest import tiny_adapter_model
+    from conftest import python_memory, tiny_adapter_model
 
     vocabulary = [f"word{i:03d}" for i in range(400)]
 
@@ -313,12 +311,7 @@ def test_a_corpus_larger_than_the_memory_budget_trains_a_language_adapter_under_
     adapters = {p.piece.languages: p for p in ctx.plan.pieces.values() if p.piece.kind == "language-adapter"}
     method = ctx.plan.trainers[adapters["qab",].key]
     method.train(adapters["qab",].piece, ctx)
-    tracemalloc.start()
-    try:
-        trained = method.train(adapters["qaa",].piece, ctx)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    trained, _, peak = python_memory(lambda: method.train(adapters["qaa",].piece, ctx))
     assert trained.info["steps"] == 3
     assert 0 < trained.info["eval_seconds"] <= trained.info["train_seconds"]  # its selection passes
     assert len(ctx.examples("mlm", "qaa", "train")) == 75_000 - int(75_000 * corpus.HELD_OUT_FRACTION)

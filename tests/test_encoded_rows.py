@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import gc
 import random
-import tracemalloc
 
-from conftest import files_task_context
+from conftest import files_task_context, python_memory
 from xltransfer.tasks.nli import NLI_LABELS
 
 from xltransfer.data.encoded import EncodedRows, encode_to_disk
@@ -66,19 +65,9 @@ def test_the_features_of_a_large_train_split_are_not_held_in_memory(tmp_path):
     ctx = _nli_context(tmp_path, 20_000)
     examples = ctx.training_examples("nli", "qaa")
 
-    def held(make) -> int:
-        gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        kept = make()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-        tracemalloc.stop()
-        assert len(kept) == 20_000
-        return grown
-
-    as_lists = held(lambda: ctx.task("nli").encode(examples, ctx.tokenizer, 256))
-    on_disk = held(lambda: ctx.features("nli", "qaa", "train"))
+    listed, as_lists, _ = python_memory(lambda: ctx.task("nli").encode(examples, ctx.tokenizer, 256))
+    features, on_disk, _ = python_memory(lambda: ctx.features("nli", "qaa", "train"))
+    assert len(listed) == len(features) == 20_000
     assert on_disk < as_lists / 20, (on_disk, as_lists)
 
 
@@ -93,8 +82,8 @@ def test_a_labelled_train_split_is_parsed_a_row_at_a_time_into_the_runs_folder(t
 
     ctx = _nli_context(tmp_path, 40_000)
 
-    listed, as_list, _ = _traced(lambda: read_nli(tmp_path / "train.tsv"))
-    examples, held, peak = _traced(lambda: ctx.examples("nli", "qaa", "train"))
+    listed, as_list, _ = python_memory(lambda: read_nli(tmp_path / "train.tsv"))
+    examples, held, peak = python_memory(lambda: ctx.examples("nli", "qaa", "train"))
     assert isinstance(examples, ExamplesOnDisk) and len(examples) == 40_000
     assert held < as_list / 20 and peak < as_list / 5, (held, peak, as_list)
     assert list(examples) == listed and examples[-1] == listed[-1] and examples[5:9] == listed[5:9]
@@ -103,18 +92,6 @@ def test_a_labelled_train_split_is_parsed_a_row_at_a_time_into_the_runs_folder(t
     assert ctx.training_examples("nli", "qaa") is examples
     assert isinstance(ctx.examples("nli", "qaa", "dev"), list)
     assert examples.path.parent == ctx.features("nli", "qaa", "train").path.parent  # one run folder
-
-
-def _traced(make) -> tuple[object, int, int]:
-    """(what ``make`` made, Python memory it left held, its peak), by tracemalloc."""
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    made = make()
-    gc.collect()
-    held, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return made, held - before, peak - before
 
 
 def test_hub_rows_and_bio_files_stream_into_the_runs_folder(tmp_path, monkeypatch):
@@ -150,8 +127,8 @@ def test_hub_rows_and_bio_files_stream_into_the_runs_folder(tmp_path, monkeypatc
         "bio file": (lambda: ner.read_file(bio), lambda: ner.iter_file(bio)),
     }
     for name, (read, stream) in cases.items():
-        listed, as_list, _ = _traced(read)
-        on_disk, _, peak = _traced(lambda: examples_to_disk(stream(), tmp_path / f"{name}.arrow"))  # noqa: B023
+        listed, as_list, _ = python_memory(read)
+        on_disk, _, peak = python_memory(lambda: examples_to_disk(stream(), tmp_path / f"{name}.arrow"))  # noqa: B023
         assert list(on_disk) == listed and peak < as_list / 5, (name, peak, as_list)
     assert len(listed) == sentences and listed[-1].tokens == ("Paris", "is", "number", str(sentences - 1))
 

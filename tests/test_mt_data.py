@@ -6,12 +6,11 @@ in-memory path."""
 from __future__ import annotations
 
 import random
-import tracemalloc
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import DirectionsContext
+from conftest import DirectionsContext, python_memory
 from xltransfer.tasks.mt import MachineTranslation
 
 from xltransfer.context import RunContext
@@ -55,14 +54,8 @@ def _pairs(cache: Path, examples, ledger=None, fingerprint="pud-en-de", reads=No
     return read_pairs(read, fingerprint, source, target, cache, ledger or corpus.PrepLedger(), "test pairs")
 
 
-def peak_while(work) -> int:
-    """The peak of Python allocations (tracemalloc) while ``work`` runs, what it returns held."""
-    tracemalloc.start()
-    try:
-        held = work()  # noqa: F841 - held while measured
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+def _peak(work) -> int:
+    return python_memory(work)[2]
 
 
 def _task(max_tokens: int = 30) -> MachineTranslation:
@@ -253,8 +246,8 @@ def test_mt_features_are_read_by_index_within_a_memory_budget(tmp_path):
     budget = 4 * 1024 * 1024
     pairs = ctx2.examples("mt", "en>de", "train")
     # the old path: the direction's pairs and features as Python lists
-    as_lists = peak_while(lambda: batches(_in_memory(task, list(pairs), tokenizer, 250)))
-    on_disk = peak_while(lambda: batches(again))
+    as_lists = _peak(lambda: batches(_in_memory(task, list(pairs), tokenizer, 250)))
+    on_disk = _peak(lambda: batches(again))
     assert as_lists > 3 * budget, f"{as_lists / 2**20:.1f} MiB: make the corpus larger than the budget"
     assert on_disk < budget, f"{on_disk / 2**20:.1f} MiB while drawing batches from features on disk"
 
@@ -334,9 +327,9 @@ def test_parallel_files_larger_than_the_budget_are_read_and_sampled_under_it(tmp
     small = _direction("en", "de", 100)
     read_pairs(lambda: iter(small), "small", "en", "de", tmp_path / "cache", corpus.PrepLedger(), "small")
     budget = 4 * 1024 * 1024
-    as_lists = peak_while(lambda: texts_by_language(read_aligned(en, de, "en", "de")))
-    reading = peak_while(on_disk)
-    sampling = peak_while(lambda: vocabulary_sample([on_disk()], 5.0, seed=0, cap=2000))
+    as_lists = _peak(lambda: texts_by_language(read_aligned(en, de, "en", "de")))
+    reading = _peak(on_disk)
+    sampling = _peak(lambda: vocabulary_sample([on_disk()], 5.0, seed=0, cap=2000))
     pairs = on_disk()
     assert len(pairs) == count and pairs[-1].target == f"de sentence number {count - 1} of the corpus"
     assert as_lists > 3 * budget, f"{as_lists / 2**20:.1f} MiB: make the files larger than the budget"

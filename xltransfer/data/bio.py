@@ -9,7 +9,7 @@ model's label inventory is the task's business, not the reader's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +49,7 @@ def iter_bio(path: Path | str) -> Iterator[BioSentence]:
         for start, rows in _sentence_rows(path, utf8_lines(path)):
             yield BioSentence(tuple(t for t, _ in rows), tuple(tag for _, tag in rows), start)
 
-    cut = language_prefix(at_least_one(sentences(), path, "sentences"))
-    yield from (_without_prefix(sentence, cut) for sentence in sentences())
+    yield from _prefix_dropped(lambda: at_least_one(sentences(), path, "sentences"))
 
 
 def _sentence_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, list[tuple[str, str]]]]:
@@ -96,10 +95,16 @@ def language_prefix(sentences: Iterable[BioSentence]) -> int:
     return len(code) + 1 if lookup(code.split("-")[0]) is not None else 0
 
 
-def _without_prefix(sentence: BioSentence, cut: int) -> BioSentence:
-    if not cut:
-        return sentence
-    return BioSentence(tuple(t[cut:] for t in sentence.tokens), sentence.tags, sentence.line)
+def _prefix_dropped(sentences: Callable[[], Iterable[BioSentence]]) -> Iterator[BioSentence]:
+    """The sentences ``sentences()`` gives, read twice: once for ``language_prefix``, then each with
+    that prefix dropped from its tokens."""
+    cut = language_prefix(sentences())
+    for sentence in sentences():
+        yield (
+            sentence
+            if not cut
+            else BioSentence(tuple(t[cut:] for t in sentence.tokens), sentence.tags, sentence.line)
+        )
 
 
 def write_bio(path: Path | str, tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]) -> None:
@@ -138,5 +143,4 @@ def iter_bio_rows(
                     raise DataFormatError(where, index, f"invalid tag '{tag}'")
             yield BioSentence(tuple(row["tokens"]), tags, index)
 
-    cut = language_prefix(sentences())
-    yield from (_without_prefix(sentence, cut) for sentence in sentences())
+    yield from _prefix_dropped(sentences)
