@@ -255,11 +255,6 @@ class DependencyParsing(Task):
             _check_tree_annotation(path, sentence)
             yield sentence
 
-    def read_hub(
-        self, dataset: str, config: str | None, split: str, revision: str | None
-    ) -> list[UdSentence]:
-        return list(self.iter_hub(dataset, config, split, revision))
-
     def iter_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> Iterator[UdSentence]:

@@ -91,17 +91,13 @@ class MaskedLanguageModelling(Task):
         lines = (line.strip() for line in utf8_lines(Path(path)))
         yield from at_least_one((line for line in lines if line), Path(path), "text")
 
-    def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[str]:
-        """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``):
-        every sentence of at least MIN_WORDS words, in order."""
-        return list(self.iter_hub(dataset, config, split, revision))
-
     @staticmethod
     def iter_hub(dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[str]:
-        """The sentences, streamed row by row. Not de-duplicated: none of the authors' pipelines
-        de-duplicates its text (parovicm/badx run_bi_mlm.py reads the files with
-        ``load_dataset("text")``; ahmetustun/hyperx preprocess.py convert_to_mlm_features takes every
-        line), and a set of every sentence of a Wikipedia would not fit in memory."""
+        """Sentences of a hub text dataset (e.g. ``wikimedia/wikipedia``, config ``20231101.mt``):
+        every sentence of at least MIN_WORDS words, in order, streamed row by row. Not de-duplicated:
+        none of the authors' pipelines de-duplicates its text (parovicm/badx run_bi_mlm.py reads the
+        files with ``load_dataset("text")``; ahmetustun/hyperx preprocess.py convert_to_mlm_features
+        takes every line), and a set of every sentence of a Wikipedia would not fit in memory."""
         from xltransfer.data.hub import load_hub_split
 
         for row in load_hub_split(dataset, config, split, revision):

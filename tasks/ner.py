@@ -63,11 +63,6 @@ class NamedEntityRecognition(WordTaggingTask):
     def iter_file(self, path: Path) -> Iterator[BioSentence]:
         return iter_bio(path)
 
-    def read_hub(
-        self, dataset: str, config: str | None, split: str, revision: str | None
-    ) -> list[BioSentence]:
-        return list(self.iter_hub(dataset, config, split, revision))
-
     def iter_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> Iterator[BioSentence]:

@@ -48,9 +48,6 @@ class NaturalLanguageInference(Task):
     def iter_file(self, path: Path) -> Iterator[NliPair]:
         return iter_nli(path)
 
-    def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[NliPair]:
-        return list(self.iter_hub(dataset, config, split, revision))
-
     def iter_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> Iterator[NliPair]:

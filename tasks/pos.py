@@ -78,11 +78,6 @@ class PosTagging(WordTaggingTask):
         and the official scorer."""
         write_conllu(path, examples, [{"upos": tags} for tags in predictions])
 
-    def read_hub(
-        self, dataset: str, config: str | None, split: str, revision: str | None
-    ) -> list[UdSentence]:
-        return list(self.iter_hub(dataset, config, split, revision))
-
     def iter_hub(
         self, dataset: str, config: str | None, split: str, revision: str | None
     ) -> Iterator[UdSentence]:

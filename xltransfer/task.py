@@ -79,11 +79,14 @@ class Task(ABC):
         yield from self.read_file(path)
 
     def read_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> list[Any]:
-        raise NotImplementedError(f"task {self.name} has no hub reader")
+        """The hub split's examples as a list: ``iter_hub``'s. A task overrides one of the two."""
+        return list(self.iter_hub(dataset, config, split, revision))
 
     def iter_hub(self, dataset: str, config: str | None, split: str, revision: str | None) -> Iterator[Any]:
         """The hub split's examples one at a time (read when the first is asked for, so a source can
-        name the split a dataset lacks); a task whose reader can stream overrides this."""
+        name the split a dataset lacks): ``read_hub``'s, unless the task streams its rows."""
+        if type(self).read_hub is Task.read_hub:
+            raise NotImplementedError(f"task {self.name} has no hub reader")
         yield from self.read_hub(dataset, config, split, revision)
 
     def read_hub_first(
