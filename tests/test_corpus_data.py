@@ -345,6 +345,32 @@ def test_prefetched_batches_are_the_streams_own_in_order_and_its_errors_come_thr
     ahead.close()
 
 
+def test_closing_prefetched_batches_waits_for_the_thread():
+    """After ``close`` no batch is made: the thread has ended (a daemon thread left inside torch at
+    interpreter exit aborted a finished run with SIGABRT)."""
+    import threading
+    import time
+
+    from xltransfer.train import Prefetched
+
+    made: list[int] = []
+    started = threading.Event()
+
+    def batches():
+        for n in range(1000):
+            started.set()
+            time.sleep(0.05)  # a batch being made when close is called
+            made.append(n)
+            yield {"i": n}
+
+    ahead = Prefetched(batches(), depth=100)
+    started.wait(timeout=60)
+    ahead.close()
+    count = len(made)
+    time.sleep(0.3)
+    assert len(made) == count, "a batch was made after close returned"
+
+
 def test_fit_reports_the_time_its_steps_waited_for_batches():
     import torch
 

@@ -176,7 +176,7 @@ def rows(features: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dic
 class Prefetched:
     """A stream's batches made ahead by a background thread (``depth`` of them waiting), so a step
     does not wait for Python to read, collate and corrupt its batch; the same batches in the same
-    order as the stream alone (one thread draws them all). ``close`` stops the thread."""
+    order as the stream alone (one thread draws them all). ``close`` stops the thread and waits."""
 
     def __init__(self, batches: Iterator[Batch], depth: int = 4):
         import queue
@@ -214,7 +214,10 @@ class Prefetched:
         return value
 
     def close(self) -> None:
+        """Stop the thread and wait for it: one still inside torch when the interpreter exits
+        aborts the process ("terminate called without an active exception") after a finished run."""
         self._stop.set()
+        self._thread.join()
 
 
 def _token_batches(
