@@ -73,6 +73,12 @@ class MadG(StackedAdapterMethod):
         "train_languages": [],  # the generator's training languages: part of the grid
         "finetune": False,  # MAD-G-ft
         "ft_steps": 1000,  # MAD-G-ft MLM steps on the target's text (ours: not in the summary)
+        # No checkpoint selection: the generator of the last step is kept, so it is evaluated after
+        # its last step only (and at step 0, for the convergence check). CPGAdapters
+        # run_language_modeling.py gives its Trainer no eval set while training and saves the final
+        # weights (its trainer.py has no best-checkpoint reload). resolve_params makes this follow
+        # generator_steps (and ft_steps) unless the grid sets it.
+        "la_eval_every": 50000,
     }
     parameter_sources = {
         **STACKED_SOURCES,
@@ -91,8 +97,8 @@ class MadG(StackedAdapterMethod):
         "la_batch_size": "ours: BAD-X §3.1's LA batch 64; MAD-G's generator batch is not published "
         "(CPGAdapters takes it on the command line, none released)",
         "la_learning_rate": "ours: BAD-X §3.1's LA lr 1e-4; MAD-G's generator lr is not published",
-        "la_eval_every": "ours: BAD-X §3.1's 500 steps, lowest held-out perplexity kept; not published "
-        "for MAD-G",
+        "la_eval_every": "CPGAdapters run_language_modeling.py (no eval set while training, the last "
+        "generator saved: nothing selected); by default as many as generator_steps",
         "train_languages": "the grid's (required): a typologically diverse set, as MAD-G selects",
         "finetune": "MAD-G-ft §3 (the generated adapter finetuned on target MLM; variants ft, ls-ft)",
         "ft_steps": "ours: MAD-G-ft's step count is not in the summary",
@@ -111,6 +117,9 @@ class MadG(StackedAdapterMethod):
         params = super().resolve_params(variant, overrides)
         if not params["train_languages"]:
             raise ValueError("mad-g needs its generator's training languages: params.train_languages")
+        if "la_eval_every" not in overrides:  # the last generator (and -ft adapter) kept, as the authors'
+            last = max(params["generator_steps"], params["ft_steps"] if params["finetune"] else 0)
+            params = Params({**params, "la_eval_every": last})
         return params
 
     # -- pieces -----------------------------------------------------------------------------------

@@ -61,6 +61,29 @@ def test_task_adapters_train_for_epochs_with_warm_up():
     assert (schedule.steps, schedule.warmup_steps) == (15_000, 0)
 
 
+def test_mad_g_keeps_its_last_generator_as_the_authors_do():
+    """CPGAdapters trains the generator without an eval set and saves its last weights: by default
+    MAD-G evaluates after the last step only (step 0 aside), however many steps a grid sets; a grid
+    that sets la_eval_every selects as it says. MAD-X keeps BAD-X's selection every 500 steps."""
+    from xltransfer.methods.mad_g import MadG
+
+    languages = {"train_languages": ["en", "de"]}
+    for overrides, every in [
+        ({}, 50_000),
+        ({"generator_steps": 120_000}, 120_000),
+        ({"generator_steps": 200}, 200),
+        ({"generator_steps": 200, "finetune": True}, 1000),  # MAD-G-ft's last finetuning step too
+        ({"la_eval_every": 500}, 500),
+    ]:
+        params = MadG.resolve_params("default", {**languages, **overrides})
+        assert params["la_eval_every"] == every, overrides
+    generator = MadG("default", MadG.resolve_params("default", languages)).generator_piece(1)
+    assert (
+        MadG("default", MadG.resolve_params("default", languages)).planned_evaluations(generator, 50_000) == 2
+    )
+    assert MadX.resolve_params("default", {})["la_eval_every"] == 500
+
+
 def test_full_finetuning_warms_up(monkeypatch, tmp_path):
     captured = {}
 
