@@ -58,8 +58,9 @@ class HyperAdapters(TranslationAdapterMethod):
         "small": {"hn_hidden": 204},
         "tiny": {"hn_hidden": 102},
         "no-rescale": {"hn_rescale": False},
-        # the rescaling ablation in a post-norm Transformer, where every layer's output is normalised
-        # (§3.1's argument is about the pre-norm residual stream; see seq2seq.DEFAULT_NORM)
+        # ours: the rescaling ablation in a post-norm Transformer too, where every layer's output is
+        # normalised (§3.1 shows activations growing with d_h without saying where the LayerNorms
+        # sit; the pre-norm default is inferred, see seq2seq.DEFAULT_NORM)
         "post-norm": {"mt_norm": "post"},
         "no-rescale-post-norm": {"hn_rescale": False, "mt_norm": "post"},
         "enc-s-dec-t": {"hn_inputs": "s-t"},

@@ -87,6 +87,10 @@ class HyperX(Method):
         # the released script's adapter (ahmetustun/hyperx scripts/default.sh: --add_layer_norm_after_adapter
         # --conditional_layer_norm): a LayerNorm on each adapter's output, its weights generated too
         "post_adapter_layer_norm": True,
+        # the adapter reads the FFN's output before mBERT's residual and LayerNorm, which then apply
+        # once to the sum (ahmetustun/hyperx hg_utils/bert/modeling_bert.py, BertOutput.forward);
+        # False: the Pfeiffer position after them, as MAD-X's adapters
+        "adapter_before_residual_ln": True,
         # the MLM head (transform and output bias; output weights tied to the frozen embeddings) trains:
         # train.py applies default.sh's --freeze_params_regex to the encoder only, heads stay trainable
         "mlm_head_trainable": True,
@@ -110,6 +114,8 @@ class HyperX(Method):
         "multi_task": 'Hyper-X §4 ("English single-task" by default; multi-task variants)',
         "post_adapter_layer_norm": "ahmetustun/hyperx scripts/default.sh (--add_layer_norm_after_adapter "
         "--conditional_layer_norm: a generated LayerNorm on the adapter's output)",
+        "adapter_before_residual_ln": "ahmetustun/hyperx src/hg_utils/bert/modeling_bert.py (BertOutput."
+        "forward: the generated adapter on the FFN output, then LayerNorm(h + input_tensor))",
         "mlm_head_trainable": "ahmetustun/hyperx train.py (default.sh's --freeze_params_regex freezes the "
         "encoder only: the MLM head's transform and bias train)",
         "language_embeddings": 'ours: "lookup" as Hyper-X §3; "typology" (λ = V t_l, as MAD-G) is this '
@@ -226,6 +232,7 @@ class HyperX(Method):
             reduction_factor=1.0,
             bottleneck=p["bottleneck"],
             ln_after=p["post_adapter_layer_norm"],
+            before_residual_ln=p["adapter_before_residual_ln"],
         )
         task_table, languages = self._tables(params)
         for task in task_table:

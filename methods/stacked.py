@@ -146,7 +146,8 @@ STACKED_SOURCES = {
     "ta_learning_rate": "BAD-X §3.1 (lr 5e-5)",
     "ta_eval_every": "BAD-X §3.1 (every 250 steps on the source dev set, the best kept)",
     "ta_epochs": "ours: 0 trains ta_steps (BAD-X §3.1); Hyper-X §4.2 trains its MAD-X TAs 20 epochs",
-    "ta_warmup_steps": "BAD-X §3.1 (no warm-up); Hyper-X §4.2 warms up 4,000 steps",
+    "ta_warmup_steps": "BAD-X §3.1 names no warm-up (the HF Trainer its scripts run defaults to 0); "
+    "Hyper-X §4.2 warms up 4,000 steps",
     "nli_ta_epochs": "BAD-X §3.1 after Ebrahimi et al. 2022 (NLI: 5 epochs)",
     "nli_ta_batch_size": "BAD-X §3.1 after Ebrahimi et al. 2022 (batch 32)",
     "nli_ta_learning_rate": "BAD-X §3.1 after Ebrahimi et al. 2022 (lr 2e-5)",

@@ -272,9 +272,10 @@ class MachineTranslation(Task):
     # -- model features --------------------------------------------------------------------------------
     def encode(self, examples: list[ParallelExample], tokenizer, max_length: int) -> list[dict[str, Any]]:
         """The target-language tag starts both sides (Baziotis et al. 2022, §2: H = encoder([t, x]),
-        S = decoder([t, y, H]); fairseq's ``--decoder-langtok`` puts t where the decoder's start
-        token would be). Source ids: the tag, then the sentence (after [CLS] for BERT); decoder
-        input: the tag, then the target's subwords; labels: the target's subwords and the end
+        S = decoder([t, y, H]); at inference fairseq's ``--decoder-langtok`` starts generation from
+        t in place of the start token, though in training it also predicts t after it). Source
+        ids: the tag, then the sentence (after [CLS] for BERT); decoder input: the tag, then the
+        target's subwords; labels: the target's subwords and the end
         token, which decoding must learn to emit. The tag itself is never predicted: generation
         starts from it (``translate``). Both model families take ``decoder_input_ids`` as given.
 

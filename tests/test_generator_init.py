@@ -106,3 +106,37 @@ def test_hyper_x_generated_weights_start_as_in_the_authors_code(shapes, projecti
         lambda: HyperNetwork(shapes, ["mlm", "pos"], ["en", "tr"], 64, (192, projection_dim)), ("pos", "tr")
     )
     assert abs(ours - reference) <= TOLERANCE * reference, (ours, reference)
+
+
+@pytest.mark.parametrize("before_residual_ln", [True, False], ids=["hyper-x", "pfeiffer"])
+def test_an_adapter_reads_where_its_config_says(tmp_path, before_residual_ln):
+    """Hyper-X's adapter reads the FFN's output f before the layer's residual and LayerNorm, which
+    apply once: LN(f + LN_a(A(f)) + x) (ahmetustun/hyperx BertOutput.forward, MetaAdapterController).
+    Pfeiffer's reads LN(f + x) and keeps f as its residual: LN(f + x + LN_a(A(LN(f + x)))). Checked
+    against the formula on a one-layer BERT with random adapter weights."""
+    model = tiny_adapter_model(tmp_path, vocab_size=50)
+    ad.add_bottleneck_adapter(
+        model, "slot", reduction_factor=2.0, ln_after=True, before_residual_ln=before_residual_ln
+    )
+    model.set_active_adapters("slot")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in gen.adapter_parameters(model, "slot").values():
+            param.normal_(0, 0.5)
+    model.eval()
+    layer = model.base_model.encoder.layer[0]
+    seen = {}
+    layer.output.dense.register_forward_hook(lambda m, i, o: seen.__setitem__("f", o))
+    layer.output.register_forward_hook(lambda m, i, o: seen.update(x=i[1], out=o))
+    with torch.no_grad():
+        model.base_model(input_ids=torch.randint(5, 50, (2, 7)))
+    f, x, norm = seen["f"], seen["x"], layer.output.LayerNorm
+    adapter = layer.output.adapters["slot"]
+
+    def bottleneck(h):
+        return adapter.adapter_norm_after(adapter.adapter_up(adapter.adapter_down(h)))
+
+    expected = norm(f + bottleneck(f) + x) if before_residual_ln else norm(f + x + bottleneck(norm(f + x)))
+    assert torch.allclose(seen["out"], expected, atol=1e-5)
+    other = norm(f + x + bottleneck(norm(f + x))) if before_residual_ln else norm(f + bottleneck(f) + x)
+    assert not torch.allclose(seen["out"], other, atol=1e-3)  # the two positions differ here

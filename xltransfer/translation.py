@@ -28,7 +28,9 @@ TRAINING_DEFAULTS = {
     "mt_batch_tokens": 256_000,
     # ibid.: a step is 32 GPUs' 8k-token batches; fairseq's multilingual batches mix directions. Here
     # each of a step's 32 batches holds one direction (sampled with T=2), their gradients summed, so
-    # a hyper-network generates a direction's adapters once per batch (§3.2)
+    # a hyper-network generates a direction's adapters once per batch (§3.2). A batch is a token
+    # budget, so a direction's share of tokens is ∝ p^(1/T); fairseq samples sentences (§4
+    # "Sampling"), which gives directions of longer sentences a larger share of tokens than that
     "mt_batches_per_step": 32,
     "mt_eval_every": 20_000,
     # neither the paper (§4) nor fairseq (--clip-norm 0 by default) clips gradients: 0 = no clipping

@@ -29,15 +29,25 @@ def bottleneck_config(
     invertible: bool = False,
     leave_out: Iterable[int] = (),
     ln_after: bool = False,
+    before_residual_ln: bool = False,
 ):
-    """A sequential bottleneck (Pfeiffer) config, in every layer but those of ``leave_out``;
-    ``bottleneck`` overrides the reduction factor; ``ln_after`` puts a LayerNorm on the adapter's
-    output before the residual is added (Hyper-X's post-adapter LayerNorm)."""
+    """A sequential bottleneck config after each layer's feed-forward block, in every layer but those
+    of ``leave_out``; ``bottleneck`` overrides the reduction factor; ``ln_after`` puts a LayerNorm on
+    the adapter's output before its residual is added (Hyper-X's post-adapter LayerNorm).
+
+    Where the adapter reads: by default Pfeiffer's position, the layer's LayerNorm-ed sum
+    LN(f + x) of the block's output f and its input x, giving LN(f + x + A(LN(f + x))) (the adapter's
+    own residual is f). ``before_residual_ln``: the block's output f itself, before the layer's
+    residual and LayerNorm, which then apply once: LN(f + A(f) + x), Hyper-X's position
+    (ahmetustun/hyperx src/hg_utils/bert/modeling_bert.py, BertOutput.forward calls the generated
+    adapter on dense(h) before LayerNorm(h + input_tensor))."""
     from adapters import SeqBnConfig, SeqBnInvConfig
 
     factor = hidden_size / bottleneck if bottleneck else reduction_factor
     config_class = SeqBnInvConfig if invertible else SeqBnConfig
-    extra = {"ln_after": True, "adapter_residual_before_ln": False} if ln_after else {}
+    extra: dict[str, Any] = {"ln_after": True, "adapter_residual_before_ln": False} if ln_after else {}
+    if before_residual_ln:
+        extra["original_ln_before"] = False
     return config_class(reduction_factor=factor, leave_out=sorted(leave_out), **extra)
 
 
