@@ -128,7 +128,10 @@ STACKED_DEFAULTS = {
 STACKED_SOURCES = {
     "la_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 2 for LAs and BAs)",
     "la_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 256 to match its budget)",
-    "la_invertible": "MAD-X §3 (invertible adapters on the embeddings)",
+    "la_invertible": "MAD-X §3 (invertible adapters on the embeddings); for BAs and MAs our reading of "
+    'BAD-X §3.1 (they "adopt all the hyperparameters from MAD-X LA training"): its example command '
+    "(parovicm/badx examples/language-modeling/README.md) sets neither --adapter_config nor the "
+    "reduction factor 2 the paper states, so the released code does not settle it",
     "la_batch_size": "BAD-X §3.1 (batch 64)",
     "la_learning_rate": "BAD-X §3.1 (lr 1e-4); BAs and MAs adopt MAD-X LA training",
     "la_eval_every": "BAD-X §3.1 (every 500 steps, the lowest held-out perplexity kept)",
