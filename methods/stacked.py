@@ -67,7 +67,8 @@ STACKED_DEFAULTS = {
     "la_bottleneck": 0,  # 0: use the reduction factor; Hyper-X used 256 to match its budget (§4)
     "la_invertible": True,
     # its MLM examples: sentences concatenated into max_length blocks, as MAD-X's and BAD-X's LAs
-    # (adapters' examples/pytorch/language-modeling/run_mlm.py, group_texts) and MAD-G's generator
+    # (adapters' examples/pytorch/language-modeling/run_mlm.py, group_texts, which also keeps each
+    # line's [CLS]/[SEP] inside the blocks; see tasks/mlm.py encode_packed) and MAD-G's generator
     # (CPGAdapters examples/language-modeling/run_language_modeling.py, block_size) are trained
     "la_mlm_packing": True,
     # their length: 0 is the grid's max_length; BAD-X's LAs and BAs train on 512-token blocks

@@ -130,10 +130,12 @@ class MaskedLanguageModelling(Task):
 
     def encode_packed(self, examples: Sequence[str], tokenizer, max_length: int) -> Sequence[dict[str, Any]]:
         """The text concatenated and cut into blocks of ``max_length`` tokens, each between the
-        encoder's sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>), as adapter MLM is trained
-        (``transformers``' TextDataset, used by CPGAdapters, and run_mlm.py's group_texts): no
-        padding, no sentence cut short. The last, shorter block is dropped as they drop it, unless
-        it is the only one. A corpus on disk gives its blocks on disk, prepared once."""
+        encoder's sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>): no padding. This is how
+        ``transformers``' TextDataset (CPGAdapters' MAD-G) builds its blocks. run_mlm.py's
+        group_texts (adapters' examples, parovicm/badx) differs in the markers only: it tokenizes
+        each line with its own [CLS] … [SEP] and cuts the concatenation without adding any. The last,
+        shorter block is dropped as both drop it, unless it is the only one. A corpus on disk gives
+        its blocks on disk, prepared once."""
         if isinstance(examples, TextCorpus):
             return tokenized(examples, tokenizer, max_length, packed=True)
         first, last = tokenizer.cls_token_id, tokenizer.sep_token_id

@@ -196,20 +196,25 @@ def test_hyper_x_plan_json_mixed_pieces_once_english_in_both_few_shot_on_five(tm
 
     mixed = [p for p in summary["pieces"] if trained_for_mixed(p)]
     kinds = Counter((p["method"], p["kind"]) for p in mixed)
+    seeds = len({c["seed"] for c in summary["cells"]})
+    assert seeds == 3  # the paper's tables average 3 runs
     assert kinds == {
-        ("hyper-x", "hypernetwork"): 4,  # 2 partitions x (d_p 192, d_p 32)
-        ("full-ft", "multi-task-model"): 2,  # one model per partition
-        ("mad-x", "task-adapter"): 4,  # MAD-X MS: per partition and task
+        ("hyper-x", "hypernetwork"): 4 * seeds,  # 2 partitions x (d_p 192, d_p 32), per seed
+        ("full-ft", "multi-task-model"): 2 * seeds,  # one model per partition
+        ("mad-x", "task-adapter"): 4 * seeds,  # MAD-X MS: per partition and task
     }
     for piece in mixed:
         if piece["kind"] != "task-adapter":  # both tasks, English first in each (Table 6: en^{a,b})
             assert [task for task, _ in piece["params"]["pairs"]] == ["ner", "pos"]
             assert all(langs[0] == "en" for _, langs in piece["params"]["pairs"])
-    cells = Counter((c["variant"], c["partition"]) for c in mixed_cells if c["method"] == "hyper-x")
+    cells = Counter(
+        (c["variant"], c["partition"], c["seed"]) for c in mixed_cells if c["method"] == "hyper-x"
+    )
     shared_by = sorted(
-        cells[(one, part)] + cells[(other, part)]
+        cells[(one, part, seed)] + cells[(other, part, seed)]
         for one, other in (("base", "multi-task"), ("small", "small-multi-task"))
         for part in ("A", "B")
+        for seed in (1, 2, 3)
     )
     assert sorted(p["used_by_cells"] for p in mixed if p["kind"] == "hypernetwork") == shared_by
 
