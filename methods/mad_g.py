@@ -25,7 +25,7 @@ from xltransfer.cell import Cell, Piece
 from xltransfer.method import TrainedPiece
 from xltransfer.modules import adapters as ad
 from xltransfer.modules import generator as gen
-from xltransfer.modules.mlm import mlm_features, perplexity
+from xltransfer.modules.mlm import perplexity
 from xltransfer.params import Params
 from xltransfer.train import Schedule, Stream, fit, sampled
 
@@ -58,6 +58,9 @@ class MadG(StackedAdapterMethod):
         # the generator (V, W) is all MAD-G trains, mBERT and its MLM head frozen (MAD-G §3); MAD-G-ft
         # finetunes the generated adapter alone
         "la_train_mlm_head": False,
+        # text packed as transformers' TextDataset packs it (each block between [CLS] … [SEP]), as
+        # CPGAdapters run_language_modeling.py trains the generator (block_size)
+        "la_mlm_line_markers": False,
         "language_dim": 32,  # d_l of λ_l = V t_l
         "layer_dim": 32,  # MAD-G-LS layer embedding
         "layer_shared": False,
@@ -84,6 +87,8 @@ class MadG(StackedAdapterMethod):
         **STACKED_SOURCES,
         "la_bottleneck": "CPGAdapters UrielCpgConfig (reduction factor 16: bottleneck 48 on mBERT, ReLU)",
         "la_invertible": "CPGAdapters UrielCpgConfig (its invertible adapter is commented out)",
+        "la_mlm_line_markers": "CPGAdapters run_language_modeling.py (TextDataset: the text tokenized "
+        "whole, each block_size block between [CLS] and [SEP])",
         "la_train_mlm_head": "MAD-G §3 (only the generator is trained, mBERT frozen); ours for MAD-G-ft",
         "language_dim": "CPGAdapters UrielCpgConfig (language_embedding_dim 32 for λ_l = V t_l)",
         "layer_dim": "ours: the MAD-G-LS layer embedding as wide as the language embedding",
@@ -219,9 +224,7 @@ class MadG(StackedAdapterMethod):
                 return gen.call_with(model, generator(vectors[lang]), inner.loss, batch)
 
             streams.append(Stream(lang, inner.batches, loss, prefetch=inner.prefetch))
-        packed = p["la_mlm_packing"]
-        length = p["la_max_length"] or None
-        sizes = [len(mlm_features(ctx, lang, "train", packed, length)) for lang in piece.languages]
+        sizes = [len(self.la_mlm_features(ctx, lang, "train")) for lang in piece.languages]
         weights = [n ** p["sampling_alpha"] for n in sizes]
         dev = self.mlm_held_out(ctx, piece.languages)
 

@@ -71,6 +71,10 @@ STACKED_DEFAULTS = {
     # line's [CLS]/[SEP] inside the blocks; see tasks/mlm.py encode_packed) and MAD-G's generator
     # (CPGAdapters examples/language-modeling/run_language_modeling.py, block_size) are trained
     "la_mlm_packing": True,
+    # each sentence keeps its [CLS] … [SEP] inside the blocks (run_mlm.py's group_texts: parovicm/badx
+    # run_bi_mlm.py tokenize_function tokenizes each line with its markers, group_texts cuts the
+    # sequence into max_seq_length blocks); false: each block between the markers (TextDataset)
+    "la_mlm_line_markers": True,
     # their length: 0 is the grid's max_length; BAD-X's LAs and BAs train on 512-token blocks
     # (parovicm/badx examples/language-modeling/README.md, --max_seq_len 512), set in its grid
     "la_max_length": 0,
@@ -138,6 +142,8 @@ STACKED_SOURCES = {
     "la_eval_every": "BAD-X §3.1 (every 500 steps, the lowest held-out perplexity kept)",
     "la_mlm_packing": "adapters' run_mlm.py (group_texts) and CPGAdapters run_language_modeling.py "
     "(block_size): text packed into max_length blocks",
+    "la_mlm_line_markers": "parovicm/badx run_bi_mlm.py and adapters' run_mlm.py (each line tokenized "
+    "with its [CLS]/[SEP], then group_texts cuts the sequence into blocks)",
     "la_max_length": "ours: 0 is the grid's max_length; parovicm/badx examples/language-modeling/"
     "README.md trains LAs/BAs with --max_seq_len 512 (set in the bad-x grid)",
     "la_train_mlm_head": "parovicm/badx run_bi_mlm.py (train_adapter freezes the encoder only: the MLM "
@@ -524,7 +530,7 @@ class StackedAdapterMethod(Method):
             mlm_stream(
                 lang,
                 mlm,
-                mlm_features(ctx, lang, "train", p["la_mlm_packing"], p["la_max_length"] or None),
+                self.la_mlm_features(ctx, lang, "train"),
                 ctx.tokenizer,
                 p["la_batch_size"],
                 seed,
@@ -536,11 +542,17 @@ class StackedAdapterMethod(Method):
         """Per language, the held-out MLM batches (the same kind of examples as training, corrupted
         once with a fixed seed) whose perplexity selects the checkpoint."""
         mlm = ctx.task("mlm")
-        packed, length = self.params["la_mlm_packing"], self.params["la_max_length"] or None
         return {
-            lang: mlm_eval_batches(mlm, mlm_features(ctx, lang, "dev", packed, length), ctx.tokenizer)
+            lang: mlm_eval_batches(mlm, self.la_mlm_features(ctx, lang, "dev"), ctx.tokenizer)
             for lang in languages
         }
+
+    def la_mlm_features(self, ctx, language: str, split: str):
+        """A language's MLM examples as the language-side adapter trains on them (``la_mlm_*``)."""
+        p = self.params
+        return mlm_features(
+            ctx, language, split, p["la_mlm_packing"], p["la_max_length"] or None, p["la_mlm_line_markers"]
+        )
 
     def _train_adapter(self, model, piece: Piece, ctx) -> TrainedPiece:
         """MLM over the piece's languages in the subclass's alternation; the checkpoint with the

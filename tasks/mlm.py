@@ -14,7 +14,14 @@ from typing import Any
 
 import torch
 
-from xltransfer.data.corpus import HELD_OUT_FRACTION, TextCorpus, pack, tokenized, with_markers
+from xltransfer.data.corpus import (
+    HELD_OUT_FRACTION,
+    TextCorpus,
+    pack,
+    packing_markers,
+    tokenized,
+    with_markers,
+)
 from xltransfer.data.lines import at_least_one, utf8_lines
 from xltransfer.data.subwords import pad_batch
 from xltransfer.errors import DataFormatError
@@ -128,28 +135,25 @@ class MaskedLanguageModelling(Task):
         enc = tokenizer(list(examples), truncation=True, max_length=max_length)
         return [{"input_ids": ids} for ids in enc["input_ids"]]
 
-    def encode_packed(self, examples: Sequence[str], tokenizer, max_length: int) -> Sequence[dict[str, Any]]:
-        """The text concatenated and cut into blocks of ``max_length`` tokens, each between the
-        encoder's sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>): no padding. This is how
-        ``transformers``' TextDataset (CPGAdapters' MAD-G) builds its blocks. run_mlm.py's
-        group_texts (adapters' examples, parovicm/badx) differs in the markers only: it tokenizes
-        each line with its own [CLS] … [SEP] and cuts the concatenation without adding any. The last,
-        shorter block is dropped as both drop it, unless it is the only one. A corpus on disk gives
-        its blocks on disk, prepared once."""
+    def encode_packed(
+        self, examples: Sequence[str], tokenizer, max_length: int, line_markers: bool = False
+    ) -> Sequence[dict[str, Any]]:
+        """The text concatenated and cut into blocks of ``max_length`` tokens, no padding: each block
+        between the encoder's sentence markers, as ``transformers``' TextDataset builds them
+        (CPGAdapters' MAD-G), or (``line_markers``) each line keeping its own, as run_mlm.py's
+        group_texts does (parovicm/badx, adapters' examples): see ``corpus.packing_markers``. The
+        last, shorter block is dropped as both drop it, unless it is the only one. A corpus on disk
+        gives its blocks on disk, prepared once."""
         if isinstance(examples, TextCorpus):
-            return tokenized(examples, tokenizer, max_length, packed=True)
-        first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
-        if first is None or last is None:
-            raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
-        size = max_length - 2
-        if size < 1:
-            raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
-        pieces = tokenizer(list(examples), add_special_tokens=False)["input_ids"]
-        return [
-            {"input_ids": row.tolist()}
-            for blocks in pack((piece for piece in pieces), size)
-            for row in with_markers(blocks, first, last)
-        ]
+            return tokenized(examples, tokenizer, max_length, packed=True, line_markers=line_markers)
+        packing_markers(tokenizer, max_length, line_markers)
+        pieces = tokenizer(list(examples), add_special_tokens=line_markers)["input_ids"]
+        if line_markers:
+            blocks = pack(pieces, max_length)
+        else:
+            first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
+            blocks = (with_markers(b, first, last) for b in pack(pieces, max_length - 2))
+        return [{"input_ids": row.tolist()} for rows in blocks for row in rows]
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)

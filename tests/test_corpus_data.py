@@ -151,6 +151,31 @@ def test_prepared_data_is_reused_across_pieces_and_runs_and_invalidated_by_its_i
     assert folders() == before + 4
 
 
+def test_line_marker_blocks_are_run_mlm_group_texts(tmp_path):
+    """MAD-X's, BAD-X's and the MA's blocks as run_mlm.py's group_texts makes them (parovicm/badx
+    run_bi_mlm.py): each line tokenized with its [CLS] … [SEP], the sequence cut into blocks of
+    max_length, the remainder dropped; on disk exactly as in memory. MAD-G's TextDataset blocks
+    (each between the markers) stay as they were, and the two are prepared apart."""
+    lines = _lines(300)
+    tokenizer = fixed_vocab_tokenizer([*WORDS, *(f"s{i}" for i in range(300))])
+    sequence = [t for ids in tokenizer(lines)["input_ids"] for t in ids]  # markers per line
+    expected = [sequence[i : i + 16] for i in range(0, len(sequence) // 16 * 16, 16)]
+    in_memory = MaskedLanguageModelling().encode_packed(lines, tokenizer, 16, line_markers=True)
+    assert [f["input_ids"] for f in in_memory] == expected
+    assert sum(row.count(tokenizer.cls_token_id) for row in expected) > len(expected)  # many lines a block
+    ledger = corpus.PrepLedger()
+    text, _ = _read(tmp_path, lines, ledger)
+    on_disk = corpus.tokenized(text, tokenizer, 16, packed=True, line_markers=True)
+    assert [b["input_ids"] for b in on_disk] == expected
+    text_dataset = corpus.tokenized(text, tokenizer, 16, packed=True)
+    assert text_dataset.folder != on_disk.folder
+    assert all(b["input_ids"][0] == tokenizer.cls_token_id for b in text_dataset)
+    # one line shorter than a block is that line, with its markers
+    assert MaskedLanguageModelling().encode_packed(lines[:1], tokenizer, 64, line_markers=True) == [
+        {"input_ids": tokenizer(lines[0])["input_ids"]}
+    ]
+
+
 def test_unpacked_tokens_are_one_truncated_sentence_each(tmp_path):
     lines = _lines(40)
     tokenizer = fixed_vocab_tokenizer([*WORDS, *(f"s{i}" for i in range(40))])

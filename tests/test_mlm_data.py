@@ -138,6 +138,12 @@ def test_each_method_packs_as_its_reference_code():
     }
     assert packing == dict.fromkeys(packing, True)
     assert registry.methods.get("hyper-x").defaults["mlm_packing"] is False
+    # each line's markers inside the blocks (run_mlm.py group_texts), but MAD-G's TextDataset blocks
+    markers = {
+        name: registry.methods.get(name).defaults["la_mlm_line_markers"]
+        for name in ("mad-x", "bad-x", "multilingual-adapter", "mad-g")
+    }
+    assert markers == {"mad-x": True, "bad-x": True, "multilingual-adapter": True, "mad-g": False}
 
 
 class _Captured(Exception):

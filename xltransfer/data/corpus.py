@@ -319,24 +319,27 @@ def processes(rows: int) -> int:
     return max(1, min(cpus, rows // PROC_ROWS))
 
 
-def tokenized(corpus: TextCorpus, tokenizer, max_length: int, packed: bool) -> TokenBlocks:
+def tokenized(
+    corpus: TextCorpus, tokenizer, max_length: int, packed: bool, line_markers: bool = False
+) -> TokenBlocks:
     """The corpus's MLM examples: one per line truncated to ``max_length`` (Hyper-X), or (``packed``)
-    the text concatenated and cut into ``max_length`` blocks between the sentence markers, prepared
-    once per (corpus lines, tokenizer, max_length, packing)."""
+    the text concatenated and cut into ``max_length`` blocks, each between the sentence markers or
+    (``line_markers``) each line keeping its own (``packing_markers``), prepared once per (corpus
+    lines, tokenizer, max_length, packing)."""
     if packed:
-        first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
-        if first is None or last is None:
-            raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
-        if max_length - 2 < 1:
-            raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
-    key = _digest("tokens", PREP_VERSION, corpus.key, tokenizer_fingerprint(tokenizer), max_length, packed)
+        packing_markers(tokenizer, max_length, line_markers)
+    lines = ("line-markers",) if packed and line_markers else ()
+    key = _digest(
+        "tokens", PREP_VERSION, corpus.key, tokenizer_fingerprint(tokenizer), max_length, packed, *lines
+    )
 
     def build(staging: Path) -> None:
         started = time.perf_counter()
         data = corpus.dataset()
         if packed:
-            tokens = _map_tokens(data, tokenizer, staging / ".tokens" / "tokens.arrow", None)
-            _write_blocks(tokens, tokenizer, max_length - 2, staging / "blocks.arrow")
+            tokens = _map_tokens(data, tokenizer, staging / ".tokens" / "tokens.arrow", None, line_markers)
+            size = max_length if line_markers else max_length - 2
+            _write_blocks(tokens, tokenizer, size, staging / "blocks.arrow", markers=not line_markers)
             import shutil
 
             del tokens
@@ -351,13 +354,14 @@ def tokenized(corpus: TextCorpus, tokenizer, max_length: int, packed: bool) -> T
     return TokenBlocks(cached_folder(corpus.cache_root / "tokens", key, build, what=what))
 
 
-def _map_tokens(data, tokenizer, path: Path, max_length: int | None):
+def _map_tokens(data, tokenizer, path: Path, max_length: int | None, markers: bool = True):
     """``data``'s "text" tokenised by ``Dataset.map(batched=True, num_proc=…)`` into ``path``: with
-    the sentence markers, truncated to ``max_length``; or (None) bare, for packing."""
+    the sentence markers, truncated to ``max_length``; or (None) whole, for packing, with the
+    markers or (``markers`` false) bare."""
     from datasets.features import Features, Sequence, Value
 
     features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
-    return map_rows(data, _Tokenise(tokenizer, max_length), features, path)
+    return map_rows(data, _Tokenise(tokenizer, max_length, markers), features, path)
 
 
 def map_rows(data, function: Callable[[dict[str, list]], dict[str, list]], features, path: Path):
@@ -391,12 +395,12 @@ def map_rows(data, function: Callable[[dict[str, list]], dict[str, list]], featu
 class _Tokenise:
     """The map function (a class: picklable for the worker processes)."""
 
-    def __init__(self, tokenizer, max_length: int | None):
-        self.tokenizer, self.max_length = tokenizer, max_length
+    def __init__(self, tokenizer, max_length: int | None, markers: bool = True):
+        self.tokenizer, self.max_length, self.markers = tokenizer, max_length, markers
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         if self.max_length is None:
-            ids = self.tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+            ids = self.tokenizer(batch["text"], add_special_tokens=self.markers)["input_ids"]
         else:
             ids = self.tokenizer(batch["text"], truncation=True, max_length=self.max_length)["input_ids"]
         return {"input_ids": ids, "length": [len(x) for x in ids]}
@@ -418,13 +422,32 @@ def pack(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield carry.reshape(1, -1)
 
 
+def packing_markers(tokenizer, max_length: int, line_markers: bool) -> None:
+    """Check that ``tokenizer`` can pack MLM text into ``max_length`` blocks. Two ways to place the
+    sentence markers ([CLS] … [SEP]; XLM-R's <s> … </s>):
+
+    - each block between them (``line_markers`` false): the text tokenised bare, cut into blocks of
+      ``max_length`` - 2; ``transformers``' TextDataset, as CPGAdapters trains MAD-G's generator
+      (run_language_modeling.py, block_size);
+    - each line keeping its own (``line_markers``): every line tokenised with its markers, the
+      sequence cut into blocks of ``max_length``, which start and end mid-line;
+      run_mlm.py's group_texts, as parovicm/badx trains its LAs, BAs and MAs (run_bi_mlm.py
+      tokenize_function, group_texts) and adapters' examples train MAD-X's."""
+    first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if first is None or last is None:
+        raise ValueError("packing MLM text needs a tokenizer with cls and sep tokens (BERT, XLM-R)")
+    if max_length - (0 if line_markers else 2) < 1:
+        raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
+
+
 def with_markers(blocks: np.ndarray, first: int, last: int) -> np.ndarray:
     rows = blocks.shape[0]
     return np.hstack([np.full((rows, 1), first), blocks, np.full((rows, 1), last)])
 
 
-def _write_blocks(tokens, tokenizer, size: int, path: Path) -> None:
-    """Pack the mapped tokens (read a chunk at a time) into ``path``."""
+def _write_blocks(tokens, tokenizer, size: int, path: Path, markers: bool = True) -> None:
+    """Pack the mapped tokens (read a chunk at a time) into ``path``, each block between the
+    sentence markers, or (``markers`` false) as cut."""
     import pyarrow as pa
     from datasets.arrow_writer import ArrowWriter
     from datasets.features import Features, Sequence, Value
@@ -439,7 +462,9 @@ def _write_blocks(tokens, tokenizer, size: int, path: Path) -> None:
     features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
     with ArrowWriter(path=str(path), features=features) as writer:
         for blocks in pack(chunks(), size):
-            rows = with_markers(blocks, tokenizer.cls_token_id, tokenizer.sep_token_id).astype(np.int32)
+            if markers:
+                blocks = with_markers(blocks, tokenizer.cls_token_id, tokenizer.sep_token_id)
+            rows = blocks.astype(np.int32)
             width = rows.shape[1]
             for start in range(0, rows.shape[0], WRITE_ROWS):
                 part = rows[start : start + WRITE_ROWS]

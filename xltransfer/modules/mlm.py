@@ -94,20 +94,31 @@ def _encoder_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ).last_hidden_state
 
 
-def mlm_features(ctx, language: str, split: str, packed: bool, max_length: int | None = None) -> list:
+def mlm_features(
+    ctx,
+    language: str,
+    split: str,
+    packed: bool,
+    max_length: int | None = None,
+    line_markers: bool = False,
+) -> list:
     """A language's MLM examples as a method trains on them: one per sentence (Hyper-X), or the
-    text packed into ``max_length`` blocks (adapter MLM: MAD-X, BAD-X, MAD-G), computed once per run.
-    ``max_length``: the examples' length when it is not the grid's (the LAs' 512-token blocks).
+    text packed into ``max_length`` blocks (adapter MLM: MAD-X, BAD-X, MAD-G; ``line_markers``: each
+    sentence keeps its markers inside the blocks, see ``corpus.packing_markers``), computed once per
+    run. ``max_length``: the examples' length when it is not the grid's (the LAs' 512-token blocks).
     Held-out perplexity is computed on the same kind of examples as training."""
     length = max_length or ctx.grid.max_length
     if not packed and length == ctx.grid.max_length:
         return ctx.features("mlm", language, split)
-    key = ("mlm-packed" if packed else "mlm-sentences", language, split, length)
+    kind = ("mlm-line-packed" if line_markers else "mlm-packed") if packed else "mlm-sentences"
+    key = (kind, language, split, length)
     if key not in ctx.memo:
         mlm = ctx.task("mlm")
         examples = ctx.examples("mlm", language, split)
-        encode = mlm.encode_packed if packed else mlm.encode
-        ctx.memo[key] = encode(examples, ctx.tokenizer, length)
+        if packed:
+            ctx.memo[key] = mlm.encode_packed(examples, ctx.tokenizer, length, line_markers)
+        else:
+            ctx.memo[key] = mlm.encode(examples, ctx.tokenizer, length)
     return ctx.memo[key]
 
 
