@@ -29,14 +29,20 @@ class MultilingualAdapter(StackedAdapterMethod):
         # first remaining file only (written for a BA's one target; for an MA, whichever target came
         # first in a list not released). "all": every language of the set
         "ma_selection": "targets",
+        # each language's text read in order, never shuffled, cycled: parovicm/badx run_bi_mlm.py's
+        # MultilingualDataset is an IterableDataset whose per-language iterators read the files from
+        # the start of their training part and restart at the end (the Trainer cannot shuffle it)
+        "mlm_in_order": True,
     }
-    language_side_params = ("ma_steps", "ma_selection")
+    language_side_params = ("ma_steps", "ma_selection", "mlm_in_order")
     parameter_sources = {
         **STACKED_SOURCES,
         "ma_steps": "BAD-X §3.1 (50,000 iterations, one batch of the source and of each target in turn)",
         "ma_selection": 'ours: the mean over the targets (parovicm/badx run_bi_mlm.py pops "en" and '
         'evaluates the first remaining file of paths.txt only; its order is not released); "all" '
         "averages every language of the set",
+        "mlm_in_order": "parovicm/badx run_bi_mlm.py (MultilingualDataset, an IterableDataset: each "
+        "language read in order and cycled, not shuffled)",
     }
     SELECTIONS = ("targets", "all")
 

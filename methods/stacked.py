@@ -534,6 +534,9 @@ class StackedAdapterMethod(Method):
                 ctx.tokenizer,
                 p["la_batch_size"],
                 seed,
+                # BAs and MAs read each language's text in order (their mlm_in_order); the others
+                # shuffle, as run_mlm.py's Trainer does over a map-style dataset
+                in_order=p.get("mlm_in_order", False),
             )
             for lang in languages
         ]

@@ -195,3 +195,38 @@ def test_language_adapters_train_on_packed_blocks_and_hyper_x_on_sentences(
     for batch in mlm_batches:
         full = batch["input_ids"].shape[1] == length and bool(batch["attention_mask"].all())
         assert full == (method != "hyper-x"), batch["attention_mask"].sum(dim=1)
+
+
+def test_bilingual_and_multilingual_adapters_read_their_text_in_order():
+    """parovicm/badx run_bi_mlm.py feeds BAs and MAs from an IterableDataset: each language's blocks
+    in file order, cycled, never shuffled (a batch may span the end and the start); MAD-X's language
+    adapters (run_mlm.py, a map-style dataset) and MAD-G's generator shuffle."""
+    from xltransfer.modules.mlm import mlm_stream
+    from xltransfer.train import batches_in_order
+
+    features = [{"input_ids": [i]} for i in range(10)]
+    batches = batches_in_order(features, lambda rows: [r["input_ids"][0] for r in rows], 4)
+    assert [next(batches) for _ in range(4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1], [2, 3, 4, 5]]
+    in_order = {
+        name: registry.methods.get(name).defaults.get("mlm_in_order", False)
+        for name in ("mad-x", "bad-x", "multilingual-adapter", "mad-g")
+    }
+    assert in_order == {"mad-x": False, "bad-x": True, "multilingual-adapter": True, "mad-g": False}
+    bad_x = registry.methods.get("bad-x")()
+    assert "mlm_in_order" in bad_x.adapter_piece(("en", "mt"), 1).params  # part of the BA's key
+
+    words = [f"w{i}" for i in range(40)]
+    tokenizer = fixed_vocab_tokenizer(words)
+    tokenizer.mask_token = "[MASK]"
+    blocks = [{"input_ids": [2, 10 + i, 3]} for i in range(6)]
+    mlm = MaskedLanguageModelling()
+    for ordered, expect_order in ((True, True), (False, False)):
+        stream = mlm_stream("x", mlm, blocks, tokenizer, 2, seed=3, in_order=ordered)
+        seen = [int(label) for _ in range(3) for label in _originals(next(stream.batches))]
+        assert (seen == [10 + i for i in range(6)]) is expect_order
+
+
+def _originals(batch) -> list[int]:
+    """The middle token of each row, whether the corruption masked it or not."""
+    ids, labels = batch["input_ids"][:, 1], batch["labels"][:, 1]
+    return [int(label) if label >= 0 else int(i) for i, label in zip(ids, labels, strict=True)]

@@ -167,6 +167,20 @@ def batches_forever(
             yield collate(rows(features, members))
 
 
+def batches_in_order(
+    features: Sequence[dict[str, Any]], collate: Callable[[list], Batch], batch_size: int
+) -> Iterator[Batch]:
+    """Batches of consecutive examples from the first, never shuffled, starting again from the
+    first when the examples run out (a batch may span the end and the start), as a DataLoader
+    reads an IterableDataset that restarts its iterator."""
+    if not features:
+        raise ValueError("no training examples")
+    count, start = len(features), 0
+    while True:
+        yield collate(rows(features, [(start + i) % count for i in range(batch_size)]))
+        start = (start + batch_size) % count
+
+
 def rows(features: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
     """The features at ``indices``: read by index (one gather for features on disk)."""
     take = getattr(features, "take", None)

@@ -122,12 +122,27 @@ def mlm_features(
     return ctx.memo[key]
 
 
-def mlm_stream(name: str, mlm_task, features, tokenizer, batch_size: int, seed: int, prepare=None):
-    """An endless stream of freshly corrupted MLM batches of one language's text."""
-    from xltransfer.train import Stream, batches_forever
+def mlm_stream(
+    name: str,
+    mlm_task,
+    features,
+    tokenizer,
+    batch_size: int,
+    seed: int,
+    prepare=None,
+    in_order: bool = False,
+):
+    """An endless stream of freshly corrupted MLM batches of one language's text: shuffled epoch
+    after epoch, or (``in_order``) the examples in their order, cycled (``train.batches_in_order``)."""
+    from xltransfer.train import Stream, batches_forever, batches_in_order
 
     generator = torch.Generator().manual_seed(seed)
-    batches = batches_forever(features, lambda f: mlm_task.collate(f, tokenizer), batch_size, seed)
+    collate = lambda f: mlm_task.collate(f, tokenizer)  # noqa: E731
+    batches = (
+        batches_in_order(features, collate, batch_size)
+        if in_order
+        else batches_forever(features, collate, batch_size, seed)
+    )
     corrupted = (mlm_task.corrupt(b, tokenizer, generator) for b in batches)
 
     def loss(model, batch):
