@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import re
 
-from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
+from xltransfer.methods.stacked import (
+    IN_ORDER_DEFAULTS,
+    IN_ORDER_SOURCES,
+    STACKED_DEFAULTS,
+    STACKED_SOURCES,
+    StackedAdapterMethod,
+)
 
 from xltransfer.cell import Cell, Piece
 
@@ -39,17 +45,13 @@ class BadX(StackedAdapterMethod):
         # iterations, matching two 25k-step MAD-X LAs; other hyper-parameters as MAD-X LA training
         "ba_steps": 50000,
         "ratio": "1:1",
-        # each language's text read in order, never shuffled, cycled: parovicm/badx run_bi_mlm.py's
-        # MultilingualDataset is an IterableDataset whose per-language iterators read the files from
-        # the start of their training part and restart at the end (the Trainer cannot shuffle it)
-        "mlm_in_order": True,
+        **IN_ORDER_DEFAULTS,
     }
     parameter_sources = {
         **STACKED_SOURCES,
         "ba_steps": "BAD-X §3.1 (50,000 iterations, matching two 25k-step MAD-X LAs)",
         "ratio": 'BAD-X §3.1 ("Balanced" 1:1 source:target batches; variants 1:2, 2:1, 1:5, 5:1)',
-        "mlm_in_order": "parovicm/badx run_bi_mlm.py (MultilingualDataset, an IterableDataset: each "
-        "language read in order and cycled, not shuffled)",
+        **IN_ORDER_SOURCES,
     }
     variants = {"default": {}, **{ratio: {"ratio": ratio} for ratio in RATIOS}}
     language_side_params = ("ba_steps", "ratio", "mlm_in_order")

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from xltransfer.methods.stacked import STACKED_DEFAULTS, STACKED_SOURCES, StackedAdapterMethod
+from xltransfer.methods.stacked import (
+    IN_ORDER_DEFAULTS,
+    IN_ORDER_SOURCES,
+    STACKED_DEFAULTS,
+    STACKED_SOURCES,
+    StackedAdapterMethod,
+)
 
 from xltransfer.cell import Cell, Piece
 from xltransfer.params import stable_hash
@@ -29,10 +35,7 @@ class MultilingualAdapter(StackedAdapterMethod):
         # first remaining file only (written for a BA's one target; for an MA, whichever target came
         # first in a list not released). "all": every language of the set
         "ma_selection": "targets",
-        # each language's text read in order, never shuffled, cycled: parovicm/badx run_bi_mlm.py's
-        # MultilingualDataset is an IterableDataset whose per-language iterators read the files from
-        # the start of their training part and restart at the end (the Trainer cannot shuffle it)
-        "mlm_in_order": True,
+        **IN_ORDER_DEFAULTS,
     }
     language_side_params = ("ma_steps", "ma_selection", "mlm_in_order")
     parameter_sources = {
@@ -41,8 +44,7 @@ class MultilingualAdapter(StackedAdapterMethod):
         "ma_selection": 'ours: the mean over the targets (parovicm/badx run_bi_mlm.py pops "en" and '
         'evaluates the first remaining file of paths.txt only; its order is not released); "all" '
         "averages every language of the set",
-        "mlm_in_order": "parovicm/badx run_bi_mlm.py (MultilingualDataset, an IterableDataset: each "
-        "language read in order and cycled, not shuffled)",
+        **IN_ORDER_SOURCES,
     }
     SELECTIONS = ("targets", "all")
 

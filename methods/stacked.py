@@ -130,6 +130,16 @@ STACKED_DEFAULTS = {
     "ta_leave_out_last_layer": False,
 }
 
+# BAs and MAs (not MAD-X's LAs, whose run_mlm.py Trainer shuffles a map-style dataset): each
+# language's text read in order, never shuffled, cycled. parovicm/badx run_bi_mlm.py's
+# MultilingualDataset is an IterableDataset whose per-language iterators read the files from the
+# start of their training part and restart at the end (the Trainer cannot shuffle it).
+IN_ORDER_DEFAULTS = {"mlm_in_order": True}
+IN_ORDER_SOURCES = {
+    "mlm_in_order": "parovicm/badx run_bi_mlm.py (MultilingualDataset, an IterableDataset: each "
+    "language read in order and cycled, not shuffled)"
+}
+
 STACKED_SOURCES = {
     "la_reduction_factor": "MAD-X §3; BAD-X §3.1 (reduction factor 2 for LAs and BAs)",
     "la_bottleneck": "ours: 0 uses the reduction factor (Hyper-X §4 set 256 to match its budget)",
@@ -534,9 +544,7 @@ class StackedAdapterMethod(Method):
                 ctx.tokenizer,
                 p["la_batch_size"],
                 seed,
-                # BAs and MAs read each language's text in order (their mlm_in_order); the others
-                # shuffle, as run_mlm.py's Trainer does over a map-style dataset
-                in_order=p.get("mlm_in_order", False),
+                in_order=p.get("mlm_in_order", False),  # declared by BAs and MAs (IN_ORDER_DEFAULTS)
             )
             for lang in languages
         ]

@@ -14,14 +14,7 @@ from typing import Any
 
 import torch
 
-from xltransfer.data.corpus import (
-    HELD_OUT_FRACTION,
-    TextCorpus,
-    pack,
-    packing_markers,
-    tokenized,
-    with_markers,
-)
+from xltransfer.data.corpus import HELD_OUT_FRACTION, TextCorpus, packed_blocks, packing_markers, tokenized
 from xltransfer.data.lines import at_least_one, utf8_lines
 from xltransfer.data.subwords import pad_batch
 from xltransfer.errors import DataFormatError
@@ -148,12 +141,11 @@ class MaskedLanguageModelling(Task):
             return tokenized(examples, tokenizer, max_length, packed=True, line_markers=line_markers)
         packing_markers(tokenizer, max_length, line_markers)
         pieces = tokenizer(list(examples), add_special_tokens=line_markers)["input_ids"]
-        if line_markers:
-            blocks = pack(pieces, max_length)
-        else:
-            first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
-            blocks = (with_markers(b, first, last) for b in pack(pieces, max_length - 2))
-        return [{"input_ids": row.tolist()} for rows in blocks for row in rows]
+        return [
+            {"input_ids": row.tolist()}
+            for rows in packed_blocks(pieces, tokenizer, max_length, line_markers)
+            for row in rows
+        ]
 
     def collate(self, features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
         return pad_batch(features, tokenizer.pad_token_id)

@@ -338,8 +338,7 @@ def tokenized(
         data = corpus.dataset()
         if packed:
             tokens = _map_tokens(data, tokenizer, staging / ".tokens" / "tokens.arrow", None, line_markers)
-            size = max_length if line_markers else max_length - 2
-            _write_blocks(tokens, tokenizer, size, staging / "blocks.arrow", markers=not line_markers)
+            _write_blocks(tokens, tokenizer, max_length, line_markers, staging / "blocks.arrow")
             import shutil
 
             del tokens
@@ -440,14 +439,23 @@ def packing_markers(tokenizer, max_length: int, line_markers: bool) -> None:
         raise ValueError(f"max_length {max_length} leaves no room between the sentence markers")
 
 
-def with_markers(blocks: np.ndarray, first: int, last: int) -> np.ndarray:
-    rows = blocks.shape[0]
-    return np.hstack([np.full((rows, 1), first), blocks, np.full((rows, 1), last)])
+def packed_blocks(
+    chunks: Iterable[np.ndarray], tokenizer, max_length: int, line_markers: bool
+) -> Iterator[np.ndarray]:
+    """The tokenised text (given in chunks: bare, or each line with its markers if ``line_markers``)
+    as 2-D arrays of ``max_length``-token blocks, placed between the markers as
+    ``packing_markers`` says: in memory and on disk alike."""
+    if line_markers:
+        yield from pack(chunks, max_length)
+        return
+    for blocks in pack(chunks, max_length - 2):
+        rows = blocks.shape[0]
+        first, last = tokenizer.cls_token_id, tokenizer.sep_token_id
+        yield np.hstack([np.full((rows, 1), first), blocks, np.full((rows, 1), last)])
 
 
-def _write_blocks(tokens, tokenizer, size: int, path: Path, markers: bool = True) -> None:
-    """Pack the mapped tokens (read a chunk at a time) into ``path``, each block between the
-    sentence markers, or (``markers`` false) as cut."""
+def _write_blocks(tokens, tokenizer, max_length: int, line_markers: bool, path: Path) -> None:
+    """Pack the mapped tokens (read a chunk at a time) into ``path`` (``packed_blocks``)."""
     import pyarrow as pa
     from datasets.arrow_writer import ArrowWriter
     from datasets.features import Features, Sequence, Value
@@ -461,9 +469,7 @@ def _write_blocks(tokens, tokenizer, size: int, path: Path, markers: bool = True
 
     features = Features({"input_ids": Sequence(Value("int32")), "length": Value("int32")})
     with ArrowWriter(path=str(path), features=features) as writer:
-        for blocks in pack(chunks(), size):
-            if markers:
-                blocks = with_markers(blocks, tokenizer.cls_token_id, tokenizer.sep_token_id)
+        for blocks in packed_blocks(chunks(), tokenizer, max_length, line_markers):
             rows = blocks.astype(np.int32)
             width = rows.shape[1]
             for start in range(0, rows.shape[0], WRITE_ROWS):
